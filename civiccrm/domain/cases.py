@@ -1,0 +1,207 @@
+"""Cases: statuses, resolutions, the lifecycle's legal transitions, and case values."""
+
+import enum
+from datetime import datetime
+
+import attrs
+
+from civiccrm.domain.timeutil import aware, require_aware
+from civiccrm.errors import CivicError
+
+
+class Status(enum.StrEnum):
+    """Where a case is in its life."""
+
+    NEW = "new"
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    ON_HOLD = "on_hold"  # the SLA clock is paused
+    CLOSED = "closed"
+    REOPENED = "reopened"
+
+
+class Resolution(enum.StrEnum):
+    """Why a closed case was closed."""
+
+    FIXED = "fixed"
+    DUPLICATE = "duplicate"
+    NOT_CITY = "not_city"
+    NO_ACTION = "no_action"
+    REFERRED = "referred"
+    CANCELLED = "cancelled"
+
+
+OPEN_STATUSES = frozenset(s for s in Status if s is not Status.CLOSED)
+
+#: status -> statuses a case may move to by an ordinary status change.
+#: Closing needs a resolution and reopening has its own service; both are listed
+#: here so the rule lives in one place.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.NEW: frozenset({Status.OPEN, Status.IN_PROGRESS, Status.ON_HOLD, Status.CLOSED}),
+    Status.OPEN: frozenset({Status.IN_PROGRESS, Status.ON_HOLD, Status.CLOSED}),
+    Status.IN_PROGRESS: frozenset({Status.OPEN, Status.ON_HOLD, Status.CLOSED}),
+    Status.ON_HOLD: frozenset({Status.OPEN, Status.IN_PROGRESS, Status.CLOSED}),
+    Status.REOPENED: frozenset({Status.IN_PROGRESS, Status.ON_HOLD, Status.CLOSED}),
+    Status.CLOSED: frozenset({Status.REOPENED}),
+}
+
+
+def parse_status(text: str, *, field: str = "status") -> Status:
+    """The Status named by ``text`` (``in progress``, ``in-progress`` and ``in_progress`` alike)."""
+    key = text.strip().lower().replace(" ", "_").replace("-", "_")
+    try:
+        return Status(key)
+    except ValueError:
+        allowed = ", ".join(s.value for s in Status)
+        raise CivicError(f"{field}: unknown status {text!r}; expected one of {allowed}", field=field) from None
+
+
+def parse_resolution(text: str, *, field: str = "resolution") -> Resolution:
+    """The Resolution named by ``text``."""
+    key = text.strip().lower().replace(" ", "_").replace("-", "_").replace("'", "")
+    try:
+        return Resolution(key)
+    except ValueError:
+        allowed = ", ".join(r.value for r in Resolution)
+        raise CivicError(
+            f"{field}: unknown resolution {text!r}; expected one of {allowed}", field=field
+        ) from None
+
+
+def check_transition(tracking_number: str, current: Status, target: Status) -> None:
+    """Raise CivicError unless a case may move from ``current`` to ``target``."""
+    if target == current:
+        raise CivicError(f"case {tracking_number}: cannot change status to {target.value}: it is already {current.value}")
+    if target not in TRANSITIONS[current]:
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "nothing"
+        raise CivicError(
+            f"case {tracking_number}: cannot change status from {current.value} to {target.value}; "
+            f"from {current.value} a case may go to {allowed}"
+        )
+
+
+def _optional_float(value):
+    return None if value is None else float(value)
+
+
+@attrs.frozen
+class Location:
+    """Where the problem is. Every part is optional; a point has both coordinates."""
+
+    address: str | None = None
+    """Street address as given."""
+    latitude: float | None = attrs.field(default=None, converter=_optional_float)
+    """WGS84 latitude in degrees."""
+    longitude: float | None = attrs.field(default=None, converter=_optional_float)
+    """WGS84 longitude in degrees."""
+    zip_code: str | None = None
+    """Five-digit ZIP code."""
+    council_district: str | None = None
+    """Council district identifier, from the city's district polygons."""
+    neighborhood: str | None = None
+    """Neighbourhood name."""
+
+    def __attrs_post_init__(self):
+        if (self.latitude is None) != (self.longitude is None):
+            raise CivicError("location: latitude and longitude go together; one was given without the other", field="latitude")
+        if self.latitude is not None and not -90 <= self.latitude <= 90:
+            raise CivicError(f"latitude: {self.latitude} is not between -90 and 90", field="latitude")
+        if self.longitude is not None and not -180 <= self.longitude <= 180:
+            raise CivicError(f"longitude: {self.longitude} is not between -180 and 180", field="longitude")
+
+    @property
+    def has_point(self) -> bool:
+        return self.latitude is not None
+
+
+@attrs.frozen
+class Customer:
+    """The person who asked. Kept in its own table, never published."""
+
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    id: int | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.name or self.email or self.phone)
+
+
+@attrs.frozen
+class Routing:
+    """Who owns a case: the department and its work group (codes from the profile)."""
+
+    department: str
+    work_group: str | None = None
+
+
+@attrs.frozen
+class CaseDraft:
+    """What intake knows about a case before it is stored."""
+
+    service_code: str
+    description: str
+    channel: str
+    location: Location = attrs.field(factory=Location)
+    customer: Customer | None = None
+    opened_at: datetime | None = attrs.field(default=None, validator=aware)
+    origin: str = "intake"
+    """Where the case came from: ``intake`` for a live contact, ``import:<format>`` for history."""
+
+
+@attrs.frozen
+class Case:
+    """One service request, as stored."""
+
+    id: int
+    tracking_number: str
+    service_code: str
+    request_type: str
+    category: str | None
+    department: str | None
+    work_group: str | None
+    channel: str
+    description: str
+    location: Location
+    status: Status
+    opened_at: datetime = attrs.field(validator=require_aware)
+    updated_at: datetime = attrs.field(validator=require_aware)
+    due_at: datetime | None = attrs.field(default=None, validator=aware)
+    closed_at: datetime | None = attrs.field(default=None, validator=aware)
+    resolution: Resolution | None = None
+    on_time: bool | None = None
+    """The project's verdict at close: closed at or before ``due_at``."""
+    duplicate_of: str | None = None
+    """Tracking number of the case this one was merged into."""
+    origin: str = "intake"
+    external_id: str | None = None
+    """The case's identifier in the system it was imported from."""
+    customer_id: int | None = None
+    city_exceeded_timeframe: bool | None = None
+    """The source system's own verdict, kept beside the project's."""
+    city_days_to_close: float | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is not Status.CLOSED
+
+    @property
+    def is_import(self) -> bool:
+        return self.origin.startswith("import")
+
+
+@attrs.frozen
+class CaseEvent:
+    """One entry of a case's append-only history."""
+
+    kind: str
+    """created, assigned, status_changed, note, closed, reopened, merged, updated, hook_failed, imported."""
+    at: datetime = attrs.field(validator=require_aware)
+    actor: str
+    changes: dict = attrs.field(factory=dict)
+    """field -> [old, new] for what changed."""
+    note: str | None = None
+    origin: str = "intake"
+    id: int | None = None
+    case_id: int | None = None

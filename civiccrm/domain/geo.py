@@ -1,0 +1,81 @@
+"""City limits and council districts: which district a point falls in."""
+
+import json
+from pathlib import Path
+
+import attrs
+from shapely.geometry import Point, shape
+from shapely.prepared import prep
+
+from civiccrm.errors import CivicError
+
+
+@attrs.frozen
+class District:
+    id: str
+    name: str
+    geometry: object = attrs.field(repr=False, eq=False)
+
+
+def _load_features(path: Path) -> list[dict]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CivicError(f"{path}: not a readable GeoJSON file ({exc})") from None
+    if data.get("type") == "FeatureCollection":
+        return data.get("features", [])
+    if data.get("type") == "Feature":
+        return [data]
+    return [{"type": "Feature", "properties": {}, "geometry": data}]
+
+
+@attrs.define
+class CityMap:
+    """The city's boundary and districts. A point on a shared edge goes to the lowest district id."""
+
+    boundary: object | None = None
+    districts: list[District] = attrs.field(factory=list)
+    _prepared_boundary: object = attrs.field(init=False, default=None, repr=False)
+    _prepared: list = attrs.field(init=False, factory=list, repr=False)
+
+    def __attrs_post_init__(self):
+        self._prepared_boundary = prep(self.boundary) if self.boundary is not None else None
+        self._prepared = [(d, prep(d.geometry)) for d in self.districts]
+
+    @classmethod
+    def from_files(cls, boundary: Path | None, districts: Path | None, id_property: str = "district_id"):
+        boundary_geom = None
+        if boundary is not None:
+            from shapely.ops import unary_union
+
+            boundary_geom = unary_union([shape(f["geometry"]) for f in _load_features(boundary)])
+        found = []
+        if districts is not None:
+            for n, feature in enumerate(_load_features(districts), start=1):
+                props = feature.get("properties") or {}
+                if id_property not in props:
+                    raise CivicError(f"{districts}: feature {n} has no property {id_property!r}")
+                district_id = str(props[id_property]).strip()
+                if district_id.endswith(".0"):
+                    district_id = district_id[:-2]
+                geometry = shape(feature["geometry"])
+                if not geometry.is_valid:
+                    from shapely import make_valid
+
+                    geometry = make_valid(geometry)
+                found.append(District(id=district_id, name=str(props.get("name") or f"District {district_id}"), geometry=geometry))
+        found.sort(key=lambda d: (len(d.id), d.id))
+        return cls(boundary=boundary_geom, districts=found)
+
+    def contains(self, latitude: float, longitude: float) -> bool:
+        """True when the point is inside the city limits (or no limits are known)."""
+        if self._prepared_boundary is None:
+            return True
+        return self._prepared_boundary.covers(Point(longitude, latitude))
+
+    def district_at(self, latitude: float, longitude: float) -> str | None:
+        point = Point(longitude, latitude)
+        for district, prepared in self._prepared:
+            if prepared.covers(point):
+                return district.id
+        return None

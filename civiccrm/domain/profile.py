@@ -1,0 +1,64 @@
+"""A city's deployment profile, as the rest of the system sees it."""
+
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from civiccrm.domain.calendar import BusinessCalendar
+from civiccrm.domain.geo import CityMap
+from civiccrm.domain.surveys import SurveyInstrument
+from civiccrm.domain.taxonomy import ServiceType, Taxonomy
+from civiccrm.errors import CivicError
+
+
+@attrs.frozen
+class CityProfile:
+    """Everything that differs between cities, loaded from ``cities/<slug>/``."""
+
+    slug: str
+    name: str
+    timezone: str
+    path: Path
+    fiscal_year_start: tuple[int, int]
+    """(month, day) the fiscal year starts on, e.g. (5, 1)."""
+    tracking_prefix: str
+    languages: tuple[str, ...]
+    channels: tuple[str, ...]
+    """Codes of the channels this city takes contacts on."""
+    taxonomy: Taxonomy
+    calendars: dict[str, BusinessCalendar]
+    default_calendar: str
+    city_map: CityMap = attrs.field(eq=False, repr=False)
+    surveys: dict[str, SurveyInstrument] = attrs.field(factory=dict)
+    report_packs: tuple[str, ...] = ()
+    settings: dict = attrs.field(factory=dict, eq=False, repr=False)
+    """Extra tables for plugins (e.g. ``[import.kcmo]``), as read from the TOML."""
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def calendar_for(self, service_type: ServiceType | None = None) -> BusinessCalendar:
+        code = (service_type.calendar if service_type else None) or self.default_calendar
+        return self.calendars[code]
+
+    def service_type(self, text: str) -> ServiceType:
+        """The service type named by code or city name, or a CivicError listing how to find one."""
+        found = self.taxonomy.find_service_type(text)
+        if found is None:
+            raise CivicError(
+                f"type: no service type {text!r} in {self.name}; give a service code or the "
+                f"city's request-type name (`civiccrm types` lists them)",
+                field="type",
+            )
+        return found
+
+    def fiscal_year_of(self, day: date) -> int:
+        """The fiscal year a date falls in, named by the calendar year it ends in."""
+        month, dom = self.fiscal_year_start
+        if (month, dom) == (1, 1):
+            return day.year
+        return day.year + 1 if (day.month, day.day) >= (month, dom) else day.year

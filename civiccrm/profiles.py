@@ -1,0 +1,280 @@
+"""Read and check a city profile folder (profile.toml, taxonomy CSVs, GeoJSON)."""
+
+import csv
+import re
+import tomllib
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from civiccrm.domain.calendar import WEEKDAYS, BusinessCalendar, HolidaySet, parse_interval
+from civiccrm.domain.geo import CityMap
+from civiccrm.domain.profile import CityProfile
+from civiccrm.domain.surveys import Question, SurveyInstrument
+from civiccrm.domain.taxonomy import Department, ServiceType, SlaBasis, Taxonomy, WorkGroup
+from civiccrm.errors import CivicError
+
+PROFILE_FILE = "profile.toml"
+
+# Allowed keys per table: key -> type (or a nested dict for sub-tables).
+_CITY = {
+    "slug": str, "name": str, "timezone": str, "fiscal_year_start": str,
+    "tracking_prefix": str, "languages": list, "channels": list, "report_packs": list,
+}
+_TAXONOMY = {"departments": str, "work_groups": str, "service_types": str, "default_sla_days": (int, float)}
+_CALENDAR = {"name": str, "default": bool, "hours": dict, "holidays": dict, "closures": list}
+_HOLIDAYS = {"country": str, "subdivision": str, "categories": list}
+_GEO = {"boundary": str, "districts": str, "district_property": str}
+_SURVEY = {"code": str, "name": str, "audience": str, "questions": list}
+_QUESTION = {"code": str, "text": str, "scale": list, "acceptable": int, "target": (int, float), "na_codes": list}
+_TOP = {"city": dict, "taxonomy": dict, "calendars": dict, "geo": dict, "surveys": list, "import": dict, "plugins": dict}
+
+_SERVICE_TYPE_COLUMNS = ("code", "name", "department")
+_SERVICE_TYPE_OPTIONAL = (
+    "category", "type", "detail", "work_group", "sla_days", "sla_target", "sla_basis",
+    "sla_source", "calendar", "keywords", "description", "cases", "cases_with_verdict",
+)
+_CODE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+def _check_keys(table: dict, allowed: dict, *, where: str, file: Path) -> None:
+    for key, value in table.items():
+        if key not in allowed:
+            raise CivicError(
+                f"{file}: unknown key {where}{key!r}; expected one of {', '.join(sorted(allowed))}"
+            )
+        types = allowed[key] if isinstance(allowed[key], tuple) else (allowed[key],)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            names = " or ".join(t.__name__ for t in types)
+            raise CivicError(f"{file}: key {where}{key} must be a {names}, got {value!r}")
+
+
+def _require(table: dict, keys, *, where: str, file: Path) -> None:
+    for key in keys:
+        if key not in table:
+            raise CivicError(f"{file}: missing key {where}{key}")
+
+
+def _read_csv(path: Path, required, optional) -> list[tuple[int, dict]]:
+    """Rows of a profile CSV with their line numbers; unknown or missing columns are refused."""
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise CivicError(f"{path}: cannot read ({exc.strerror})") from None
+    with handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise CivicError(f"{path}: line 1: missing column(s) {', '.join(missing)}")
+        unknown = [c for c in header if c not in required and c not in optional]
+        if unknown:
+            raise CivicError(
+                f"{path}: line 1: unknown column(s) {', '.join(unknown)}; expected "
+                f"{', '.join(list(required) + list(optional))}"
+            )
+        rows = []
+        for row in reader:
+            rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items()}))
+        return rows
+
+
+def _unique(rows, path: Path, what: str) -> dict[str, tuple[int, dict]]:
+    seen: dict[str, tuple[int, dict]] = {}
+    for line, row in rows:
+        code = row["code"]
+        if not code:
+            raise CivicError(f"{path}: line {line}: empty code")
+        if not _CODE.match(code):
+            raise CivicError(f"{path}: line {line}: code {code!r} must be lowercase letters, digits, '-', '_' or '.'")
+        if code in seen:
+            raise CivicError(f"{path}: line {line}: duplicate {what} code {code!r} (first on line {seen[code][0]})")
+        seen[code] = (line, row)
+    return seen
+
+
+def _load_taxonomy(folder: Path, table: dict, file: Path, calendars: dict) -> Taxonomy:
+    _check_keys(table, _TAXONOMY, where="taxonomy.", file=file)
+    _require(table, ["departments", "service_types"], where="taxonomy.", file=file)
+    default_days = float(table.get("default_sla_days", 10))
+
+    dep_path = folder / table["departments"]
+    departments = {
+        code: Department(code=code, name=row["name"] or code)
+        for code, (_, row) in _unique(_read_csv(dep_path, ("code", "name"), ()), dep_path, "department").items()
+    }
+    work_groups: dict[str, WorkGroup] = {}
+    if "work_groups" in table:
+        wg_path = folder / table["work_groups"]
+        for code, (line, row) in _unique(_read_csv(wg_path, ("code", "name", "department"), ()), wg_path, "work group").items():
+            if row["department"] not in departments:
+                raise CivicError(f"{wg_path}: line {line}: department {row['department']!r} is not in {dep_path.name}")
+            work_groups[code] = WorkGroup(code=code, name=row["name"] or code, department=row["department"])
+
+    st_path = folder / table["service_types"]
+    service_types: dict[str, ServiceType] = {}
+    names: dict[str, int] = {}
+    for code, (line, row) in _unique(_read_csv(st_path, _SERVICE_TYPE_COLUMNS, _SERVICE_TYPE_OPTIONAL), st_path, "service type").items():
+        if not row["name"]:
+            raise CivicError(f"{st_path}: line {line}: empty name")
+        folded = row["name"].casefold()
+        if folded in names:
+            raise CivicError(f"{st_path}: line {line}: duplicate service type name {row['name']!r} (first on line {names[folded]})")
+        names[folded] = line
+        if row["department"] not in departments:
+            raise CivicError(f"{st_path}: line {line}: department {row['department']!r} is not in {dep_path.name}")
+        wg = row.get("work_group") or None
+        if wg and wg not in work_groups:
+            raise CivicError(f"{st_path}: line {line}: work_group {wg!r} is not a known work group")
+        raw_target = row.get("sla_target") or row.get("sla_days") or ""
+        try:
+            target = float(raw_target) if raw_target else default_days
+        except ValueError:
+            raise CivicError(f"{st_path}: line {line}: sla_days {raw_target!r} is not a number") from None
+        if target <= 0:
+            raise CivicError(f"{st_path}: line {line}: sla_days must be greater than 0, got {raw_target}")
+        basis = row.get("sla_basis") or SlaBasis.CALENDAR_DAYS
+        if basis not in SlaBasis.ALL:
+            raise CivicError(f"{st_path}: line {line}: sla_basis {basis!r}; expected one of {', '.join(SlaBasis.ALL)}")
+        calendar = row.get("calendar") or None
+        if calendar and calendar not in calendars:
+            raise CivicError(f"{st_path}: line {line}: calendar {calendar!r} is not defined in {PROFILE_FILE}")
+        service_types[code] = ServiceType(
+            code=code, name=row["name"], category=row.get("category") or None,
+            type=row.get("type") or None, detail=row.get("detail") or None,
+            department=row["department"], work_group=wg, sla_target=target, sla_basis=basis,
+            sla_source=row.get("sla_source") or ("profile" if raw_target else "default"),
+            calendar=calendar,
+            keywords=tuple(k.strip() for k in (row.get("keywords") or "").split(";") if k.strip()),
+            description=row.get("description") or None,
+        )
+    if not service_types:
+        raise CivicError(f"{st_path}: no service types")
+    return Taxonomy(departments=departments, work_groups=work_groups, service_types=service_types)
+
+
+def _load_calendars(table: dict, tz: str, file: Path) -> tuple[dict[str, BusinessCalendar], str]:
+    if not table:
+        raise CivicError(f"{file}: missing table [calendars.<code>] with the centre's opening hours")
+    calendars = {}
+    default = None
+    for code, spec in table.items():
+        where = f"calendars.{code}."
+        if not isinstance(spec, dict):
+            raise CivicError(f"{file}: calendars.{code} must be a table")
+        _check_keys(spec, _CALENDAR, where=where, file=file)
+        _require(spec, ["hours"], where=where, file=file)
+        for day in spec["hours"]:
+            if day not in WEEKDAYS:
+                raise CivicError(f"{file}: unknown key {where}hours.{day!r}; expected a weekday name ({', '.join(WEEKDAYS)})")
+        week = []
+        for day in WEEKDAYS:
+            raw = spec["hours"].get(day, [])
+            if isinstance(raw, str):
+                raw = [raw]
+            intervals = sorted(parse_interval(t, where=f"{file}: {where}hours.{day}") for t in raw)
+            for (s1, e1), (s2, e2) in zip(intervals, intervals[1:]):
+                if s2 < e1:
+                    raise CivicError(f"{file}: {where}hours.{day}: intervals {s1:%H:%M}-{e1:%H:%M} and {s2:%H:%M}-{e2:%H:%M} overlap")
+            week.append(tuple(intervals))
+        holidays = None
+        if "holidays" in spec:
+            _check_keys(spec["holidays"], _HOLIDAYS, where=f"{where}holidays.", file=file)
+            _require(spec["holidays"], ["country"], where=f"{where}holidays.", file=file)
+            holidays = HolidaySet(
+                country=spec["holidays"]["country"], subdivision=spec["holidays"].get("subdivision"),
+                categories=tuple(spec["holidays"].get("categories", ())),
+            )
+            holidays.check(where=f"{file}: {where}holidays")
+        closures = set()
+        for raw in spec.get("closures", []):
+            try:
+                closures.add(raw if isinstance(raw, date) else date.fromisoformat(str(raw)))
+            except ValueError:
+                raise CivicError(f"{file}: {where}closures: {raw!r} is not a date like 2026-01-26") from None
+        calendars[code] = BusinessCalendar(
+            code=code, name=spec.get("name", code), timezone=tz, hours=tuple(week),
+            holidays=holidays, closures=frozenset(closures),
+        )
+        if spec.get("default"):
+            if default:
+                raise CivicError(f"{file}: calendars {default!r} and {code!r} are both marked default")
+            default = code
+    return calendars, default or next(iter(calendars))
+
+
+def _load_surveys(items: list, file: Path) -> dict[str, SurveyInstrument]:
+    surveys = {}
+    for n, spec in enumerate(items, start=1):
+        where = f"surveys[{n}]."
+        _check_keys(spec, _SURVEY, where=where, file=file)
+        _require(spec, ["code", "name", "questions"], where=where, file=file)
+        if spec["code"] in surveys:
+            raise CivicError(f"{file}: {where}code: duplicate survey code {spec['code']!r}")
+        questions = []
+        seen = set()
+        for m, q in enumerate(spec["questions"], start=1):
+            qwhere = f"{where}questions[{m}]."
+            _check_keys(q, _QUESTION, where=qwhere, file=file)
+            _require(q, ["code", "text"], where=qwhere, file=file)
+            if q["code"] in seen:
+                raise CivicError(f"{file}: {qwhere}code: duplicate question code {q['code']!r}")
+            seen.add(q["code"])
+            lo, hi = q.get("scale", [1, 5])
+            acceptable = q.get("acceptable", lo + (hi - lo) // 2)
+            if not lo <= acceptable <= hi:
+                raise CivicError(f"{file}: {qwhere}acceptable: {acceptable} is outside the scale {lo}-{hi}")
+            target = q.get("target")
+            if target is not None and not 0 < target <= 1:
+                raise CivicError(f"{file}: {qwhere}target: {target} must be a share between 0 and 1")
+            questions.append(Question(code=q["code"], text=q["text"], scale_min=lo, scale_max=hi,
+                                      acceptable=acceptable, target=target, na_codes=tuple(q.get("na_codes", ()))))
+        surveys[spec["code"]] = SurveyInstrument(code=spec["code"], name=spec["name"], questions=tuple(questions),
+                                                 audience=spec.get("audience", "resident"))
+    return surveys
+
+
+def load_profile(folder: Path | str) -> CityProfile:
+    """Load and check ``folder/profile.toml`` and the files it names."""
+    folder = Path(folder)
+    file = folder / PROFILE_FILE
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CivicError(f"{file}: cannot read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CivicError(f"{file}: not valid TOML: {exc}") from None
+    _check_keys(data, _TOP, where="", file=file)
+    _require(data, ["city", "taxonomy", "calendars"], where="", file=file)
+    city = data["city"]
+    _check_keys(city, _CITY, where="city.", file=file)
+    _require(city, ["slug", "name", "timezone"], where="city.", file=file)
+    try:
+        ZoneInfo(city["timezone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CivicError(f"{file}: city.timezone {city['timezone']!r} is not an IANA timezone like America/Chicago") from None
+    fy = city.get("fiscal_year_start", "01-01")
+    try:
+        month, day = (int(p) for p in fy.split("-"))
+        date(2001, month, day)
+    except ValueError:
+        raise CivicError(f"{file}: city.fiscal_year_start {fy!r} is not a month-day like \"05-01\"") from None
+
+    calendars, default_calendar = _load_calendars(data["calendars"], city["timezone"], file)
+    taxonomy = _load_taxonomy(folder, data["taxonomy"], file, calendars)
+
+    geo = data.get("geo", {})
+    _check_keys(geo, _GEO, where="geo.", file=file)
+    city_map = CityMap.from_files(
+        folder / geo["boundary"] if "boundary" in geo else None,
+        folder / geo["districts"] if "districts" in geo else None,
+        geo.get("district_property", "district_id"),
+    )
+    return CityProfile(
+        slug=city["slug"], name=city["name"], timezone=city["timezone"], path=folder,
+        fiscal_year_start=(month, day), tracking_prefix=city.get("tracking_prefix", city["slug"][:3].upper()),
+        languages=tuple(city.get("languages", ["en"])), channels=tuple(city.get("channels", ())),
+        taxonomy=taxonomy, calendars=calendars, default_calendar=default_calendar, city_map=city_map,
+        surveys=_load_surveys(data.get("surveys", []), file), report_packs=tuple(city.get("report_packs", ())),
+        settings={k: v for k, v in data.items() if k in ("import", "plugins")},
+    )

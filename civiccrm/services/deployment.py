@@ -1,0 +1,78 @@
+"""A deployment: one database, the city profile it was set up with, and the plugins."""
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import attrs
+import pluggy
+from sqlalchemy.engine import Engine
+
+from civiccrm import plugins
+from civiccrm.domain.profile import CityProfile
+from civiccrm.domain.timeutil import utcnow
+from civiccrm.errors import CivicError
+from civiccrm.profiles import load_profile
+from civiccrm.store import migrate, repo
+from civiccrm.store.db import is_initialised, make_engine, session
+
+
+@attrs.define
+class Deployment:
+    """What every service needs: the engine, the profile, the plugin manager and a clock."""
+
+    engine: Engine
+    profile: CityProfile
+    pm: pluggy.PluginManager
+    clock: Callable[[], datetime] = utcnow
+
+    def session(self):
+        return session(self.engine)
+
+
+def find_city(city: str) -> Path:
+    """The profile folder for a registered city slug, or a folder path given directly."""
+    folders = plugins.city_folders()
+    if city in folders:
+        return folders[city]
+    path = Path(city).expanduser()
+    if (path / "profile.toml").is_file():
+        return path
+    known = ", ".join(sorted(folders)) or "none"
+    raise CivicError(f"--city: no city profile {city!r}; known cities: {known}, or give a folder holding profile.toml")
+
+
+def init_deployment(url: str | None, city: str) -> Deployment:
+    """Create or upgrade the schema and load the city's profile into the database."""
+    profile = load_profile(find_city(city))
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with session(engine) as s:
+        existing = repo.get_setting(session=s, key="city")
+        if existing and existing != profile.slug:
+            raise CivicError(
+                f"--city: this database was set up for {existing!r}; it cannot be switched to {profile.slug!r}"
+            )
+        repo.sync_profile(session=s, profile=profile)
+        s.commit()
+    return Deployment(engine=engine, profile=profile, pm=plugins.load_plugins())
+
+
+def open_deployment(url: str | None = None) -> Deployment:
+    """Open an initialised database with the city profile it was set up with."""
+    engine = make_engine(url)
+    if not is_initialised(engine):
+        raise CivicError(
+            f"database {engine.url.render_as_string(hide_password=True)} is not set up; "
+            "run `civiccrm init --city CITY` first"
+        )
+    with session(engine) as s:
+        slug = repo.get_setting(session=s, key="city")
+        saved_path = repo.get_setting(session=s, key="city_path")
+    if not slug:
+        raise CivicError("database has no city profile; run `civiccrm init --city CITY`")
+    folders = plugins.city_folders()
+    folder = folders.get(slug) or (Path(saved_path) if saved_path else None)
+    if folder is None or not (folder / "profile.toml").is_file():
+        raise CivicError(f"city profile {slug!r} of this database is not installed (looked in {saved_path})")
+    return Deployment(engine=engine, profile=load_profile(folder), pm=plugins.load_plugins())

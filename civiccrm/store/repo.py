@@ -1,0 +1,155 @@
+"""Mappers between domain objects and rows, and the small queries the services need."""
+
+import json
+
+from sqlalchemy import func, insert, select, update
+from sqlmodel import Session
+
+from civiccrm.domain.cases import Case, CaseEvent, Customer, Location, Resolution, Status
+from civiccrm.domain.profile import CityProfile
+from civiccrm.errors import NotFound
+from civiccrm.store.tables import (
+    CaseEventRow,
+    CaseRow,
+    CustomerRow,
+    DepartmentRow,
+    ServiceTypeRow,
+    Setting,
+    TrackingCounter,
+    WorkGroupRow,
+)
+
+
+def case_from_row(row: CaseRow) -> Case:
+    return Case(
+        id=row.id,
+        tracking_number=row.tracking_number,
+        service_code=row.service_code,
+        request_type=row.request_type,
+        category=row.category,
+        department=row.department,
+        work_group=row.work_group,
+        channel=row.channel,
+        description=row.description,
+        location=Location(
+            address=row.address, latitude=row.latitude, longitude=row.longitude,
+            zip_code=row.zip_code, council_district=row.council_district, neighborhood=row.neighborhood,
+        ),
+        status=Status(row.status),
+        opened_at=row.opened_at,
+        updated_at=row.updated_at,
+        due_at=row.due_at,
+        closed_at=row.closed_at,
+        resolution=Resolution(row.resolution) if row.resolution else None,
+        on_time=row.on_time,
+        duplicate_of=row.duplicate_of,
+        origin=row.origin,
+        external_id=row.external_id,
+        customer_id=row.customer_id,
+        city_exceeded_timeframe=row.city_exceeded_timeframe,
+        city_days_to_close=row.city_days_to_close,
+    )
+
+
+def location_columns(location: Location) -> dict:
+    return {
+        "address": location.address, "latitude": location.latitude, "longitude": location.longitude,
+        "zip_code": location.zip_code, "council_district": location.council_district,
+        "neighborhood": location.neighborhood,
+    }
+
+
+def event_from_row(row: CaseEventRow) -> CaseEvent:
+    return CaseEvent(
+        id=row.id, case_id=row.case_id, kind=row.kind, at=row.at, actor=row.actor,
+        changes=json.loads(row.changes or "{}"), note=row.note, origin=row.origin,
+    )
+
+
+def add_event(*, session: Session, case_id: int, event: CaseEvent) -> CaseEventRow:
+    row = CaseEventRow(
+        case_id=case_id, at=event.at, actor=event.actor, kind=event.kind, origin=event.origin,
+        changes=json.dumps(event.changes, default=str, sort_keys=True), note=event.note,
+    )
+    session.add(row)
+    return row
+
+
+def get_case_row(*, session: Session, tracking_number: str, for_update: bool = False) -> CaseRow:
+    query = select(CaseRow).where(CaseRow.tracking_number == tracking_number.strip())
+    if for_update:
+        query = query.with_for_update()
+    row = session.scalars(query).first()
+    if row is None:
+        raise NotFound(f"case {tracking_number!r} not found")
+    return row
+
+
+def history(*, session: Session, case_id: int) -> list[CaseEvent]:
+    rows = session.scalars(select(CaseEventRow).where(CaseEventRow.case_id == case_id).order_by(CaseEventRow.id))
+    return [event_from_row(r) for r in rows]
+
+
+def add_customer(*, session: Session, customer: Customer, created_at) -> int:
+    row = CustomerRow(name=customer.name, email=customer.email, phone=customer.phone, created_at=created_at)
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def get_customer(*, session: Session, customer_id: int) -> Customer | None:
+    row = session.get(CustomerRow, customer_id)
+    if row is None:
+        return None
+    return Customer(id=row.id, name=row.name, email=row.email, phone=row.phone)
+
+
+def next_tracking_sequence(*, session: Session, year: int) -> int:
+    """Take the next number of ``year`` atomically (the UPDATE takes the write lock)."""
+    result = session.execute(
+        update(TrackingCounter).where(TrackingCounter.year == year)
+        .values(last=TrackingCounter.last + 1).returning(TrackingCounter.last)
+    ).scalar()
+    if result is None:
+        session.execute(insert(TrackingCounter).values(year=year, last=1))
+        result = 1
+    return result
+
+
+def get_setting(*, session: Session, key: str) -> str | None:
+    row = session.get(Setting, key)
+    return row.value if row else None
+
+
+def set_setting(*, session: Session, key: str, value: str) -> None:
+    row = session.get(Setting, key)
+    if row is None:
+        session.add(Setting(key=key, value=value))
+    else:
+        row.value = value
+
+
+def sync_profile(*, session: Session, profile: CityProfile) -> None:
+    """Mirror the profile's taxonomy into the database, so reports can join on it."""
+    tax = profile.taxonomy
+    for model in (ServiceTypeRow, WorkGroupRow, DepartmentRow):
+        session.execute(model.__table__.delete())
+    session.execute(insert(DepartmentRow), [{"code": d.code, "name": d.name} for d in tax.departments.values()])
+    if tax.work_groups:
+        session.execute(insert(WorkGroupRow), [
+            {"code": w.code, "name": w.name, "department": w.department} for w in tax.work_groups.values()
+        ])
+    session.execute(insert(ServiceTypeRow), [
+        {
+            "code": s.code, "name": s.name, "category": s.category, "type": s.type, "detail": s.detail,
+            "department": s.department, "work_group": s.work_group, "sla_target": s.sla_target,
+            "sla_basis": s.sla_basis, "sla_source": s.sla_source, "calendar": s.calendar,
+        }
+        for s in tax.service_types.values()
+    ])
+    set_setting(session=session, key="city", value=profile.slug)
+    set_setting(session=session, key="city_path", value=str(profile.path))
+
+
+def count_cases(*, session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(CaseRow))
