@@ -1,0 +1,97 @@
+# ---------------------------------------------------------------------------
+# Test harness fixtures (databases and shared data).
+#
+# database_url   -- parametrized [sqlite, postgresql]: a fresh, empty database per test,
+#                   as an SQLAlchemy URL string.
+#                   * sqlite:     sqlite:///<tmp_path>/civiccrm.db
+#                   * postgresql: a new database on the server that scripts/with-postgres
+#                     starts (it exports CIVICCRM_TEST_POSTGRES_URL); dropped after the
+#                     test. Without that variable the test fails, or skips when
+#                     CIVICCRM_SKIP_POSTGRES=1. Deselect with -m "not postgresql".
+# shared_data    -- Path to ../shared/data (the real public data sets); skips if missing.
+#
+# Keep this block importable without project code. Add further fixtures below it.
+# ---------------------------------------------------------------------------
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+POSTGRES_URL_ENV = "CIVICCRM_TEST_POSTGRES_URL"
+SKIP_POSTGRES_ENV = "CIVICCRM_SKIP_POSTGRES"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "postgresql: test runs against a real PostgreSQL server"
+    )
+
+
+def _postgres_database_url() -> Iterator[str]:
+    base = os.environ.get(POSTGRES_URL_ENV)
+    if not base:
+        message = (
+            f"{POSTGRES_URL_ENV} is not set: run the suite through `make test` or "
+            "`scripts/with-postgres <pytest command>`, which start a throwaway "
+            f"PostgreSQL server (or set {SKIP_POSTGRES_ENV}=1 to skip PostgreSQL tests)"
+        )
+        if os.environ.get(SKIP_POSTGRES_ENV) == "1":
+            pytest.skip(message)
+        pytest.fail(message, pytrace=False)
+
+    import psycopg
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base)
+    connect_args = {
+        "host": url.host,
+        "port": url.port,
+        "user": url.username,
+        "password": url.password,
+        "dbname": url.database or "postgres",
+    }
+    connect_args = {k: v for k, v in connect_args.items() if v is not None}
+    name = f"t_{uuid.uuid4().hex}"
+
+    with psycopg.connect(autocommit=True, **connect_args) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(autocommit=True, **connect_args) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(name)
+                )
+            )
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgresql),
+    ]
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """SQLAlchemy URL of a fresh, empty database (SQLite file or PostgreSQL)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'civiccrm.db'}"
+    else:
+        yield from _postgres_database_url()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path to ../shared/data beside the repository (real public data sets)."""
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    if not path.is_dir():
+        pytest.skip(f"shared data not found at {path}")
+    return path
+
+
+# --- end of harness fixtures; add project fixtures below ---------------------
