@@ -1,0 +1,97 @@
+"""The ``civiccrm`` command line: a click group that plugins can add commands to."""
+
+import json
+import sys
+from datetime import date, datetime
+
+import click
+
+from civiccrm import plugins
+from civiccrm.errors import CivicError
+
+
+class CivicGroup(click.Group):
+    """A group that prints CivicError as one line on stderr and exits 1, without a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CivicError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+class PluginGroup(CivicGroup):
+    """The top-level group: asks the plugins for their commands when commands are listed."""
+
+    _plugin_commands_added = False
+
+    def _add_plugin_commands(self):
+        if not self._plugin_commands_added:
+            self._plugin_commands_added = True
+            plugins.load_plugins().hook.register_commands(cli=self)
+
+    def list_commands(self, ctx):
+        self._add_plugin_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        self._add_plugin_commands()
+        return super().get_command(ctx, name)
+
+
+class Obj:
+    """What every command gets: the database URL and who is acting."""
+
+    def __init__(self, db: str | None, actor: str):
+        self.db = db
+        self.actor = actor
+        self._deployment = None
+
+    @property
+    def deployment(self):
+        if self._deployment is None:
+            from civiccrm.services.deployment import open_deployment
+
+            self._deployment = open_deployment(self.db)
+        return self._deployment
+
+
+pass_obj = click.make_pass_decorator(Obj)
+
+
+def emit_json(data) -> None:
+    """Print ``data`` as JSON (datetimes as ISO 8601 with offset)."""
+
+    def default(value):
+        if isinstance(value, (datetime, date)):
+            return value.isoformat()
+        if hasattr(value, "value"):
+            return value.value
+        raise TypeError(f"cannot serialise {type(value).__name__}")
+
+    click.echo(json.dumps(data, indent=2, default=default, ensure_ascii=False))
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+@click.group(cls=PluginGroup)
+@click.version_option(package_name="civiccrm")
+@click.option("--db", envvar="CIVICCRM_DATABASE_URL", metavar="URL",
+              help="Database URL (default sqlite:///civiccrm.db; env CIVICCRM_DATABASE_URL).")
+@click.option("--actor", default="cli", show_default=True, envvar="CIVICCRM_ACTOR",
+              help="Who is making changes, recorded on each history event.")
+@click.pass_context
+def cli(ctx, db, actor):
+    """CivicCRM: cases, SLAs, surveys and metrics for a city's 311 centre."""
+    ctx.obj = Obj(db, actor)
+
+
+def main(argv=None):
+    return cli.main(args=argv, prog_name="civiccrm")
+
+
+from civiccrm.cli import admin, cases, imports, reports  # noqa: E402,F401  (register commands)
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Set-up commands: init, db upgrade, cities, plugins, types, channels."""
+
+import click
+
+from civiccrm import plugins
+from civiccrm.cli import cli, emit_json, json_option, pass_obj
+
+
+@cli.command()
+@click.option("--city", required=True, help="City profile slug (see `civiccrm cities`) or a profile folder.")
+@pass_obj
+def init(obj, city):
+    """Create (or upgrade) the database and load a city profile into it."""
+    from civiccrm.services.deployment import init_deployment
+
+    deployment = init_deployment(obj.db, city)
+    profile = deployment.profile
+    click.echo(
+        f"Initialised {deployment.engine.url.render_as_string(hide_password=True)} for {profile.name}: "
+        f"{len(profile.taxonomy.departments)} departments, {len(profile.taxonomy.work_groups)} work groups, "
+        f"{len(profile.taxonomy.service_types)} service types, {len(profile.city_map.districts)} districts"
+    )
+
+
+@cli.group()
+def db():
+    """Database schema commands."""
+
+
+@db.command()
+@pass_obj
+def upgrade(obj):
+    """Apply pending Alembic migrations."""
+    from civiccrm.store import migrate
+    from civiccrm.store.db import make_engine
+
+    engine = make_engine(obj.db)
+    migrate.upgrade(engine)
+    click.echo(f"Database at revision {migrate.current(engine)}")
+
+
+@db.command()
+@pass_obj
+def current(obj):
+    """Print the schema revision of the database."""
+    from civiccrm.store import migrate
+    from civiccrm.store.db import make_engine
+
+    click.echo(migrate.current(make_engine(obj.db)) or "empty (run `civiccrm db upgrade`)")
+
+
+@cli.command()
+@json_option
+def cities(as_json):
+    """List the city profiles that are installed."""
+    from civiccrm.profiles import load_profile
+
+    rows = []
+    for slug, path in sorted(plugins.city_folders().items()):
+        profile = load_profile(path)
+        rows.append({
+            "slug": slug, "name": profile.name, "timezone": profile.timezone, "path": str(path),
+            "service_types": len(profile.taxonomy.service_types), "districts": len(profile.city_map.districts),
+        })
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['slug']:<20} {row['name']} ({row['timezone']}, {row['service_types']} service types, "
+                   f"{row['districts']} districts)")
+
+
+@cli.command("plugins")
+@json_option
+def plugins_command(as_json):
+    """List loaded plugins with their versions and hooks."""
+    rows = plugins.describe_plugins()
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['name']} ({row['package']} {row['version']}): {', '.join(row['hooks'])}")
+
+
+@cli.command()
+@click.option("--search", help="Only types whose name, code or category contains this text.")
+@json_option
+@pass_obj
+def types(obj, search, as_json):
+    """List the city's service types (code, name, owner, time-frame)."""
+    taxonomy = obj.deployment.profile.taxonomy
+    rows = []
+    for st in sorted(taxonomy.service_types.values(), key=lambda s: s.name.casefold()):
+        text = f"{st.code} {st.name} {st.category or ''}".casefold()
+        if search and search.casefold() not in text:
+            continue
+        rows.append({"code": st.code, "name": st.name, "category": st.category, "type": st.type,
+                     "detail": st.detail, "department": st.department, "work_group": st.work_group,
+                     "sla_target": st.sla_target, "sla_basis": st.sla_basis, "sla_source": st.sla_source})
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['code']:<45} {row['name']} -> {row['department']} ({row['sla_target']:g} {row['sla_basis'].replace('_', ' ')})")
+
+
+@cli.command()
+@json_option
+def channels(as_json):
+    """List the registered channels."""
+    rows = [{"code": c.code, "name": c.name, "inbound": c.inbound, "outbound": c.outbound}
+            for c in plugins.channels().values()]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['code']:<10} {row['name']}")

@@ -1,0 +1,1 @@
+"""`civiccrm import FORMAT FILE...`: bulk importers registered by plugins."""

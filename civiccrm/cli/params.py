@@ -1,0 +1,59 @@
+"""Parsing helpers for command-line values: local dates, durations, statuses."""
+
+import re
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from civiccrm.errors import CivicError
+
+
+def parse_date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise CivicError(f"{option}: {text!r} is not a date like 2020-01-31") from None
+
+
+def local_day_start(day: date, tz: ZoneInfo) -> datetime:
+    """The first instant of ``day`` in the city's timezone."""
+    return datetime.combine(day, time(0), tz)
+
+
+def inclusive_range(start: str | None, end: str | None, tz: ZoneInfo) -> tuple[datetime | None, datetime | None]:
+    """``--from``/``--to`` dates, both inclusive, as [start, end) instants in the city's timezone."""
+    lo = parse_date(start, "--from") if start else None
+    hi = parse_date(end, "--to") if end else None
+    if lo and hi and hi < lo:
+        raise CivicError(f"--to: {hi} is before --from {lo}")
+    return (
+        local_day_start(lo, tz) if lo else None,
+        local_day_start(hi + timedelta(days=1), tz) if hi else None,
+    )
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
+
+
+def parse_duration(text: str, option: str) -> timedelta:
+    """``90m``, ``24h``, ``3d``, ``1w`` -> timedelta."""
+    match = _DURATION.match(text or "")
+    if not match:
+        raise CivicError(f"{option}: {text!r} is not a duration like 90m, 24h, 3d or 1w")
+    amount, unit = float(match.group(1)), match.group(2)
+    return timedelta(**{{"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
+
+
+def format_remaining(delta: timedelta) -> str:
+    """``2d 3h left`` or ``5h overdue``."""
+    seconds = int(delta.total_seconds())
+    label = "left" if seconds >= 0 else "overdue"
+    seconds = abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    parts = [f"{days}d"] if days else []
+    if hours or days:
+        parts.append(f"{hours}h")
+    if not days:
+        parts.append(f"{minutes}m")
+    return f"{' '.join(parts)} {label}"

@@ -1,0 +1,1 @@
+"""`civiccrm report ...`: figures for a period."""

@@ -1,0 +1,1 @@
+"""Import of Kansas City open-data 311 CSV exports (`civiccrm import kcmo`)."""
