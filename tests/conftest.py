@@ -95,3 +95,29 @@ def shared_data() -> Path:
 
 
 # --- end of harness fixtures; add project fixtures below ---------------------
+
+import sys  # noqa: E402
+
+# Plugins installed in the environment stay out of the test run (Datasette's habit);
+# a test that wants them calls civiccrm.plugins.load_entry_point_plugins().
+sys._civiccrm_test_run = True
+
+
+@pytest.fixture
+def deployment(database_url):
+    """A Kansas City deployment on a fresh database (SQLite and PostgreSQL)."""
+    from civiccrm.services.deployment import init_deployment
+
+    dep = init_deployment(database_url, "kansas-city")
+    yield dep
+    dep.engine.dispose()
+
+
+@pytest.fixture
+def sqlite_deployment(tmp_path):
+    """A Kansas City deployment on SQLite only, for tests that need no second backend."""
+    from civiccrm.services.deployment import init_deployment
+
+    dep = init_deployment(f"sqlite:///{tmp_path / 'civiccrm.db'}", "kansas-city")
+    yield dep
+    dep.engine.dispose()
