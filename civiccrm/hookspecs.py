@@ -43,6 +43,11 @@ def register_commands(cli):
     """Add click commands or groups to the ``civiccrm`` command-line group ``cli``."""
 
 
+@hookspec
+def register_admin_blueprints(app):
+    """Register Flask blueprints (API, public pages, admin screens) on the web ``app``."""
+
+
 # Decision hooks: the first non-None answer wins; the core answers last.
 
 

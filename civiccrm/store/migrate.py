@@ -14,13 +14,16 @@ def _config(connection) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Upgrade to ``revision``; by default every head (features add migrations on branches of 0001)."""
     with engine.begin() as connection:
         command.upgrade(_config(connection), revision)
 
 
 def current(engine: Engine) -> str | None:
+    """The applied revision(s), comma-separated, or None for an empty database."""
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        heads = MigrationContext.configure(connection).get_current_heads()
+    return ",".join(sorted(heads)) or None

@@ -124,3 +124,16 @@ cases_table = CaseRow.__table__
 events_table = CaseEventRow.__table__
 customers_table = CustomerRow.__table__
 service_types_table = ServiceTypeRow.__table__
+
+
+class ApiKeyRow(SQLModel, table=True):
+    """An Open311 API key: only its SHA-256 is stored; the key is shown once, at creation."""
+
+    __tablename__ = "api_keys"
+    id: int | None = Field(default=None, primary_key=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    key_prefix: str = Field(max_length=12)
+    name: str = Field(max_length=200)
+    channel: str = Field(max_length=40)
+    created_at: datetime = _when()
+    revoked_at: datetime | None = _when(default=None)

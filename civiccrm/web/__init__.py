@@ -1,0 +1,53 @@
+"""The Flask application factory: the Open311 API, public pages and admin screens."""
+
+import os
+
+from flask import Flask, jsonify
+
+from civiccrm.errors import CivicError, NotFound
+
+
+class Config:
+    """Defaults; any key can be overridden by ``CIVICCRM_<KEY>`` in the environment."""
+
+    DATABASE_URL = None
+    JSON_SORT_KEYS = False
+    MAX_CONTENT_LENGTH = 1 * 1024 * 1024
+
+
+def get_deployment():
+    """The Deployment this app serves (opened lazily, once per process)."""
+    from flask import current_app
+
+    state = current_app.extensions["civiccrm"]
+    if state.get("deployment") is None:
+        from civiccrm.services.deployment import open_deployment
+
+        state["deployment"] = open_deployment(current_app.config["DATABASE_URL"])
+    return state["deployment"]
+
+
+def create_app(config: dict | None = None, *, deployment=None) -> Flask:
+    """Build the app. ``deployment`` may be given directly (tests); otherwise it is opened from
+    ``DATABASE_URL`` (config, ``CIVICCRM_DATABASE_URL``, or the default SQLite file)."""
+    app = Flask(__name__)
+    app.config.from_object(Config)
+    app.config["DATABASE_URL"] = os.environ.get("CIVICCRM_DATABASE_URL")
+    app.config.from_prefixed_env("CIVICCRM")
+    if config:
+        app.config.update(config)
+    app.extensions["civiccrm"] = {"deployment": deployment}
+
+    @app.errorhandler(CivicError)
+    def civic_error(exc):
+        status = 404 if isinstance(exc, NotFound) else 400
+        return jsonify({"error": str(exc), "field": exc.field}), status
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    from civiccrm import plugins
+
+    plugins.load_plugins().hook.register_admin_blueprints(app=app)
+    return app
