@@ -1,0 +1,1 @@
+"""`civiccrm apikey add | list | revoke`: Open311 API keys."""

@@ -1,0 +1,1 @@
+"""`civiccrm sla ...`: SLA policies, breach scan, recompute and comparison."""

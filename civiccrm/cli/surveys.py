@@ -1,0 +1,1 @@
+"""`civiccrm survey ...`: survey plans, draws, dispatch, imports, results and action plans."""
