@@ -1,6 +1,7 @@
 """Read and check a city profile folder (profile.toml, taxonomy CSVs, GeoJSON)."""
 
 import csv
+import math
 import re
 import tomllib
 from datetime import date
@@ -131,6 +132,8 @@ def _load_taxonomy(folder: Path, table: dict, file: Path, calendars: dict) -> Ta
             target = float(raw_target) if raw_target else default_days
         except ValueError:
             raise CivicError(f"{st_path}: line {line}: sla_days {raw_target!r} is not a number") from None
+        if not math.isfinite(target):
+            raise CivicError(f"{st_path}: line {line}: sla_days {raw_target!r} is not a finite number")
         if target <= 0:
             raise CivicError(f"{st_path}: line {line}: sla_days must be greater than 0, got {raw_target}")
         basis = row.get("sla_basis") or SlaBasis.CALENDAR_DAYS
@@ -172,6 +175,8 @@ def _load_calendars(table: dict, tz: str, file: Path) -> tuple[dict[str, Busines
             raw = spec["hours"].get(day, [])
             if isinstance(raw, str):
                 raw = [raw]
+            if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
+                raise CivicError(f"{file}: {where}hours.{day}: {raw!r} is not a list of intervals like [\"07:00-20:00\"]")
             intervals = sorted(parse_interval(t, where=f"{file}: {where}hours.{day}") for t in raw)
             for (s1, e1), (s2, e2) in zip(intervals, intervals[1:]):
                 if s2 < e1:
