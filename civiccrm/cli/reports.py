@@ -1,1 +1,128 @@
 """`civiccrm report ...`: figures for a period."""
+
+import textwrap
+from datetime import date, timedelta
+
+import click
+
+from civiccrm.cli import CivicGroup, cli, emit_json, json_option, pass_obj
+from civiccrm.cli.params import inclusive_range, parse_date
+from civiccrm.errors import CivicError
+
+DEFAULT_DAYS = 30
+"""Without --from/--to a report covers the last 30 days, today included (city time)."""
+
+_BY_HEADINGS = {None: "cases", "department": "department", "work-group": "work group", "channel": "channel",
+                "district": "council district", "type": "request type"}
+
+
+@cli.group(cls=CivicGroup)
+def report():
+    """Figures for a period: cases opened and closed, backlog, days to close, on-time shares."""
+
+
+def period_dates(date_from: str | None, date_to: str | None, today: date) -> tuple[str, str]:
+    """The --from/--to dates as given, with the defaults filled in.
+
+    --to defaults to today and --from to 29 days before --to (30 days, both inclusive);
+    given only --from, --to is today.
+    """
+    if date_to is None:
+        if date_from is not None and parse_date(date_from, "--from") > today:
+            raise CivicError(f"--from: {date_from} is after today ({today}); give --to as well")
+        date_to = today.isoformat()
+    if date_from is None:
+        date_from = (parse_date(date_to, "--to") - timedelta(days=DEFAULT_DAYS - 1)).isoformat()
+    return date_from, date_to
+
+
+@report.command("summary")
+@click.option("--from", "date_from", metavar="DATE",
+              help=f"First day of the period, YYYY-MM-DD in city time (default: {DEFAULT_DAYS - 1} days before --to).")
+@click.option("--to", "date_to", metavar="DATE", help="Last day of the period, inclusive (default: today, city time).")
+@click.option("--by", metavar="GROUPING", help="Group by department, work-group, channel, district or type.")
+@json_option
+@pass_obj
+def report_summary(obj, date_from, date_to, by, as_json):
+    """Opened, closed, backlog, days to close, on-time shares and channel mix for a period.
+
+    Dates are local to the city and both inclusive. Each figure's definition is printed
+    with it; see docs/metrics.md.
+    """
+    from civiccrm.metrics.summary import normalise_by, summary
+
+    by = normalise_by(by)
+    deployment = obj.deployment
+    profile = deployment.profile
+    tz = profile.tz
+    now = deployment.clock()
+    date_from, date_to = period_dates(date_from, date_to, now.astimezone(tz).date())
+    start, end = inclusive_range(date_from, date_to, tz)
+    result = summary(deployment.engine, start=start, end=end, by=by, now=now)
+    first, last = parse_date(date_from, "--from"), parse_date(date_to, "--to")
+    if as_json:
+        data = result.to_dict()
+        data.update(start=start.astimezone(tz), end=end.astimezone(tz), backlog_as_of=result.backlog_as_of.astimezone(tz))
+        emit_json({"city": profile.name, "timezone": profile.timezone,
+                   "period": {"from": first, "to": last}, **data})
+        return
+    click.echo(render_text(result, city=profile.name, tz=tz, first=first, last=last))
+
+
+def _days(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _share(numerator: int, denominator: int) -> str:
+    return "-" if not denominator else f"{numerator / denominator:.1%} ({numerator}/{denominator})"
+
+
+def _table(header: list[str], rows: list[list[str]], *, left: int = 1) -> list[str]:
+    """Rows as aligned text: the first ``left`` columns left-aligned, the rest right-aligned."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def _clip(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def render_text(result, *, city: str, tz, first: date, last: date) -> str:
+    from civiccrm.metrics import definitions as d
+
+    out = [f"{city} — {first} to {last} ({tz.key})"]
+    as_of = result.backlog_as_of.astimezone(tz)
+    out.append(f"{'by ' + _BY_HEADINGS[result.by] + '; ' if result.by else ''}"
+               f"backlog as of {as_of:%Y-%m-%d %H:%M %Z}")
+    out.append("")
+    rows = list(result.groups)
+    if result.by:
+        rows.append(result.total)
+    header = [_BY_HEADINGS[result.by], d.OPENED.label, d.CLOSED.label, d.BACKLOG.label, d.MEDIAN_DAYS.label,
+              d.P90_DAYS.label, d.SHARE_ON_TIME.label, d.SHARE_ON_TIME_CITY.label]
+    body = [[_clip(g.label), str(g.opened), str(g.closed), str(g.backlog), _days(g.median_days),
+             _days(g.p90_days), _share(g.on_time, g.on_time_known), _share(g.city_on_time, g.city_on_time_known)]
+            for g in rows]
+    out += _table(header, body)
+
+    out += ["", "Channel mix (cases opened)"]
+    channels = [ch for ch, _ in result.total.channels]
+    if channels:
+        mix_rows = []
+        for g in rows:
+            counts = dict(g.channels)
+            mix_rows.append([_clip(g.label)] + [
+                f"{counts[ch]} ({counts[ch] / g.opened:.0%})" if counts.get(ch) else "-" for ch in channels
+            ])
+        out += _table([_BY_HEADINGS[result.by], *channels], mix_rows)
+    else:
+        out.append("no cases opened in the period")
+
+    out += ["", "Definitions"]
+    for metric in result.definitions:
+        out += textwrap.wrap(metric.definition, width=100, initial_indent="  ", subsequent_indent="      ")
+    return "\n".join(out)

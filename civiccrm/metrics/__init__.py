@@ -1,0 +1,5 @@
+"""Metrics: named figures computed in the database (GROUP BY and window functions).
+
+``civiccrm.metrics.summary.summary`` is the first report: opened, closed, backlog,
+days to close, on-time shares and channel mix for a period.
+"""

@@ -1,0 +1,288 @@
+"""The summary report: opened, closed, backlog, days to close, on-time shares, channel mix.
+
+Everything is computed in the database with the same SQLAlchemy Core expressions on
+SQLite and PostgreSQL; Python only adds up a handful of per-group rows for the totals.
+A report costs three queries ungrouped and four grouped, whatever the number of cases:
+
+1. counts: one pass over the cases in scope (opened, closed or in the backlog) with
+   conditional aggregation (``SUM(CASE WHEN ... THEN 1 ELSE 0 END)``) per group;
+2. days to close: a window query over the cases closed in the period,
+   ``ROW_NUMBER() OVER (PARTITION BY g ORDER BY days_to_close)`` and
+   ``COUNT(*) OVER (PARTITION BY g)``, then per group the value whose rank is
+   ``ceil(p * n)`` (nearest rank), picked with integer arithmetic only
+   (``rn * den >= n * num AND (rn - 1) * den < n * num`` for p = num/den), so there is
+   no division or CEIL whose meaning differs between the backends;
+3. the same window query without a partition, for the totals row (grouped reports only);
+4. channel mix: cases opened in the period, ``GROUP BY g, channel``.
+
+Datetimes are bound through the table's ``UTCDateTime`` columns, so SQLite compares
+naive UTC text and PostgreSQL ``timestamptz`` alike.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+import attrs
+from sqlalchemy import and_, case, false, func, null, or_, select, true
+from sqlalchemy.engine import Engine
+
+from civiccrm.domain.cases import Status
+from civiccrm.errors import CivicError
+from civiccrm.metrics.definitions import SUMMARY_METRICS, Metric
+from civiccrm.store.tables import DepartmentRow, WorkGroupRow, cases_table
+
+BY_CHOICES: tuple[str, ...] = ("department", "work-group", "channel", "district", "type")
+"""What ``--by`` accepts."""
+
+UNKNOWN = "unknown"
+"""Label of the group of cases with no value for the grouping column."""
+
+PERCENTILES = {"median_days": (1, 2), "p90_days": (9, 10)}
+"""Nearest-rank percentiles as fractions num/den: the value at rank ceil(num/den * n)."""
+
+_c = cases_table.c
+_departments = DepartmentRow.__table__
+_work_groups = WorkGroupRow.__table__
+
+
+@attrs.frozen
+class ChannelShare:
+    channel: str
+    count: int
+    share: float
+    """count / cases opened in the group and period."""
+
+
+@attrs.frozen
+class GroupFigures:
+    """The figures for one group (or for all cases)."""
+
+    key: str | None
+    """The grouping value (department code, channel code, ...); None for cases without one."""
+    label: str
+    opened: int = 0
+    closed: int = 0
+    backlog: int = 0
+    timed_closed: int = 0
+    """Closed in the period with days_to_close recorded: the n of the percentiles."""
+    median_days: float | None = None
+    p90_days: float | None = None
+    on_time: int = 0
+    on_time_known: int = 0
+    city_on_time: int = 0
+    city_on_time_known: int = 0
+    channels: tuple[tuple[str, int], ...] = ()
+    """(channel, cases opened) by count descending, then channel code."""
+
+    @property
+    def share_on_time(self) -> float | None:
+        return self.on_time / self.on_time_known if self.on_time_known else None
+
+    @property
+    def share_on_time_city(self) -> float | None:
+        return self.city_on_time / self.city_on_time_known if self.city_on_time_known else None
+
+    @property
+    def channel_mix(self) -> tuple[ChannelShare, ...]:
+        total = sum(n for _, n in self.channels)
+        return tuple(ChannelShare(ch, n, n / total) for ch, n in self.channels) if total else ()
+
+    def to_dict(self) -> dict:
+        return {
+            "key": self.key, "label": self.label,
+            "opened": self.opened, "closed": self.closed, "backlog": self.backlog,
+            "closed_with_days": self.timed_closed,
+            "median_days_to_close": self.median_days, "p90_days_to_close": self.p90_days,
+            "on_time": self.on_time, "on_time_known": self.on_time_known,
+            "share_on_time": self.share_on_time,
+            "city_on_time": self.city_on_time, "city_on_time_known": self.city_on_time_known,
+            "share_on_time_city": self.share_on_time_city,
+            "channel_mix": [{"channel": s.channel, "count": s.count, "share": s.share} for s in self.channel_mix],
+        }
+
+
+@attrs.frozen
+class SummaryReport:
+    """What ``summary`` returns: the period, the groups, the totals and the definitions."""
+
+    start: datetime
+    end: datetime
+    """The period is [start, end)."""
+    now: datetime
+    backlog_as_of: datetime
+    """min(end, now): the instant the backlog is counted at."""
+    by: str | None
+    groups: tuple[GroupFigures, ...]
+    """Sorted by cases opened, descending; one group labelled "all" when not grouped."""
+    total: GroupFigures
+    """All cases; the same object as the only group when not grouped."""
+    definitions: tuple[Metric, ...] = SUMMARY_METRICS
+
+    def to_dict(self) -> dict:
+        return {
+            "start": self.start, "end": self.end, "backlog_as_of": self.backlog_as_of, "by": self.by,
+            "groups": [g.to_dict() for g in self.groups],
+            "total": self.total.to_dict(),
+            "definitions": [m.to_dict() for m in self.definitions],
+        }
+
+
+def normalise_by(by: str | None) -> str | None:
+    """``work_group`` and ``Work-Group`` alike -> ``work-group``; CivicError for anything unknown."""
+    if by is None:
+        return None
+    key = by.strip().lower().replace("_", "-").replace(" ", "-")
+    if key not in BY_CHOICES:
+        raise CivicError(f"--by: unknown grouping {by!r}; expected one of {', '.join(BY_CHOICES)}", field="by")
+    return key
+
+
+def _grouping(by: str | None):
+    """(key expression, label expression, FROM clause) for a grouping; key None when ungrouped."""
+    if by is None:
+        return None, None, cases_table
+    if by == "department":
+        return (_c.department, func.max(_departments.c.name),
+                cases_table.outerjoin(_departments, _departments.c.code == _c.department))
+    if by == "work-group":
+        return (_c.work_group, func.max(_work_groups.c.name),
+                cases_table.outerjoin(_work_groups, _work_groups.c.code == _c.work_group))
+    if by == "channel":
+        return _c.channel, None, cases_table
+    if by == "district":
+        return _c.council_district, None, cases_table
+    if by == "type":
+        return _c.service_code, func.max(_c.request_type), cases_table
+    raise AssertionError(by)
+
+
+def _flag(condition):
+    """1 when ``condition`` holds, else 0 (NULL counts as 0): portable boolean counting."""
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _percentile_query(key, closed_in):
+    """Per group (or overall when key is None): n and the nearest-rank percentiles of days_to_close."""
+    days = _c.days_to_close
+    partition = {"partition_by": key} if key is not None else {}
+    columns = [days.label("d"),
+               func.row_number().over(order_by=days, **partition).label("rn"),
+               func.count().over(**partition).label("n")]
+    if key is not None:
+        columns.insert(0, key.label("g"))
+    ranked = select(*columns).where(closed_in, days.is_not(None)).subquery("ranked")
+    picks = []
+    for name, (num, den) in PERCENTILES.items():
+        at_rank = and_(ranked.c.rn * den >= ranked.c.n * num, (ranked.c.rn - 1) * den < ranked.c.n * num)
+        picks.append(func.max(case((at_rank, ranked.c.d))).label(name))
+    query = select(*([ranked.c.g] if key is not None else []), func.max(ranked.c.n).label("n"), *picks)
+    return query.group_by(ranked.c.g) if key is not None else query
+
+
+@contextmanager
+def _executor(source) -> Iterator:
+    """Something with ``.execute``: a Session or Connection is used as given; an Engine (or a
+    Deployment's engine) lends one connection, read in one REPEATABLE READ snapshot on PostgreSQL
+    so the queries of a report agree with each other."""
+    if isinstance(source, Engine):
+        engine = source
+    elif hasattr(source, "execute"):
+        yield source
+        return
+    else:
+        engine = getattr(source, "engine", None)
+        if not isinstance(engine, Engine):
+            raise TypeError(f"summary needs a Session, Connection, Engine or Deployment, not {type(source).__name__}")
+    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+    with engine.connect().execution_options(**options) as conn, conn.begin():
+        yield conn
+
+
+def summary(session_or_engine, *, start: datetime, end: datetime, by: str | None = None,
+            now: datetime) -> SummaryReport:
+    """The summary figures for cases in [start, end), optionally by a grouping (see BY_CHOICES).
+
+    ``start``, ``end`` and ``now`` are timezone-aware instants; the backlog is counted as of
+    ``min(end, now)``. Definitions of every figure are in ``civiccrm.metrics.definitions``.
+    """
+    for name, value in (("start", start), ("end", end), ("now", now)):
+        if not isinstance(value, datetime) or value.utcoffset() is None:
+            raise CivicError(f"{name}: a timezone-aware datetime is needed, not {value!r}")
+    if end <= start:
+        raise CivicError(f"end: {end.isoformat()} is not after start {start.isoformat()}")
+    by = normalise_by(by)
+    as_of = min(end, now)
+    key, label, from_clause = _grouping(by)
+
+    opened_in = and_(_c.opened_at >= start, _c.opened_at < end)
+    closed_in = and_(_c.closed_at >= start, _c.closed_at < end)
+    in_backlog = and_(_c.opened_at < as_of,
+                      or_(_c.status != Status.CLOSED.value, _c.closed_at >= as_of))
+    figures = [
+        _flag(opened_in).label("opened"),
+        _flag(closed_in).label("closed"),
+        _flag(in_backlog).label("backlog"),
+        _flag(and_(closed_in, _c.on_time == true())).label("on_time"),
+        _flag(and_(closed_in, _c.on_time.is_not(None))).label("on_time_known"),
+        _flag(and_(closed_in, _c.city_exceeded_timeframe == false())).label("city_on_time"),
+        _flag(and_(closed_in, _c.city_exceeded_timeframe.is_not(None))).label("city_on_time_known"),
+    ]
+    counts = select(*figures).select_from(from_clause).where(or_(opened_in, closed_in, in_backlog))
+    if key is not None:
+        counts = counts.add_columns(key.label("g"), (label if label is not None else null()).label("label"))
+        counts = counts.group_by(key)
+    channel_query = (select(*([key.label("g")] if key is not None else []), _c.channel,
+                            func.count().label("n"))
+                     .where(opened_in)
+                     .group_by(*([key] if key is not None else []), _c.channel))
+
+    with _executor(session_or_engine) as db:
+        count_rows = db.execute(counts).mappings().all()
+        percentile_rows = db.execute(_percentile_query(key, closed_in)).mappings().all()
+        total_percentiles = (db.execute(_percentile_query(None, closed_in)).mappings().one()
+                             if key is not None else percentile_rows[0])
+        channel_rows = db.execute(channel_query).mappings().all()
+
+    count_names = [f.name for f in figures]
+    channels: dict = {}
+    for row in channel_rows:
+        channels.setdefault(row["g"] if key is not None else None, []).append((row["channel"], int(row["n"])))
+
+    def build(group_key, group_label, count_row, pct_row, channel_counts) -> GroupFigures:
+        return GroupFigures(
+            key=group_key, label=group_label,
+            **{name: int(count_row[name] or 0) for name in count_names},
+            timed_closed=int(pct_row["n"] or 0) if pct_row else 0,
+            median_days=_float(pct_row["median_days"]) if pct_row else None,
+            p90_days=_float(pct_row["p90_days"]) if pct_row else None,
+            channels=tuple(sorted(channel_counts, key=lambda item: (-item[1], item[0]))),
+        )
+
+    if key is None:
+        total = build(None, "all", count_rows[0], total_percentiles, channels.get(None, []))
+        return SummaryReport(start=start, end=end, now=now, backlog_as_of=as_of, by=None,
+                             groups=(total,), total=total)
+
+    by_group = {row["g"]: row for row in percentile_rows}
+    groups = [
+        build(row["g"], row["label"] or (row["g"] if row["g"] is not None else UNKNOWN), row,
+              by_group.get(row["g"]), channels.get(row["g"], []))
+        for row in count_rows
+    ]
+    groups.sort(key=lambda g: (-g.opened, g.label.lower(), g.key or ""))
+    channel_totals: dict[str, int] = {}
+    for group in groups:
+        for channel, n in group.channels:
+            channel_totals[channel] = channel_totals.get(channel, 0) + n
+    total_counts = {name: sum(getattr(g, name) for g in groups) for name in count_names}
+    total = build(None, "total", total_counts, total_percentiles, list(channel_totals.items()))
+    return SummaryReport(start=start, end=end, now=now, backlog_as_of=as_of, by=by,
+                         groups=tuple(groups), total=total)
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+__all__ = ["BY_CHOICES", "GroupFigures", "SummaryReport", "normalise_by", "summary"]
