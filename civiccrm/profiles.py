@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from civiccrm.domain.attributes import ATTRIBUTE_CODE, AttributeValue, Datatype, ServiceAttribute
 from civiccrm.domain.calendar import WEEKDAYS, BusinessCalendar, HolidaySet, parse_interval
 from civiccrm.domain.geo import CityMap
 from civiccrm.domain.profile import CityProfile
@@ -22,13 +23,18 @@ _CITY = {
     "slug": str, "name": str, "timezone": str, "fiscal_year_start": str,
     "tracking_prefix": str, "languages": list, "channels": list, "report_packs": list,
 }
-_TAXONOMY = {"departments": str, "work_groups": str, "service_types": str, "default_sla_days": (int, float)}
+_TAXONOMY = {
+    "departments": str, "work_groups": str, "service_types": str, "default_sla_days": (int, float),
+    "service_attributes": str,
+}
 _CALENDAR = {"name": str, "default": bool, "hours": dict, "holidays": dict, "closures": list}
 _HOLIDAYS = {"country": str, "subdivision": str, "categories": list}
 _GEO = {"boundary": str, "districts": str, "district_property": str}
 _SURVEY = {"code": str, "name": str, "audience": str, "questions": list}
 _QUESTION = {"code": str, "text": str, "scale": list, "acceptable": int, "target": (int, float), "na_codes": list}
-_TOP = {"city": dict, "taxonomy": dict, "calendars": dict, "geo": dict, "surveys": list, "import": dict, "plugins": dict}
+_TOP = {"city": dict, "taxonomy": dict, "calendars": dict, "geo": dict, "surveys": list, "import": dict, "plugins": dict,
+        "open311": dict}
+_OPEN311 = {"jurisdiction_id": str}
 
 _SERVICE_TYPE_COLUMNS = ("code", "name", "department")
 _SERVICE_TYPE_OPTIONAL = (
@@ -239,6 +245,64 @@ def _load_surveys(items: list, file: Path) -> dict[str, SurveyInstrument]:
     return surveys
 
 
+_ATTRIBUTE_COLUMNS = ("service_code", "code", "datatype", "description")
+_ATTRIBUTE_OPTIONAL = ("order", "required", "variable", "datatype_description", "values")
+_BOOLEAN = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False, "": None}
+
+
+def _load_service_attributes(path: Path, taxonomy: Taxonomy) -> dict[str, tuple[ServiceAttribute, ...]]:
+    """Read the service attributes CSV: one row per question; list values as ``key=Name;key=Name``."""
+    found: dict[str, dict[str, tuple[int, ServiceAttribute]]] = {}
+    for line, row in _read_csv(path, _ATTRIBUTE_COLUMNS, _ATTRIBUTE_OPTIONAL):
+        where = f"{path}: line {line}"
+        service_code, code = row["service_code"], row["code"]
+        if service_code not in taxonomy.service_types:
+            raise CivicError(f"{where}: service_code {service_code!r} is not a service type of this profile")
+        if not ATTRIBUTE_CODE.match(code):
+            raise CivicError(f"{where}: code {code!r} must be letters, digits, '-', '_' or '.'")
+        if row["datatype"] not in Datatype.ALL:
+            raise CivicError(f"{where}: datatype {row['datatype']!r}; expected one of {', '.join(Datatype.ALL)}")
+        if not row["description"]:
+            raise CivicError(f"{where}: empty description (the question a resident is asked)")
+        flags = {}
+        for name, default in (("required", False), ("variable", True)):
+            raw = row.get(name, "").lower()
+            if raw not in _BOOLEAN:
+                raise CivicError(f"{where}: {name} {row[name]!r} must be true or false")
+            flags[name] = default if _BOOLEAN[raw] is None else _BOOLEAN[raw]
+        service = found.setdefault(service_code, {})
+        if code in service:
+            raise CivicError(f"{where}: duplicate attribute {code!r} for {service_code!r} (first on line {service[code][0]})")
+        raw_order = row.get("order") or str(len(service) + 1)
+        if not raw_order.isdigit() or int(raw_order) < 1:
+            raise CivicError(f"{where}: order {raw_order!r} must be a positive whole number")
+        order = int(raw_order)
+        clash = [c for c, (_, a) in service.items() if a.order == order]
+        if clash:
+            raise CivicError(f"{where}: order {order} is already used by {clash[0]!r} of {service_code!r}")
+        values = []
+        for item in filter(None, (v.strip() for v in (row.get("values") or "").split(";"))):
+            key, sep, name = item.partition("=")
+            if not sep or not key.strip() or not name.strip():
+                raise CivicError(f"{where}: value {item!r} must be written key=Name")
+            if key.strip() in {v.key for v in values}:
+                raise CivicError(f"{where}: value key {key.strip()!r} appears twice")
+            values.append(AttributeValue(key=key.strip(), name=name.strip()))
+        if row["datatype"] in Datatype.LISTS and not values:
+            raise CivicError(f"{where}: a {row['datatype']} needs values, written key=Name;key=Name")
+        if row["datatype"] not in Datatype.LISTS and values:
+            raise CivicError(f"{where}: values are only for singlevaluelist and multivaluelist, not {row['datatype']}")
+        service[code] = (line, ServiceAttribute(
+            code=code, datatype=row["datatype"], description=row["description"], order=order,
+            required=flags["required"], variable=flags["variable"],
+            datatype_description=row.get("datatype_description") or None, values=tuple(values),
+        ))
+    return {
+        service_code: tuple(sorted((a for _, a in attributes.values()), key=lambda a: a.order))
+        for service_code, attributes in found.items()
+    }
+
+
 def load_profile(folder: Path | str) -> CityProfile:
     """Load and check ``folder/profile.toml`` and the files it names."""
     folder = Path(folder)
@@ -267,6 +331,10 @@ def load_profile(folder: Path | str) -> CityProfile:
 
     calendars, default_calendar = _load_calendars(data["calendars"], city["timezone"], file)
     taxonomy = _load_taxonomy(folder, data["taxonomy"], file, calendars)
+    service_attributes = {}
+    if "service_attributes" in data["taxonomy"]:
+        service_attributes = _load_service_attributes(folder / data["taxonomy"]["service_attributes"], taxonomy)
+    _check_keys(data.get("open311", {}), _OPEN311, where="open311.", file=file)
 
     geo = data.get("geo", {})
     _check_keys(geo, _GEO, where="geo.", file=file)
@@ -281,5 +349,6 @@ def load_profile(folder: Path | str) -> CityProfile:
         languages=tuple(city.get("languages", ["en"])), channels=tuple(city.get("channels", ())),
         taxonomy=taxonomy, calendars=calendars, default_calendar=default_calendar, city_map=city_map,
         surveys=_load_surveys(data.get("surveys", []), file), report_packs=tuple(city.get("report_packs", ())),
-        settings={k: v for k, v in data.items() if k in ("import", "plugins")},
+        settings={k: v for k, v in data.items() if k in ("import", "plugins", "open311")},
+        service_attributes=service_attributes,
     )

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from civiccrm.domain.attributes import ServiceAttribute
 from civiccrm.domain.calendar import BusinessCalendar
 from civiccrm.domain.geo import CityMap
 from civiccrm.domain.surveys import SurveyInstrument
@@ -36,6 +37,8 @@ class CityProfile:
     report_packs: tuple[str, ...] = ()
     settings: dict = attrs.field(factory=dict, eq=False, repr=False)
     """Extra tables for plugins (e.g. ``[import.kcmo]``), as read from the TOML."""
+    service_attributes: dict[str, tuple[ServiceAttribute, ...]] = attrs.field(factory=dict)
+    """Service code -> the extra questions that service type asks, in order (Open311 definitions)."""
 
     @cached_property
     def tz(self) -> ZoneInfo:
