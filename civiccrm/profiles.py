@@ -12,9 +12,9 @@ from civiccrm.domain.attributes import ATTRIBUTE_CODE, AttributeValue, Datatype,
 from civiccrm.domain.calendar import WEEKDAYS, BusinessCalendar, HolidaySet, parse_interval
 from civiccrm.domain.geo import CityMap
 from civiccrm.domain.profile import CityProfile
-from civiccrm.domain.surveys import Question, SurveyInstrument
 from civiccrm.domain.taxonomy import Department, ServiceType, SlaBasis, Taxonomy, WorkGroup
 from civiccrm.errors import CivicError
+from civiccrm.survey_profile import check_customers, load_surveys
 
 PROFILE_FILE = "profile.toml"
 
@@ -30,9 +30,7 @@ _TAXONOMY = {
 _CALENDAR = {"name": str, "default": bool, "hours": dict, "holidays": dict, "closures": list}
 _HOLIDAYS = {"country": str, "subdivision": str, "categories": list}
 _GEO = {"boundary": str, "districts": str, "district_property": str}
-_SURVEY = {"code": str, "name": str, "audience": str, "questions": list}
-_QUESTION = {"code": str, "text": str, "scale": list, "acceptable": int, "target": (int, float), "na_codes": list}
-_TOP = {"city": dict, "taxonomy": dict, "calendars": dict, "geo": dict, "surveys": list, "import": dict, "plugins": dict,
+_TOP = {"city": dict, "taxonomy": dict, "calendars": dict, "geo": dict, "surveys": list, "customers": dict, "import": dict, "plugins": dict,
         "open311": dict}
 _OPEN311 = {"jurisdiction_id": str}
 
@@ -214,37 +212,6 @@ def _load_calendars(table: dict, tz: str, file: Path) -> tuple[dict[str, Busines
     return calendars, default or next(iter(calendars))
 
 
-def _load_surveys(items: list, file: Path) -> dict[str, SurveyInstrument]:
-    surveys = {}
-    for n, spec in enumerate(items, start=1):
-        where = f"surveys[{n}]."
-        _check_keys(spec, _SURVEY, where=where, file=file)
-        _require(spec, ["code", "name", "questions"], where=where, file=file)
-        if spec["code"] in surveys:
-            raise CivicError(f"{file}: {where}code: duplicate survey code {spec['code']!r}")
-        questions = []
-        seen = set()
-        for m, q in enumerate(spec["questions"], start=1):
-            qwhere = f"{where}questions[{m}]."
-            _check_keys(q, _QUESTION, where=qwhere, file=file)
-            _require(q, ["code", "text"], where=qwhere, file=file)
-            if q["code"] in seen:
-                raise CivicError(f"{file}: {qwhere}code: duplicate question code {q['code']!r}")
-            seen.add(q["code"])
-            lo, hi = q.get("scale", [1, 5])
-            acceptable = q.get("acceptable", lo + (hi - lo) // 2)
-            if not lo <= acceptable <= hi:
-                raise CivicError(f"{file}: {qwhere}acceptable: {acceptable} is outside the scale {lo}-{hi}")
-            target = q.get("target")
-            if target is not None and not 0 < target <= 1:
-                raise CivicError(f"{file}: {qwhere}target: {target} must be a share between 0 and 1")
-            questions.append(Question(code=q["code"], text=q["text"], scale_min=lo, scale_max=hi,
-                                      acceptable=acceptable, target=target, na_codes=tuple(q.get("na_codes", ()))))
-        surveys[spec["code"]] = SurveyInstrument(code=spec["code"], name=spec["name"], questions=tuple(questions),
-                                                 audience=spec.get("audience", "resident"))
-    return surveys
-
-
 _ATTRIBUTE_COLUMNS = ("service_code", "code", "datatype", "description")
 _ATTRIBUTE_OPTIONAL = ("order", "required", "variable", "datatype_description", "values")
 _BOOLEAN = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False, "": None}
@@ -348,7 +315,8 @@ def load_profile(folder: Path | str) -> CityProfile:
         fiscal_year_start=(month, day), tracking_prefix=city.get("tracking_prefix", city["slug"][:3].upper()),
         languages=tuple(city.get("languages", ["en"])), channels=tuple(city.get("channels", ())),
         taxonomy=taxonomy, calendars=calendars, default_calendar=default_calendar, city_map=city_map,
-        surveys=_load_surveys(data.get("surveys", []), file), report_packs=tuple(city.get("report_packs", ())),
-        settings={k: v for k, v in data.items() if k in ("import", "plugins", "open311")},
+        surveys=load_surveys(data.get("surveys", []), file, taxonomy.departments), report_packs=tuple(city.get("report_packs", ())),
+        settings={k: v for k, v in data.items() if k in ("import", "plugins", "open311")}
+        | {"customers": check_customers(data.get("customers", {}), file, taxonomy.departments)},
         service_attributes=service_attributes,
     )
