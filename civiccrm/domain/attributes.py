@@ -103,12 +103,15 @@ def _check_value(attribute: ServiceAttribute, value: str, field: str) -> str:
 
 
 def validate_attributes(
-    definitions: tuple[ServiceAttribute, ...], given: Mapping[str, tuple[str, ...]], *, service_code: str
+    definitions: tuple[ServiceAttribute, ...], given: Mapping[str, tuple[str, ...]], *, service_code: str,
+    require: bool = True,
 ) -> dict[str, tuple[str, ...]]:
     """Check answers against a service type's attributes; returns code -> cleaned values.
 
-    Unknown codes, missing required answers, list values that are not allowed and
-    several values for anything but a multi-value list are refused.
+    Unknown codes, list values that are not allowed, values of the wrong datatype and
+    several values for anything but a multi-value list are refused; so are missing
+    required answers when ``require`` (the Open311 API requires them; a call taker's
+    intake may leave a question the caller could not answer).
     """
     by_code = {a.code: a for a in definitions}
     unknown = sorted(code for code in given if code not in by_code)
@@ -127,7 +130,7 @@ def validate_attributes(
                 raise CivicError(f"{field}: this attribute is information only and takes no value", field=field)
             continue
         if not values:
-            if attribute.required:
+            if attribute.required and require:
                 raise CivicError(f"{field}: required for service {service_code!r} ({attribute.description})", field=field)
             continue
         if len(values) > 1 and attribute.datatype != Datatype.MULTIVALUELIST:

@@ -148,6 +148,10 @@ class CaseDraft:
     opened_at: datetime | None = attrs.field(default=None, validator=aware)
     origin: str = "intake"
     """Where the case came from: ``intake`` for a live contact, ``import:<format>`` for history."""
+    attributes: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    """Answers to the service type's attributes: code -> values (several only for a multi-value list)."""
+    media_url: str | None = None
+    """A link to a photo or other media the requester sent."""
 
 
 @attrs.frozen

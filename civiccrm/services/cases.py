@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from civiccrm.domain.attributes import validate_attributes
 from civiccrm.domain.cases import (
     Case,
     CaseDraft,
@@ -16,9 +17,10 @@ from civiccrm.domain.taxonomy import ServiceType
 from civiccrm.errors import CivicError
 from civiccrm.services.events import fire
 from civiccrm.store import repo
-from civiccrm.store.tables import CaseRow
+from civiccrm.store.tables import CaseAttributeRow, CaseMediaRow, CaseRow
 
 MAX_DESCRIPTION = 4000
+MAX_MEDIA_URL = 2000
 
 
 def _clean_text(value: str | None, field: str, limit: int) -> str | None:
@@ -30,6 +32,15 @@ def _clean_text(value: str | None, field: str, limit: int) -> str | None:
     bad = [c for c in value if ord(c) < 32 and c not in "\n\r\t"]
     if bad:
         raise CivicError(f"{field}: contains control characters (e.g. {bad[0]!r}); plain text expected", field=field)
+    return value
+
+
+def _media_url(value: str | None) -> str | None:
+    value = _clean_text(value, "media_url", MAX_MEDIA_URL)
+    if not value:
+        return None
+    if not value.lower().startswith(("http://", "https://")) or any(c.isspace() for c in value):
+        raise CivicError(f"media_url: {value[:80]!r} is not an http(s) URL", field="media_url")
     return value
 
 
@@ -81,6 +92,11 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system") -> Case:
     if not description:
         raise CivicError("description: a case needs a description of the problem", field="description")
     channel = _channel(deployment, draft.channel)
+    attributes = validate_attributes(
+        profile.service_attributes.get(service_type.code, ()), draft.attributes, service_code=service_type.code,
+        require=False,
+    )
+    media_url = _media_url(draft.media_url)
     location = locate(deployment, draft.location)
     routing = route(deployment, draft, service_type)
     now = deployment.clock()
@@ -102,6 +118,10 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system") -> Case:
         )
         s.add(row)
         s.flush()
+        s.add_all(CaseAttributeRow(case_id=row.id, code=code, value=value)
+                  for code, values in attributes.items() for value in values)
+        if media_url:
+            s.add(CaseMediaRow(case_id=row.id, url=media_url))
         event = CaseEvent(
             kind="created", at=now, actor=actor, origin=draft.origin,
             changes={"status": [None, Status.NEW.value], "service_code": [None, service_type.code],

@@ -1,8 +1,8 @@
 """The database tables (SQLModel). Validation lives in the domain, not here."""
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from civiccrm.store.types import UTCDateTime
@@ -137,3 +137,167 @@ class ApiKeyRow(SQLModel, table=True):
     channel: str = Field(max_length=40)
     created_at: datetime = _when()
     revoked_at: datetime | None = _when(default=None)
+
+
+class CaseAttributeRow(SQLModel, table=True):
+    """An answer to a service attribute (one row per value of a multi-value list)."""
+
+    __tablename__ = "case_attributes"
+    __table_args__ = (Index("ix_case_attributes_case_id", "case_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id")
+    code: str = Field(max_length=100)
+    value: str = Field(sa_type=Text)
+
+
+class CaseMediaRow(SQLModel, table=True):
+    """A link to a photo or other media sent with a case (public, like the description)."""
+
+    __tablename__ = "case_media"
+    __table_args__ = (Index("ix_case_media_case_id", "case_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id")
+    url: str = Field(max_length=2000)
+
+
+case_attributes_table = CaseAttributeRow.__table__
+case_media_table = CaseMediaRow.__table__
+Index("ix_cases_updated_at", cases_table.c.updated_at)
+
+
+class SurveyPlanRow(SQLModel, table=True):
+    """A sampling plan for one instrument (see civiccrm.domain.sampling)."""
+
+    __tablename__ = "survey_plans"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=100, unique=True)
+    instrument: str = Field(max_length=100)
+    method: str = Field(max_length=20)
+    sample_size: int | None = None
+    rate: float | None = None
+    strata: str | None = Field(default=None, max_length=20)
+    allocation: str = Field(default="proportional", max_length=20)
+    seed: int = Field(default=0, sa_type=BigInteger)
+    active: bool = True
+    created_at: datetime = _when()
+
+
+class SurveyDrawRow(SQLModel, table=True):
+    """A draw: the frame, seed and sample as JSON, so it can be reproduced and audited."""
+
+    __tablename__ = "survey_draws"
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="survey_plans.id")
+    method: str = Field(max_length=20)
+    seed: int = Field(sa_type=BigInteger)
+    frame_definition: str = Field(sa_type=Text)
+    frame: str = Field(sa_type=Text)
+    sample: str = Field(sa_type=Text)
+    strata: str = Field(default="{}", sa_type=Text)
+    frame_size: int
+    sample_size: int
+    drawn_at: datetime = _when()
+
+
+class SurveyInvitationRow(SQLModel, table=True):
+    """One invitation to answer an instrument about one case; only the token's SHA-256 is kept."""
+
+    __tablename__ = "survey_invitations"
+    __table_args__ = (Index("ix_survey_invitations_address", "address", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    instrument: str = Field(max_length=100)
+    plan_id: int | None = Field(default=None, foreign_key="survey_plans.id")
+    draw_id: int | None = Field(default=None, foreign_key="survey_draws.id")
+    case_id: int | None = Field(default=None, foreign_key="cases.id")
+    customer_id: int | None = Field(default=None, foreign_key="customers.id")
+    address: str | None = Field(default=None, max_length=320)
+    channel: str = Field(max_length=40)
+    token_hash: str = Field(max_length=64, unique=True)
+    status: str = Field(max_length=20)
+    stratum: str | None = Field(default=None, max_length=200)
+    weight: float | None = None
+    error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = _when()
+    expires_at: datetime = _when()
+    answered_at: datetime | None = _when(default=None)
+
+
+class SurveyResponseRow(SQLModel, table=True):
+    """One completed questionnaire, with what results are grouped by copied onto it."""
+
+    __tablename__ = "survey_responses"
+    __table_args__ = (
+        UniqueConstraint("instrument", "wave", "external_id", name="uq_survey_responses_wave_respondent"),
+        Index("ix_survey_responses_instrument", "instrument", "answered_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    instrument: str = Field(max_length=100)
+    invitation_id: int | None = Field(default=None, foreign_key="survey_invitations.id", unique=True)
+    source: str = Field(max_length=20)
+    external_id: str | None = Field(default=None, max_length=60)
+    wave: str | None = Field(default=None, max_length=40)
+    method: str | None = Field(default=None, max_length=40)
+    period: str = Field(max_length=10)
+    answered_at: datetime = _when()
+    department: str | None = Field(default=None, max_length=100)
+    work_group: str | None = Field(default=None, max_length=150)
+    service_code: str | None = Field(default=None, max_length=150)
+    district: str | None = Field(default=None, max_length=20)
+    channel: str | None = Field(default=None, max_length=40)
+    audience: str | None = Field(default=None, max_length=40)
+    stratum: str | None = Field(default=None, max_length=200)
+    weight: float | None = None
+    plan_id: int | None = Field(default=None, foreign_key="survey_plans.id")
+
+
+class SurveyAnswerRow(SQLModel, table=True):
+    """One answer: value None for no answer, N/A or don't know (the raw code is kept)."""
+
+    __tablename__ = "survey_answers"
+    __table_args__ = (Index("ix_survey_answers_response", "response_id"), Index("ix_survey_answers_item", "item"))
+    id: int | None = Field(default=None, primary_key=True)
+    response_id: int = Field(foreign_key="survey_responses.id")
+    item: str = Field(max_length=60)
+    value: int | None = None
+    raw: int | None = None
+    acceptable: int | None = None
+    text: str | None = Field(default=None, sa_type=Text)
+
+
+class SurveyResponseAttrRow(SQLModel, table=True):
+    """A demographic or other grouping attribute of a response (e.g. q41_w = 2)."""
+
+    __tablename__ = "survey_response_attrs"
+    response_id: int = Field(foreign_key="survey_responses.id", primary_key=True)
+    name: str = Field(max_length=60, primary_key=True)
+    value: str = Field(max_length=200)
+
+
+class SurveyOptOutRow(SQLModel, table=True):
+    """An address (e-mail or phone, lower-cased) that must never be invited again."""
+
+    __tablename__ = "survey_optouts"
+    address: str = Field(primary_key=True, max_length=320)
+    created_at: datetime = _when()
+
+
+class SurveyActionPlanRow(SQLModel, table=True):
+    """What a department will do about an item under target; listed until closed."""
+
+    __tablename__ = "survey_action_plans"
+    id: int | None = Field(default=None, primary_key=True)
+    instrument: str = Field(max_length=100)
+    item: str = Field(max_length=60)
+    department: str | None = Field(default=None, max_length=100)
+    owner: str = Field(max_length=200)
+    actions: str = Field(sa_type=Text)
+    due: date
+    status: str = Field(max_length=20)
+    created_at: datetime = _when()
+    closed_at: datetime | None = _when(default=None)
+
+
+survey_responses_table = SurveyResponseRow.__table__
+survey_answers_table = SurveyAnswerRow.__table__
+survey_attrs_table = SurveyResponseAttrRow.__table__
+survey_invitations_table = SurveyInvitationRow.__table__
