@@ -1,0 +1,94 @@
+"""API keys for Open311 clients: issue (shown once), list, revoke, and check a presented key."""
+
+import hashlib
+import secrets
+from datetime import datetime
+
+import attrs
+from sqlalchemy import select
+
+from civiccrm.domain.attributes import check_plain_text
+from civiccrm.errors import CivicError, NotFound
+from civiccrm.store.tables import ApiKeyRow
+
+KEY_PREFIX = "c311_"
+
+
+class InvalidApiKey(CivicError):
+    """A request needs a valid, unrevoked API key and did not bring one (HTTP 403)."""
+
+
+@attrs.frozen
+class ApiKey:
+    """An issued key, without the secret: only its SHA-256 is stored."""
+
+    id: int
+    name: str
+    """Who the key was issued to (an app, a partner's system)."""
+    channel: str
+    """The intake channel of the cases created with this key."""
+    prefix: str
+    """The first characters of the key, so a person can tell keys apart."""
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _from_row(row: ApiKeyRow) -> ApiKey:
+    return ApiKey(id=row.id, name=row.name, channel=row.channel, prefix=row.key_prefix,
+                  created_at=row.created_at, revoked_at=row.revoked_at)
+
+
+def add(deployment, *, name: str, channel: str) -> tuple[ApiKey, str]:
+    """Issue a key for ``channel``; returns it and the secret, which is never stored or shown again."""
+    from civiccrm.services.cases import _channel
+
+    name = check_plain_text((name or "").strip(), "--name", multiline=False)
+    if not name or len(name) > 200:
+        raise CivicError("--name: give who the key is for, in 1 to 200 characters", field="name")
+    channel = _channel(deployment, channel)
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKeyRow(key_hash=_hash(secret), key_prefix=secret[:12], name=name, channel=channel,
+                    created_at=deployment.clock())
+    with deployment.session() as s:
+        s.add(row)
+        s.commit()
+        return _from_row(row), secret
+
+
+def list_keys(deployment) -> list[ApiKey]:
+    with deployment.session() as s:
+        return [_from_row(r) for r in s.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id))]
+
+
+def revoke(deployment, key_id: int) -> ApiKey:
+    """Revoke a key for good; requests made with it are refused from now on."""
+    with deployment.session() as s:
+        row = s.get(ApiKeyRow, key_id)
+        if row is None:
+            raise NotFound(f"api key {key_id}: no such key (`civiccrm apikey list` shows them)")
+        if row.revoked_at is not None:
+            raise CivicError(f"api key {key_id}: already revoked at {row.revoked_at.isoformat()}")
+        row.revoked_at = deployment.clock()
+        s.commit()
+        return _from_row(row)
+
+
+def authenticate(deployment, key: str | None, *, action: str) -> ApiKey:
+    """The active key matching ``key``, or InvalidApiKey saying why ``action`` cannot go on."""
+    if not key:
+        raise InvalidApiKey(f"api_key: missing -- can't proceed with {action}; ask the city for a key", field="api_key")
+    with deployment.session() as s:
+        row = s.scalars(select(ApiKeyRow).where(ApiKeyRow.key_hash == _hash(key.strip()))).first()
+    if row is None:
+        raise InvalidApiKey(f"api_key: invalid api_key received -- can't proceed with {action}", field="api_key")
+    if row.revoked_at is not None:
+        raise InvalidApiKey(f"api_key: this key was revoked -- can't proceed with {action}", field="api_key")
+    return _from_row(row)
