@@ -201,11 +201,12 @@ def assign(deployment, tracking_number: str, *, work_group: str | None = None,
     return _change(deployment, tracking_number, actor, "assigned", apply, note=note)
 
 
-def add_note(deployment, tracking_number: str, note: str, *, actor: str = "system") -> Case:
+def add_note(deployment, tracking_number: str, note: str, *, actor: str = "system", public: bool = False) -> Case:
+    """Add a note to a case's history; a ``public`` note is shown to residents (Open311 updates)."""
     note = _clean_text(note, "note", MAX_DESCRIPTION)
     if not note:
         raise CivicError("note: empty note", field="note")
-    return _change(deployment, tracking_number, actor, "note", lambda row, now: {}, note=note)
+    return _change(deployment, tracking_number, actor, "public_note" if public else "note", lambda row, now: {}, note=note)
 
 
 def change_status(deployment, tracking_number: str, status: Status, *, actor: str = "system",

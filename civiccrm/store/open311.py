@@ -1,0 +1,122 @@
+"""Read queries behind the Open311 API: request lists, one request, public history, updates."""
+
+from collections import defaultdict
+from datetime import datetime
+
+import attrs
+from sqlalchemy import and_, select
+from sqlalchemy.engine import Connection
+
+from civiccrm.store.tables import (
+    case_attributes_table,
+    case_media_table,
+    cases_table,
+    events_table,
+)
+
+#: History events a resident may see (staff notes and assignments stay internal).
+PUBLIC_EVENT_KINDS = ("created", "status_changed", "closed", "reopened", "merged", "public_note")
+
+_CASE_COLUMNS = [
+    cases_table.c[name] for name in (
+        "id", "tracking_number", "service_code", "request_type", "department", "channel", "description",
+        "address", "latitude", "longitude", "zip_code", "council_district", "status", "resolution",
+        "opened_at", "updated_at", "due_at", "closed_at", "duplicate_of",
+    )
+]
+
+
+@attrs.frozen
+class RequestQuery:
+    """The filters of GET requests, already checked; empty means any."""
+
+    tracking_numbers: tuple[str, ...] = ()
+    """When given, every other filter but the limit is ignored."""
+    service_codes: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    """Internal status values."""
+    opened_from: datetime | None = None
+    opened_to: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+    limit: int = 1000
+    offset: int = 0
+
+
+def find_requests(connection: Connection, query: RequestQuery) -> list[dict]:
+    """Case rows (as dicts) matching ``query``, newest first, each with its ``media_url``."""
+    c = cases_table.c
+    if query.tracking_numbers:
+        conditions = [c.tracking_number.in_(query.tracking_numbers)]
+    else:
+        conditions = []
+        if query.service_codes:
+            conditions.append(c.service_code.in_(query.service_codes))
+        if query.statuses:
+            conditions.append(c.status.in_(query.statuses))
+        if query.opened_from is not None:
+            conditions.append(c.opened_at >= query.opened_from)
+        if query.opened_to is not None:
+            conditions.append(c.opened_at <= query.opened_to)
+        if query.updated_after is not None:
+            conditions.append(c.updated_at >= query.updated_after)
+        if query.updated_before is not None:
+            conditions.append(c.updated_at <= query.updated_before)
+    statement = (
+        select(*_CASE_COLUMNS).where(and_(True, *conditions))
+        .order_by(c.opened_at.desc(), c.id.desc()).limit(query.limit).offset(query.offset)
+    )
+    rows = [dict(r) for r in connection.execute(statement).mappings()]
+    if rows:
+        media = {}
+        ids = [r["id"] for r in rows]
+        for case_id, url in connection.execute(
+            select(case_media_table.c.case_id, case_media_table.c.url)
+            .where(case_media_table.c.case_id.in_(ids)).order_by(case_media_table.c.id)
+        ):
+            media.setdefault(case_id, url)
+        for row in rows:
+            row["media_url"] = media.get(row["id"])
+    return rows
+
+
+def find_request(connection: Connection, tracking_number: str) -> dict | None:
+    rows = find_requests(connection, RequestQuery(tracking_numbers=(tracking_number,), limit=1))
+    return rows[0] if rows else None
+
+
+def attributes_of(connection: Connection, case_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+    """case id -> [(code, value), ...] in the order they were given."""
+    found: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    if case_ids:
+        t = case_attributes_table.c
+        for case_id, code, value in connection.execute(
+            select(t.case_id, t.code, t.value).where(t.case_id.in_(case_ids)).order_by(t.id)
+        ):
+            found[case_id].append((code, value))
+    return found
+
+
+def public_history(connection: Connection, case_ids: list[int]) -> dict[int, list[dict]]:
+    """case id -> its public events (dicts with kind, at, changes, note), oldest first."""
+    found: dict[int, list[dict]] = defaultdict(list)
+    if case_ids:
+        e = events_table.c
+        for row in connection.execute(
+            select(e.id, e.case_id, e.kind, e.at, e.changes, e.note)
+            .where(e.case_id.in_(case_ids), e.kind.in_(PUBLIC_EVENT_KINDS)).order_by(e.id)
+        ).mappings():
+            found[row["case_id"]].append(dict(row))
+    return found
+
+
+def public_updates(connection: Connection, *, start: datetime, end: datetime, limit: int, offset: int = 0) -> list[dict]:
+    """Public events between ``start`` and ``end`` with their case's number, status and resolution."""
+    e, c = events_table.c, cases_table.c
+    statement = (
+        select(e.id, e.kind, e.at, e.changes, e.note, c.tracking_number, c.status, c.resolution)
+        .join(cases_table, c.id == e.case_id)
+        .where(e.kind.in_(PUBLIC_EVENT_KINDS), e.at >= start, e.at <= end)
+        .order_by(e.at, e.id).limit(limit).offset(offset)
+    )
+    return [dict(r) for r in connection.execute(statement).mappings()]
