@@ -1,15 +1,25 @@
-"""Business calendars: opening hours, holidays and closures, and due-time arithmetic."""
+"""Business calendars: opening hours, holidays and closures, and due-time arithmetic.
 
-from datetime import date, datetime, time, timedelta
+Every calendar keeps a timeline: its open intervals over a span of years as sorted
+arrays of epoch seconds, with the open seconds counted before each interval, and the
+count of working days per local date. A due time is then a binary search
+(``numpy.searchsorted``), for one case or for a million at once; the scalar
+methods below are the vector ones called with one value, so both always agree.
+"""
+
+from datetime import date, datetime, time, timedelta, timezone
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import attrs
 import holidays as holidays_lib
+import numpy as np
 
 from civiccrm.errors import CivicError
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DAY = 86400
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def parse_interval(text: str, *, where: str) -> tuple[time, time]:
@@ -23,6 +33,98 @@ def parse_interval(text: str, *, where: str) -> tuple[time, time]:
     if end <= start:
         raise CivicError(f"{where}: {text!r} ends before it starts")
     return start, end
+
+
+def to_epoch(moment: datetime) -> float:
+    """Seconds since 1970-01-01 UTC of an aware datetime."""
+    if moment.utcoffset() is None:
+        raise ValueError(f"naive datetime {moment!r}: a timezone-aware instant is needed")
+    return moment.timestamp()
+
+
+def from_epoch(seconds: float, tz=timezone.utc) -> datetime:
+    """The aware datetime of ``seconds`` since the epoch, in ``tz``."""
+    return datetime.fromtimestamp(float(seconds), timezone.utc).astimezone(tz)
+
+
+class TzOffsets:
+    """UTC offsets of one timezone as arrays, for converting many instants at once."""
+
+    def __init__(self, tz: ZoneInfo):
+        self.tz = tz
+        self.y0 = self.y1 = None
+
+    def ensure(self, y0: int, y1: int) -> None:
+        if self.y0 is not None and self.y0 <= y0 and y1 <= self.y1:
+            return
+        if self.y0 is not None:
+            y0, y1 = min(y0, self.y0), max(y1, self.y1)
+        y0, y1 = max(y0, 1971), min(y1, 9000)
+        start = datetime(y0 - 1, 1, 1, tzinfo=timezone.utc)
+
+        def offset(t: datetime) -> int:
+            return int(t.astimezone(self.tz).utcoffset().total_seconds())
+
+        times, offsets = [-np.inf], [offset(start)]
+        day = start
+        end = datetime(y1 + 2, 1, 1, tzinfo=timezone.utc)
+        while day < end:
+            nxt = day + timedelta(days=1)
+            if offset(nxt) != offsets[-1]:
+                lo, hi = day.timestamp(), nxt.timestamp()  # offset changes in (lo, hi]
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    if offset(from_epoch(mid)) == offsets[-1]:
+                        lo = mid
+                    else:
+                        hi = mid
+                times.append(hi)
+                offsets.append(offset(from_epoch(hi)))
+            day = nxt
+        self.times = np.array(times, dtype=np.float64)
+        self.offsets = np.array(offsets, dtype=np.float64)
+        self.y0, self.y1 = y0, y1
+
+    def ensure_epochs(self, epochs: np.ndarray) -> None:
+        if epochs.size:
+            self.ensure(_year_of(float(np.min(epochs))) - 1, _year_of(float(np.max(epochs))) + 1)
+
+    def offset(self, epochs: np.ndarray) -> np.ndarray:
+        """UTC offset in seconds at each instant."""
+        return self.offsets[np.searchsorted(self.times, epochs, side="right") - 1]
+
+    def local(self, epochs: np.ndarray) -> np.ndarray:
+        """Wall-clock seconds (local time read as if it were UTC)."""
+        return epochs + self.offset(epochs)
+
+    def instant(self, walls: np.ndarray) -> np.ndarray:
+        """The instant of each wall-clock time, resolved as ``zoneinfo`` does with fold=0.
+
+        A time repeated when clocks go back is its first occurrence; a time skipped when
+        they go forward is read with the offset before the change.
+        """
+        early = self.offset(walls - DAY)
+        first = walls - early
+        ok_first = self.offset(first) == early
+        late = self.offset(first)
+        second = walls - late
+        ok_second = self.offset(second) == late
+        return np.where(ok_first, first, np.where(ok_second, second, first))
+
+
+_TZ_OFFSETS: dict[str, TzOffsets] = {}
+
+
+def tz_offsets(tz: ZoneInfo) -> TzOffsets:
+    """The shared offset table of a timezone."""
+    key = str(tz.key)
+    if key not in _TZ_OFFSETS:
+        _TZ_OFFSETS[key] = TzOffsets(tz)
+    return _TZ_OFFSETS[key]
+
+
+def _year_of(epoch: float) -> int:
+    return 1970 + int(epoch // (365.2425 * DAY))
 
 
 @attrs.frozen
@@ -51,6 +153,111 @@ class HolidaySet:
         return holidays_lib.country_holidays(self.country, **kwargs)
 
 
+class _Timeline:
+    """A calendar's open intervals and working days over a span of years, as arrays."""
+
+    def __init__(self, calendar: "BusinessCalendar"):
+        self.calendar = calendar
+        self.offsets = tz_offsets(calendar.tz)
+        self.y0 = self.y1 = None
+
+    def ensure(self, y0: int, y1: int) -> None:
+        if self.y0 is not None and self.y0 <= y0 and y1 <= self.y1:
+            return
+        if self.y0 is not None:
+            y0, y1 = min(y0, self.y0), max(y1, self.y1)
+        self._build(max(y0, 1971), min(y1, 9000))
+
+    def _build(self, y0: int, y1: int) -> None:
+        cal = self.calendar
+        tz = cal.tz
+        starts, ends, working = [], [], []
+        day = date(y0, 1, 1)
+        last = date(y1, 12, 31)
+        while day <= last:
+            spans = cal.intervals_on(day)
+            opened = False
+            for s, e in spans:
+                opens = datetime.combine(day, s, tz).timestamp()
+                if e == time.max:
+                    closes = datetime.combine(day + timedelta(days=1), time(0), tz).timestamp()
+                else:
+                    closes = datetime.combine(day, e, tz).timestamp()
+                if closes > opens:
+                    starts.append(opens)
+                    ends.append(closes)
+                    opened = True
+            working.append(opened)
+            day += timedelta(days=1)
+        if not starts:
+            raise CivicError(f"calendar {cal.code}: no opening hours at all between {y0} and {y1}")
+        self.starts = np.array(starts, dtype=np.float64)
+        self.ends = np.array(ends, dtype=np.float64)
+        lengths = self.ends - self.starts
+        self.cum_end = np.cumsum(lengths)
+        self.cum_before = self.cum_end - lengths
+        self.day0 = date(y0, 1, 1).toordinal() - _EPOCH_ORDINAL
+        self.working_count = np.cumsum(np.array(working, dtype=np.int64))
+        self.y0, self.y1 = y0, y1
+        self.offsets.ensure(y0, y1)
+
+    def ensure_epochs(self, epochs: np.ndarray, *, ahead: int = 1) -> None:
+        if epochs.size:
+            self.ensure(_year_of(float(np.min(epochs))) - 1, _year_of(float(np.max(epochs))) + ahead)
+
+    def _grow(self, shortfall_seconds: float) -> None:
+        per_year = max(self.cum_end[-1] / (self.y1 - self.y0 + 1), 1.0)
+        self.ensure(self.y0, self.y1 + 1 + int(shortfall_seconds // per_year) + 1)
+
+    def counted(self, epochs: np.ndarray) -> np.ndarray:
+        """Open seconds from the start of the timeline up to each instant."""
+        i = np.searchsorted(self.starts, epochs, side="right") - 1
+        safe = np.maximum(i, 0)
+        inside = np.clip(epochs - self.starts[safe], 0.0, self.ends[safe] - self.starts[safe])
+        return np.where(i >= 0, self.cum_before[safe] + inside, 0.0)
+
+    def add_open_seconds(self, epochs: np.ndarray, seconds) -> np.ndarray:
+        """The instant at which ``seconds`` of opening time have passed after each instant."""
+        self.ensure_epochs(epochs)
+        while True:
+            goal = self.counted(epochs) + seconds
+            top = float(np.max(goal)) if goal.size else 0.0
+            if top <= self.cum_end[-1]:
+                break
+            self._grow(top - self.cum_end[-1])
+        j = np.searchsorted(self.cum_end, goal, side="left")
+        return self.starts[j] + (goal - self.cum_before[j])
+
+    def next_opening(self, epochs: np.ndarray) -> np.ndarray:
+        """Each instant if the calendar is open then, else the next opening."""
+        self.ensure_epochs(epochs)
+        while True:
+            i = np.searchsorted(self.ends, epochs, side="right")
+            if not i.size or int(np.max(i)) < self.starts.size:
+                break
+            self._grow(0)
+        return np.maximum(self.starts[i], epochs)
+
+    def add_working_days(self, epochs: np.ndarray, days) -> np.ndarray:
+        """The same local time ``days`` working days later; a fraction adds that share of 24 h."""
+        days = np.broadcast_to(np.asarray(days, dtype=np.float64), epochs.shape)
+        whole = np.floor(days)
+        fraction = days - whole
+        self.ensure_epochs(epochs)
+        while True:
+            walls = self.offsets.local(epochs)
+            day = np.floor(walls / DAY)
+            index = (day - self.day0).astype(np.int64)
+            goal = self.working_count[index] + whole.astype(np.int64)
+            if not goal.size or int(np.max(goal)) <= int(self.working_count[-1]):
+                break
+            self._grow(0)
+        target = np.where(whole > 0, np.searchsorted(self.working_count, goal, side="left"), index)
+        new_walls = (self.day0 + target) * float(DAY) + (walls - day * DAY) + fraction * DAY
+        self.offsets.ensure_epochs(new_walls)
+        return self.offsets.instant(new_walls)
+
+
 @attrs.frozen
 class BusinessCalendar:
     """When a team works: hours per weekday in a timezone, less holidays and closures."""
@@ -62,6 +269,7 @@ class BusinessCalendar:
     """Seven entries, Monday first; each a sorted tuple of (start, end) local times."""
     holidays: HolidaySet | None = None
     closures: frozenset[date] = frozenset()
+    """Local dates the team does not work beyond the public holidays (a storm day)."""
 
     @cached_property
     def tz(self) -> ZoneInfo:
@@ -70,6 +278,11 @@ class BusinessCalendar:
     @cached_property
     def _holiday_cache(self) -> dict:
         return {}
+
+    @cached_property
+    def timeline(self) -> _Timeline:
+        """The calendar's open intervals as arrays (built by year, as needed)."""
+        return _Timeline(self)
 
     def is_holiday(self, day: date) -> bool:
         if day in self.closures:
@@ -88,63 +301,48 @@ class BusinessCalendar:
             return ()
         return self.hours[day.weekday()]
 
-    def _open_spans(self, start_day: date):
-        """Yield (open, close) aware datetimes from ``start_day`` onwards, forever."""
-        day = start_day
-        empty_days = 0
-        while True:
-            spans = self.intervals_on(day)
-            if spans:
-                empty_days = 0
-                for s, e in spans:
-                    opens = datetime.combine(day, s, self.tz)
-                    closes = (
-                        datetime.combine(day + timedelta(days=1), time(0), self.tz)
-                        if e == time.max
-                        else datetime.combine(day, e, self.tz)
-                    )
-                    yield opens, closes
-            else:
-                empty_days += 1
-                if empty_days > 366 * 2:
-                    raise CivicError(f"calendar {self.code}: no opening hours in two years")
-            day += timedelta(days=1)
+    def is_open(self, moment: datetime) -> bool:
+        """Whether the team is working at ``moment``."""
+        return self.next_opening(moment) == moment
+
+    def next_opening(self, moment: datetime) -> datetime:
+        """``moment`` if the calendar is open then, else when it next opens."""
+        result = self.timeline.next_opening(np.array([to_epoch(moment)]))[0]
+        return moment if result == to_epoch(moment) else from_epoch(result, moment.tzinfo)
+
+    def open_seconds_between(self, start: datetime, end: datetime) -> float:
+        """Seconds of opening time between two instants (0 if ``end`` is not after ``start``)."""
+        if end <= start:
+            return 0.0
+        epochs = np.array([to_epoch(start), to_epoch(end)])
+        self.timeline.ensure_epochs(epochs)
+        counted = self.timeline.counted(epochs)
+        return float(counted[1] - counted[0])
+
+    def add_business_seconds(self, start: datetime, seconds: float) -> datetime:
+        """The instant ``seconds`` of opening time after ``start``."""
+        result = self.timeline.add_open_seconds(np.array([to_epoch(start)]), float(seconds))[0]
+        return from_epoch(result, start.tzinfo)
 
     def add_business_hours(self, start: datetime, hours: float) -> datetime:
         """The instant ``hours`` of opening time after ``start``."""
-        remaining = timedelta(hours=hours)
-        local = start.astimezone(self.tz)
-        for opens, closes in self._open_spans(local.date() - timedelta(days=1)):
-            if closes <= local:
-                continue
-            begin = max(opens, local)
-            available = closes - begin
-            if remaining <= available:
-                return (begin + remaining).astimezone(start.tzinfo)
-            remaining -= available
-        raise AssertionError("unreachable")
+        return self.add_business_seconds(start, hours * 3600)
 
     def add_business_days(self, start: datetime, days: float) -> datetime:
         """The same local time ``days`` working days later (a day with any opening hours counts)."""
-        local = start.astimezone(self.tz)
-        whole = int(days)
-        day = local.date()
-        counted = 0
-        while counted < whole:
-            day += timedelta(days=1)
-            if self.intervals_on(day):
-                counted += 1
-        result = datetime.combine(day, local.timetz().replace(tzinfo=None), self.tz)
-        fraction = days - whole
-        if fraction:
-            result += timedelta(days=fraction)
-        return result.astimezone(start.tzinfo)
+        result = self.timeline.add_working_days(np.array([to_epoch(start)]), days)[0]
+        return from_epoch(result, start.tzinfo)
 
 
 def add_calendar_days(start: datetime, days: float, tz: ZoneInfo) -> datetime:
     """``days`` calendar days after ``start``, keeping the local wall-clock time across DST."""
-    local = start.astimezone(tz)
-    whole = int(days)
-    wall = local.replace(tzinfo=None) + timedelta(days=whole)
-    result = wall.replace(tzinfo=tz) + timedelta(days=days - whole)
-    return result.astimezone(start.tzinfo)
+    return from_epoch(add_calendar_days_epochs(np.array([to_epoch(start)]), days, tz)[0], start.tzinfo)
+
+
+def add_calendar_days_epochs(epochs: np.ndarray, days, tz: ZoneInfo) -> np.ndarray:
+    """Vector form of :func:`add_calendar_days` over epoch seconds."""
+    offsets = tz_offsets(tz)
+    offsets.ensure_epochs(epochs)
+    walls = offsets.local(epochs) + np.asarray(days, dtype=np.float64) * DAY
+    offsets.ensure_epochs(walls)
+    return offsets.instant(walls)

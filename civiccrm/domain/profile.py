@@ -1,6 +1,6 @@
 """A city's deployment profile, as the rest of the system sees it."""
 
-from datetime import date
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -9,6 +9,7 @@ import attrs
 
 from civiccrm.domain.attributes import ServiceAttribute
 from civiccrm.domain.calendar import BusinessCalendar
+from civiccrm.domain.sla import PolicyBook, SlaPolicy
 from civiccrm.domain.geo import CityMap
 from civiccrm.domain.surveys import SurveyInstrument
 from civiccrm.domain.taxonomy import ServiceType, Taxonomy
@@ -37,6 +38,8 @@ class CityProfile:
     report_packs: tuple[str, ...] = ()
     settings: dict = attrs.field(factory=dict, eq=False, repr=False)
     """Extra tables for plugins (e.g. ``[import.kcmo]``), as read from the TOML."""
+    sla: PolicyBook = attrs.field(factory=PolicyBook, eq=False, repr=False)
+    """SLA policy versions per service type (profile files, then versions stored by the CLI)."""
     service_attributes: dict[str, tuple[ServiceAttribute, ...]] = attrs.field(factory=dict)
     """Service code -> the extra questions that service type asks, in order (Open311 definitions)."""
 
@@ -47,6 +50,15 @@ class CityProfile:
     def calendar_for(self, service_type: ServiceType | None = None) -> BusinessCalendar:
         code = (service_type.calendar if service_type else None) or self.default_calendar
         return self.calendars[code]
+
+    def sla_policy(self, service_type: ServiceType, opened_at: datetime) -> SlaPolicy:
+        """The SLA policy version a case of ``service_type`` opened at ``opened_at`` is held to."""
+        if self.sla.history(service_type.code):
+            return self.sla.in_force(service_type.code, opened_at.astimezone(self.tz).date())
+        return SlaPolicy(
+            service_code=service_type.code, target=service_type.sla_target, basis=service_type.sla_basis,
+            calendar=service_type.calendar or self.default_calendar, source="service type",
+        )
 
     def service_type(self, text: str) -> ServiceType:
         """The service type named by code or city name, or a CivicError listing how to find one."""
