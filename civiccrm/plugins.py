@@ -20,6 +20,10 @@ DEFAULT_PLUGINS = (
     "civiccrm_plugins.channels",
     "civiccrm_plugins.kcmo_import",
     "civiccrm_cities",
+    "civiccrm_plugins.email_channel",
+    "civiccrm_plugins.survey_dispatch",
+    "civiccrm.web.surveys",
+    "civiccrm.web.open311",
 )
 
 ENTRY_POINT_GROUP = "civiccrm"

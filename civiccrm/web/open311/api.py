@@ -1,0 +1,417 @@
+"""The Open311 GeoReport v2 endpoints (with the page, extensions, updated_* and mySociety
+servicerequestupdates extensions), as a Flask blueprint."""
+
+import json
+import logging
+from datetime import datetime
+
+from flask import Blueprint, g, request
+from werkzeug.exceptions import HTTPException
+
+from civiccrm.domain.attributes import validate_attributes
+from civiccrm.domain.cases import CaseDraft, Customer, Location, Status
+from civiccrm.errors import CivicError, NotFound
+from civiccrm.services import apikeys
+from civiccrm.services import cases as case_service
+from civiccrm.store import open311 as queries
+from civiccrm.web import get_deployment
+from civiccrm.web.open311 import params
+from civiccrm.web.open311.formats import FORMATS, error_response, respond
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/open311/v2"
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+blueprint = Blueprint("open311", __name__, url_prefix=PREFIX)
+
+OPEN_STATUSES = tuple(s.value for s in Status if s is not Status.CLOSED)
+#: Internal status or resolution -> the status word of mySociety's servicerequestupdates.
+UPDATE_STATUS = {
+    "new": "open", "open": "open", "reopened": "open", "in_progress": "in_progress", "on_hold": "action_scheduled",
+    "fixed": "fixed", "duplicate": "duplicate", "not_city": "not_councils_responsibility",
+    "no_action": "no_further_action", "referred": "internal_referral", "cancelled": "closed",
+}
+STATUS_NOTES = {"new": "Received", "open": "Open", "in_progress": "In progress",
+                "on_hold": "On hold", "reopened": "Reopened"}
+NOTE_TYPES = {"created": "opened", "status_changed": "status_changed", "closed": "closed", "merged": "closed",
+              "reopened": "reopened", "public_note": "comment"}
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def _format(name: str) -> str:
+    """Split ``requests.json`` style names; the format is kept for error responses too."""
+    stem, dot, fmt = name.rpartition(".")
+    g.open311_format = fmt if fmt in FORMATS else "xml"
+    if not dot or not stem or fmt not in FORMATS:
+        raise NotFound(f"{request.path}: no such resource; add .json or .xml to the resource name")
+    return stem
+
+
+def _check_jurisdiction(deployment) -> None:
+    given = params.optional(request.values, "jurisdiction_id")
+    if given is None:
+        return
+    known = [deployment.profile.slug]
+    configured = deployment.profile.settings.get("open311", {}).get("jurisdiction_id")
+    if configured:
+        known.append(configured)
+    if given.lower() not in [k.lower() for k in known]:
+        raise NotFound(f"jurisdiction_id: {given!r} not found; this endpoint serves {' or '.join(known)}",
+                       field="jurisdiction_id")
+
+
+def _deployment():
+    deployment = get_deployment()
+    _check_jurisdiction(deployment)
+    return deployment
+
+
+def _iso(deployment, value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(deployment.profile.tz).isoformat(timespec="seconds")
+
+
+def _service_notice(deployment, service_type) -> str | None:
+    if service_type is None:
+        return None
+    unit = service_type.sla_basis.replace("_", " ")
+    target = f"{service_type.sla_target:g}"
+    return f"{deployment.profile.name} aims to resolve {service_type.name} requests within {target} {unit}."
+
+
+def _status_notes(row: dict) -> str:
+    if row["status"] != Status.CLOSED.value:
+        return STATUS_NOTES.get(row["status"], row["status"])
+    if row["resolution"] == "duplicate" and row["duplicate_of"]:
+        return f"Closed as a duplicate of {row['duplicate_of']}"
+    return f"Closed: {(row['resolution'] or 'closed').replace('_', ' ')}"
+
+
+def _summary(event: dict) -> tuple[str, str | None]:
+    changes = json.loads(event["changes"] or "{}")
+    kind = event["kind"]
+    if kind == "created":
+        return "Request opened", None
+    if kind == "public_note":
+        return "Comment", event["note"]
+    if kind == "reopened":
+        return "Request reopened", None
+    if kind == "merged":
+        return "Request closed", f"Duplicate of {changes.get('duplicate_of', [None, ''])[1]}"
+    if kind == "closed":
+        resolution = (changes.get("resolution") or [None, None])[1] or "closed"
+        return "Request closed", f"Resolution: {resolution.replace('_', ' ')}"
+    status = (changes.get("status") or [None, ""])[1] or ""
+    return "Status changed", f"Status: {status.replace('_', ' ')}"
+
+
+def _request(deployment, row: dict, *, extensions: bool, attributes=None, history=None) -> dict:
+    profile = deployment.profile
+    service_type = profile.taxonomy.service_types.get(row["service_code"])
+    department = profile.taxonomy.departments.get(row["department"]) if row["department"] else None
+    data = {
+        "service_request_id": row["tracking_number"],
+        "status": "closed" if row["status"] == Status.CLOSED.value else "open",
+        "status_notes": _status_notes(row),
+        "service_name": service_type.name if service_type else row["request_type"],
+        "service_code": row["service_code"],
+        "description": row["description"] or None,
+        "agency_responsible": department.name if department else row["department"],
+        "service_notice": _service_notice(deployment, service_type),
+        "requested_datetime": _iso(deployment, row["opened_at"]),
+        "updated_datetime": _iso(deployment, row["closed_at"] or row["updated_at"]),
+        "expected_datetime": _iso(deployment, row["due_at"]),
+        "address": row["address"],
+        "address_id": None,
+        "zipcode": row["zip_code"],
+        "lat": row["latitude"],
+        "long": row["longitude"],
+        "media_url": row["media_url"],
+    }
+    if extensions:
+        data["extended_attributes"] = {
+            "channel": row["channel"],
+            "council_district": row["council_district"],
+            "duplicate_of": row["duplicate_of"],
+            "parent_service_request_id": row["duplicate_of"],
+            "attributes": [{"code": code, "value": value} for code, value in (attributes or [])],
+        }
+        notes = []
+        for event in history or []:
+            summary, description = _summary(event)
+            note = {"datetime": _iso(deployment, event["at"]), "summary": summary, "type": NOTE_TYPES[event["kind"]]}
+            if description:
+                note["description"] = description
+            notes.append(note)
+        data["notes"] = notes
+    return data
+
+
+def _requests(deployment, fmt: str, rows: list[dict], extensions: bool):
+    attributes = history = {}
+    if extensions and rows:
+        ids = [r["id"] for r in rows]
+        with deployment.engine.connect() as connection:
+            attributes = queries.attributes_of(connection, ids)
+            history = queries.public_history(connection, ids)
+    data = [_request(deployment, r, extensions=extensions, attributes=attributes.get(r["id"]),
+                     history=history.get(r["id"])) for r in rows]
+    return respond(fmt, "service_requests", data)
+
+
+# --- errors --------------------------------------------------------------------------
+
+
+@blueprint.errorhandler(CivicError)
+def _civic_error(exc: CivicError):
+    status = 403 if isinstance(exc, apikeys.InvalidApiKey) else 404 if isinstance(exc, NotFound) else 400
+    return error_response(g.get("open311_format", "xml"), status, str(exc))
+
+
+@blueprint.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    return error_response(g.get("open311_format", "xml"), exc.code or 400, exc.description or exc.name)
+
+
+@blueprint.errorhandler(Exception)
+def _unexpected(exc: Exception):
+    log.exception("Open311 request %s %s failed", request.method, request.path)
+    return error_response(g.get("open311_format", "xml"), 500,
+                          "General service error: the request could not be processed; please tell the city")
+
+
+# --- endpoints -----------------------------------------------------------------------
+
+
+@blueprint.get("/<name>")
+def resource(name: str):
+    stem = _format(name)
+    views = {"discovery": discovery, "services": services, "requests": list_requests,
+             "servicerequestupdates": list_updates}
+    if stem not in views:
+        raise NotFound(f"{request.path}: no such resource")
+    return views[stem](g.open311_format)
+
+
+@blueprint.post("/<name>")
+def create(name: str):
+    stem = _format(name)
+    views = {"requests": post_request, "servicerequestupdates": post_update}
+    if stem not in views:
+        raise NotFound(f"{request.path}: no such resource to POST to")
+    return views[stem](g.open311_format)
+
+
+def discovery(fmt: str):
+    deployment = get_deployment()
+    changeset = "2026-11-26T00:00:00Z"
+    return respond(fmt, "discovery", {
+        "changeset": changeset,
+        "contact": f"{deployment.profile.name} 311",
+        "key_service": "Ask the city's 311 centre for an API key (issued with `civiccrm apikey add`).",
+        "endpoints": [{
+            "specification": SPECIFICATION, "url": request.url_root.rstrip("/") + PREFIX,
+            "changeset": changeset, "type": "production",
+            "formats": ["application/json", "text/xml"],
+        }],
+    })
+
+
+def services(fmt: str):
+    deployment = _deployment()
+    profile = deployment.profile
+    data = [
+        {
+            "service_code": st.code, "service_name": st.name, "description": st.description,
+            "metadata": bool(profile.service_attributes.get(st.code)), "type": "realtime",
+            "keywords": ", ".join(st.keywords) or None, "group": st.category,
+        }
+        for st in sorted(profile.taxonomy.service_types.values(), key=lambda s: ((s.category or ""), s.name))
+    ]
+    return respond(fmt, "services", data)
+
+
+@blueprint.get("/services/<path:name>")
+def service_definition(name: str):
+    code = _format(name)
+    deployment = _deployment()
+    if code not in deployment.profile.taxonomy.service_types:
+        raise NotFound(f"service_code: {code!r} not found (GET services lists them)", field="service_code")
+    attributes = deployment.profile.service_attributes.get(code, ())
+    return respond(g.open311_format, "service_definition", {
+        "service_code": code,
+        "attributes": [
+            {
+                "variable": a.variable, "code": a.code, "datatype": a.datatype, "required": a.required,
+                "datatype_description": a.datatype_description, "order": a.order, "description": a.description,
+                "values": [{"key": v.key, "name": v.name} for v in a.values],
+            }
+            for a in attributes
+        ],
+    })
+
+
+def list_requests(fmt: str):
+    deployment = _deployment()
+    values = request.args
+    limit, offset = params.page(values)
+    extensions = params.flag(values, "extensions")
+    ids = params.comma_list(values, "service_request_id")
+    if ids:
+        query = queries.RequestQuery(tracking_numbers=ids, limit=limit, offset=offset)
+    else:
+        statuses = params.comma_list(values, "status")
+        unknown = [s for s in statuses if s.lower() not in ("open", "closed")]
+        if unknown:
+            raise CivicError(f"status: {unknown[0]!r} is not a status; use open, closed or open,closed", field="status")
+        internal = set()
+        for s in statuses:
+            internal.update(OPEN_STATUSES if s.lower() == "open" else (Status.CLOSED.value,))
+        updated_after = params.when(values, "updated_after")
+        updated_before = params.when(values, "updated_before")
+        if updated_after and updated_before and updated_before < updated_after:
+            raise CivicError("updated_before: it is before updated_after", field="updated_before")
+        start, end = params.date_range(values, "start_date", "end_date", deployment.clock(),
+                                       default=not (updated_after or updated_before))
+        query = queries.RequestQuery(
+            service_codes=params.comma_list(values, "service_code"),
+            statuses=tuple(sorted(internal)) if len(internal) < len(Status) else (),
+            opened_from=start, opened_to=end, updated_after=updated_after, updated_before=updated_before,
+            limit=limit, offset=offset,
+        )
+    with deployment.engine.connect() as connection:
+        rows = queries.find_requests(connection, query)
+    return _requests(deployment, fmt, rows, extensions)
+
+
+@blueprint.get("/requests/<path:name>")
+def get_request(name: str):
+    tracking_number = _format(name)
+    deployment = _deployment()
+    extensions = params.flag(request.args, "extensions")
+    with deployment.engine.connect() as connection:
+        row = queries.find_request(connection, tracking_number)
+    if row is None:
+        raise NotFound(f"Service request not found with id {tracking_number}", field="service_request_id")
+    return _requests(deployment, g.open311_format, [row], extensions)
+
+
+@blueprint.get("/tokens/<path:name>")
+def token(name: str):
+    """Requests are realtime: the token of a request is its service_request_id."""
+    token_id = _format(name)
+    deployment = _deployment()
+    with deployment.engine.connect() as connection:
+        row = queries.find_request(connection, token_id)
+    if row is None:
+        raise NotFound(f"token: no service request with token {token_id}", field="token")
+    return respond(g.open311_format, "service_requests",
+                   [{"service_request_id": row["tracking_number"], "token": token_id}])
+
+
+def post_request(fmt: str):
+    deployment = _deployment()
+    values = request.form
+    key = apikeys.authenticate(deployment, values.get("api_key") or request.args.get("api_key"),
+                               action="create_request")
+    code = params.optional(values, "service_code")
+    if code is None:
+        raise CivicError("service_code: missing; GET services lists the codes", field="service_code")
+    service_type = deployment.profile.taxonomy.service_types.get(code)
+    if service_type is None:
+        raise NotFound(f"service_code: {code!r} not found (GET services lists them)", field="service_code")
+    lat, lng = params.coordinate(values, "lat", 90), params.coordinate(values, "long", 180)
+    if (lat is None) != (lng is None):
+        given, missing = ("lat", "long") if lat is not None else ("long", "lat")
+        raise CivicError(f"{missing}: {given} was given without {missing}; send both", field=missing)
+    address = params.text(values, "address_string", 300)
+    address_id = params.text(values, "address_id", 100)
+    if lat is None and not address and not address_id:
+        raise CivicError("location: missing; send lat and long, address_string or address_id", field="lat")
+    description = params.text(values, "description", case_service.MAX_DESCRIPTION, multiline=True)
+    if description is None:
+        raise CivicError("description: missing; describe the problem (up to 4,000 characters)", field="description")
+    names = [params.text(values, f, 100) for f in ("first_name", "last_name")]
+    email = params.text(values, "email", 320)
+    if email and ("@" not in email or " " in email):
+        raise CivicError(f"email: {email!r} is not an e-mail address", field="email")
+    phone = params.text(values, "phone", 40)
+    for name in ("device_id", "account_id"):
+        params.text(values, name, 200)
+    media_url = params.text(values, "media_url", case_service.MAX_MEDIA_URL)
+    answers = validate_attributes(deployment.profile.service_attributes.get(code, ()), params.attributes(values),
+                                  service_code=code)
+    draft = CaseDraft(
+        service_code=code, description=description, channel=key.channel,
+        location=Location(address=address or address_id, latitude=lat, longitude=lng),
+        customer=Customer(name=" ".join(n for n in names if n) or None, email=email, phone=phone),
+        attributes=answers, media_url=media_url,
+    )
+    case = case_service.intake(deployment, draft, actor=f"open311 api key {key.id}")
+    return respond(fmt, "service_requests", [{
+        "service_request_id": case.tracking_number,
+        "service_notice": _service_notice(deployment, service_type),
+        "account_id": None,
+    }])
+
+
+def list_updates(fmt: str):
+    deployment = _deployment()
+    values = request.args
+    limit, offset = params.page(values)
+    start, end = params.date_range(values, "start_date", "end_date", deployment.clock())
+    with deployment.engine.connect() as connection:
+        rows = queries.public_updates(connection, start=start, end=end, limit=limit, offset=offset)
+    data = []
+    for row in rows:
+        changes = json.loads(row["changes"] or "{}")
+        if "status" in changes:
+            status, resolution = changes["status"][1], (changes.get("resolution") or [None, None])[1]
+        else:
+            status, resolution = row["status"], row["resolution"]
+        word = UPDATE_STATUS.get(resolution or status, "closed" if status == Status.CLOSED.value else "open")
+        summary, description = _summary(row)
+        data.append({
+            "update_id": str(row["id"]), "service_request_id": row["tracking_number"], "status": word,
+            "updated_datetime": _iso(deployment, row["at"]), "description": description or summary,
+            "media_url": None,
+        })
+    return respond(fmt, "service_request_updates", data)
+
+
+def post_update(fmt: str):
+    """A comment from the requester's app: a public note; ``open`` on a closed request reopens it."""
+    deployment = _deployment()
+    values = request.form
+    key = apikeys.authenticate(deployment, values.get("api_key") or request.args.get("api_key"),
+                               action="create_update")
+    tracking_number = params.optional(values, "service_request_id")
+    if tracking_number is None:
+        raise CivicError("service_request_id: missing", field="service_request_id")
+    status = (params.optional(values, "status") or "open").lower()
+    if status not in ("open", "closed", "fixed"):
+        raise CivicError(f"status: {status!r}; expected OPEN or CLOSED", field="status")
+    description = params.text(values, "description", case_service.MAX_DESCRIPTION, multiline=True)
+    if description is None:
+        raise CivicError("description: missing; say what changed", field="description")
+    params.when(values, "updated_datetime")
+    for name in ("update_id", "first_name", "last_name", "email", "phone", "account_id", "title"):
+        params.text(values, name, 320)
+    params.text(values, "media_url", case_service.MAX_MEDIA_URL)
+    case = case_service.get(deployment, tracking_number)
+    actor = f"open311 api key {key.id}"
+    if status == "open" and not case.is_open:
+        case_service.reopen(deployment, case.tracking_number, actor=actor, reason=description)
+        kind = "reopened"
+    else:
+        case_service.add_note(deployment, case.tracking_number, description, actor=actor, public=True)
+        kind = "public_note"
+    event = next(e for e in reversed(case_service.history(deployment, case.tracking_number)) if e.kind == kind)
+    return respond(fmt, "service_request_updates", [{"update_id": str(event.id)}])
+
+
+@blueprint.route("/<path:rest>", methods=["GET", "POST"])
+def unknown(rest: str):
+    g.open311_format = "json" if rest.endswith(".json") else "xml"
+    raise NotFound(f"{request.path}: no such Open311 resource")
