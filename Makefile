@@ -14,6 +14,8 @@ PYTEST_ARGS ?=
 # Database and data for `make run`.
 DB ?= sqlite:///var/civiccrm.db
 DATA ?= ../shared/data/kc311
+# Loopback port `make run` serves the web app (Open311 API) on.
+PORT ?= 8311
 
 # sudo only when not root and sudo exists.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || command -v sudo 2>/dev/null)
@@ -49,6 +51,8 @@ run: install
 	$(VENV)/bin/civiccrm --db $(DB) init --city kansas-city
 	$(VENV)/bin/civiccrm --db $(DB) import kcmo $(DATA)/*.csv
 	$(VENV)/bin/civiccrm --db $(DB) report summary --from 2007-01-01 --to 2020-12-31
+	@echo "Open311 API: http://127.0.0.1:$(PORT)/open311/v2/ (Ctrl-C stops it)"
+	$(VENV)/bin/civiccrm --db $(DB) serve --host 127.0.0.1 --port $(PORT)
 
 bench: install
 	$(VENV_PY) bench/import.py
