@@ -1,9 +1,8 @@
 """The core's own answers to the decision hooks, given last so any plugin can override them."""
 
 from civiccrm import hookimpl
-from civiccrm.domain.calendar import add_calendar_days
+from civiccrm.domain import sla
 from civiccrm.domain.cases import Routing
-from civiccrm.domain.taxonomy import SlaBasis
 
 
 @hookimpl(trylast=True)
@@ -14,11 +13,6 @@ def route_case(draft, service_type, profile):
 
 @hookimpl(trylast=True)
 def compute_due_at(opened_at, service_type, profile):
-    """Due after the service type's time-frame, counted on its basis and calendar."""
-    target = service_type.sla_target
-    if service_type.sla_basis == SlaBasis.CALENDAR_DAYS:
-        return add_calendar_days(opened_at, target, profile.tz)
-    calendar = profile.calendar_for(service_type)
-    if service_type.sla_basis == SlaBasis.BUSINESS_DAYS:
-        return calendar.add_business_days(opened_at, target)
-    return calendar.add_business_hours(opened_at, target)
+    """Due after the target of the SLA policy version in force, counted on its basis and calendar."""
+    policy = profile.sla_policy(service_type, opened_at)
+    return sla.due_at(policy, profile.calendars[policy.calendar], opened_at)

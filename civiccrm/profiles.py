@@ -14,6 +14,7 @@ from civiccrm.domain.geo import CityMap
 from civiccrm.domain.profile import CityProfile
 from civiccrm.domain.taxonomy import Department, ServiceType, SlaBasis, Taxonomy, WorkGroup
 from civiccrm.errors import CivicError
+from civiccrm.profile_sla import load_sla
 from civiccrm.survey_profile import check_customers, load_surveys
 
 PROFILE_FILE = "profile.toml"
@@ -31,7 +32,7 @@ _CALENDAR = {"name": str, "default": bool, "hours": dict, "holidays": dict, "clo
 _HOLIDAYS = {"country": str, "subdivision": str, "categories": list}
 _GEO = {"boundary": str, "districts": str, "district_property": str}
 _TOP = {"city": dict, "taxonomy": dict, "calendars": dict, "geo": dict, "surveys": list, "customers": dict, "import": dict, "plugins": dict,
-        "open311": dict}
+        "open311": dict, "sla": dict}
 _OPEN311 = {"jurisdiction_id": str}
 
 _SERVICE_TYPE_COLUMNS = ("code", "name", "department")
@@ -302,6 +303,7 @@ def load_profile(folder: Path | str) -> CityProfile:
     if "service_attributes" in data["taxonomy"]:
         service_attributes = _load_service_attributes(folder / data["taxonomy"]["service_attributes"], taxonomy)
     _check_keys(data.get("open311", {}), _OPEN311, where="open311.", file=file)
+    sla = load_sla(folder, data.get("sla", {}), file, taxonomy, calendars, default_calendar)
 
     geo = data.get("geo", {})
     _check_keys(geo, _GEO, where="geo.", file=file)
@@ -318,5 +320,5 @@ def load_profile(folder: Path | str) -> CityProfile:
         surveys=load_surveys(data.get("surveys", []), file, taxonomy.departments), report_packs=tuple(city.get("report_packs", ())),
         settings={k: v for k, v in data.items() if k in ("import", "plugins", "open311")}
         | {"customers": check_customers(data.get("customers", {}), file, taxonomy.departments)},
-        service_attributes=service_attributes,
+        service_attributes=service_attributes, sla=sla,
     )
