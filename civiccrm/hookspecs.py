@@ -61,6 +61,11 @@ def compute_due_at(opened_at, service_type, profile):
     """Return the timezone-aware due time for a case opened at ``opened_at``, or None."""
 
 
+@hookspec(firstresult=True)
+def send_message(channel, address, subject, body, profile):
+    """Send an outbound message on ``channel`` (a code) to ``address``; return a receipt string, or None."""
+
+
 # Event hooks: called after the change is committed; a failure never loses the case.
 
 
@@ -77,3 +82,8 @@ def case_updated(case, event):
 @hookspec
 def case_closed(case, event):
     """React to a case being closed with a resolution."""
+
+
+@hookspec
+def survey_answered(response):
+    """React to a survey response submitted on the web (a ``SurveyResponse``; nothing to return)."""

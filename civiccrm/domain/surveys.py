@@ -1,7 +1,7 @@
 """Survey instruments: questions, what counts as an acceptable answer, targets, answer checks."""
 
 import enum
-from datetime import date
+from datetime import date, datetime
 
 import attrs
 
@@ -202,3 +202,19 @@ def parse_action_status(text: str) -> ActionStatus:
         return ActionStatus(key)
     except ValueError:
         raise CivicError(f"status: {text!r}; expected one of {', '.join(s.value for s in ActionStatus)}", field="status") from None
+
+
+@attrs.frozen
+class SurveyResponse:
+    """A submitted questionnaire, as the ``survey_answered`` hook receives it."""
+
+    id: int
+    instrument: str
+    answered_at: datetime
+    answers: dict
+    """item -> value (None for no answer, N/A or don't know; text for free-text items)."""
+    tracking_number: str | None = None
+    """The case the response is about, when it answers an invitation after a case."""
+    department: str | None = None
+    service_code: str | None = None
+    source: str = "web"

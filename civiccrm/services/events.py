@@ -1,11 +1,14 @@
 """Fire event hooks after commit; a failing plugin is logged and noted on the case, never fatal."""
 
+import contextvars
 import logging
 
 from civiccrm.domain.cases import Case, CaseEvent
+from civiccrm.errors import CivicError
 from civiccrm.store import repo
 
 log = logging.getLogger(__name__)
+_current: contextvars.ContextVar = contextvars.ContextVar("civiccrm_deployment", default=None)
 
 
 def fire(deployment, hook_name: str, case: Case, event: CaseEvent) -> list[str]:
@@ -18,6 +21,28 @@ def fire(deployment, hook_name: str, case: Case, event: CaseEvent) -> list[str]:
     hook = getattr(deployment.pm.hook, hook_name)
     failed = []
     kwargs = {"case": case, "event": event}
+    token = _current.set(deployment)
+    try:
+        _call(deployment, hook_name, hook, kwargs, case, event, failed)
+    finally:
+        _current.reset(token)
+    return failed
+
+
+def current_deployment():
+    """The Deployment whose event is being fired, for a plugin that must act through the services.
+
+    Hook arguments stay domain objects; a plugin such as the survey dispatcher, which
+    stores invitations, asks for the deployment here (like Flask's ``current_app``).
+    Outside an event hook there is none and CivicError is raised.
+    """
+    deployment = _current.get()
+    if deployment is None:
+        raise CivicError("no deployment: current_deployment() is only available while an event hook runs")
+    return deployment
+
+
+def _call(deployment, hook_name, hook, kwargs, case, event, failed):
     for impl in reversed(hook.get_hookimpls()):
         try:
             impl.function(*[kwargs[name] for name in impl.argnames])
@@ -32,4 +57,3 @@ def fire(deployment, hook_name: str, case: Case, event: CaseEvent) -> list[str]:
                     origin=event.origin,
                 ))
                 s.commit()
-    return failed
