@@ -97,6 +97,14 @@ class CaseRow(SQLModel, table=True):
     customer_id: int | None = Field(default=None, foreign_key="customers.id")
     city_exceeded_timeframe: bool | None = None
     city_days_to_close: float | None = None
+    sla_paused_seconds: float = 0.0
+    """Time taken off the SLA clock by past pauses (open seconds on business bases)."""
+    sla_paused_at: datetime | None = _when(default=None)
+    """When the current pause began; None while the clock runs."""
+    sla_level: int = 0
+    """Highest escalation written by the breach scan: 0 none, 1 warning, 2 breached."""
+    response_due_at: datetime | None = _when(default=None)
+    responded_at: datetime | None = _when(default=None)
 
 
 class CaseEventRow(SQLModel, table=True):
@@ -118,6 +126,25 @@ class TrackingCounter(SQLModel, table=True):
     __tablename__ = "tracking_counters"
     year: int = Field(primary_key=True)
     last: int = 0
+
+
+class SlaPolicyRow(SQLModel, table=True):
+    """A policy version added with ``civiccrm sla policy set`` (never updated: a change is a new row)."""
+
+    __tablename__ = "sla_policies"
+    __table_args__ = (UniqueConstraint("service_code", "effective_from", name="uq_sla_policies_code_from"),)
+    id: int | None = Field(default=None, primary_key=True)
+    service_code: str = Field(max_length=150)
+    effective_from: date
+    target: float
+    basis: str = Field(max_length=20)
+    calendar: str = Field(max_length=100)
+    first_response: float | None = None
+    pause_statuses: str = Field(max_length=200)
+    clock_start: str = Field(max_length=20)
+    note: str | None = Field(default=None, sa_type=Text)
+    actor: str = Field(max_length=100)
+    created_at: datetime = _when()
 
 
 cases_table = CaseRow.__table__
