@@ -2,7 +2,8 @@
 
 import json
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from civiccrm.domain.cases import Case, CaseEvent, Customer, Location, Resolution, Status
@@ -105,15 +106,13 @@ def get_customer(*, session: Session, customer_id: int) -> Customer | None:
 
 
 def next_tracking_sequence(*, session: Session, year: int) -> int:
-    """Take the next number of ``year`` atomically (the UPDATE takes the write lock)."""
-    result = session.execute(
-        update(TrackingCounter).where(TrackingCounter.year == year)
-        .values(last=TrackingCounter.last + 1).returning(TrackingCounter.last)
-    ).scalar()
-    if result is None:
-        session.execute(insert(TrackingCounter).values(year=year, last=1))
-        result = 1
-    return result
+    """Take the next number of ``year`` atomically: one upsert, so two first cases of a year cannot collide."""
+    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return session.execute(
+        dialect_insert(TrackingCounter).values(year=year, last=1)
+        .on_conflict_do_update(index_elements=[TrackingCounter.year], set_={"last": TrackingCounter.last + 1})
+        .returning(TrackingCounter.last)
+    ).scalar_one()
 
 
 def get_setting(*, session: Session, key: str) -> str | None:
