@@ -1,5 +1,6 @@
 """The plugin system: decision, event and collection hooks, discovery, and an outside plugin."""
 
+import fcntl
 import importlib
 import json
 import logging
@@ -298,22 +299,28 @@ def test_a_third_city_needs_only_a_folder(database_url):
 # --- a plugin packaged outside the source tree ------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def hello_installed(tmp_path_factory):
-    """Install tests/plugins/civiccrm-hello into this environment for the session."""
+    """Install tests/plugins/civiccrm-hello into this environment while this module's tests run.
+
+    The environment may be shared by several test runs at once, so a lock on a file in it
+    lets one run install, use and uninstall the plugin before the next one does.
+    """
     source = tmp_path_factory.mktemp("hello") / "civiccrm-hello"
     shutil.copytree(HELLO_SOURCE, source)  # builds write into the source folder; keep the repository clean
     pip = [sys.executable, "-m", "pip"]
-    installed = subprocess.run([*pip, "install", "--no-deps", "--no-build-isolation", "-q", str(source)],
-                               capture_output=True, text=True)
-    if installed.returncode != 0:
-        pytest.fail(f"pip could not install {HELLO_SOURCE}:\n{installed.stderr[-3000:]}", pytrace=False)
-    importlib.invalidate_caches()
-    try:
-        yield "civiccrm-hello"
-    finally:
-        subprocess.run([*pip, "uninstall", "-y", "-q", "civiccrm-hello"], check=True, capture_output=True)
+    with open(Path(sys.prefix) / ".civiccrm-hello-test.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        installed = subprocess.run([*pip, "install", "--no-deps", "--no-build-isolation", "-q", str(source)],
+                                   capture_output=True, text=True)
+        if installed.returncode != 0:
+            pytest.fail(f"pip could not install {HELLO_SOURCE}:\n{installed.stderr[-3000:]}", pytrace=False)
         importlib.invalidate_caches()
+        try:
+            yield "civiccrm-hello"
+        finally:
+            subprocess.run([*pip, "uninstall", "-y", "-q", "civiccrm-hello"], check=True, capture_output=True)
+            importlib.invalidate_caches()
 
 
 def run_civiccrm(*args, cwd):
