@@ -7,23 +7,6 @@ import click
 from civiccrm.cli import cli, pass_obj
 
 
-def gunicorn_application(database_url: str | None, options: dict):
-    """A gunicorn application that builds ``create_app()`` in each worker."""
-    from gunicorn.app.base import BaseApplication
-
-    class CivicApplication(BaseApplication):
-        def load_config(self):
-            for key, value in options.items():
-                self.cfg.set(key, value)
-
-        def load(self):
-            from civiccrm.web import create_app
-
-            return create_app({"DATABASE_URL": database_url} if database_url else None)
-
-    return CivicApplication()
-
-
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8311, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
@@ -35,6 +18,7 @@ def serve(obj, host, port, workers, threads):
     """Serve the web app (Open311 API at /open311/v2/) with gunicorn until interrupted."""
     from civiccrm.services.deployment import open_deployment
     from civiccrm.store.db import database_url
+    from civiccrm.web.server import gunicorn_application
 
     deployment = open_deployment(obj.db)
     deployment.engine.dispose()

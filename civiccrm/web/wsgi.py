@@ -1,6 +1,6 @@
 """The WSGI application for servers: ``gunicorn civiccrm.web.wsgi:app`` (database from
 ``CIVICCRM_DATABASE_URL``)."""
 
-from civiccrm.web import create_app
+from civiccrm.web.server import build
 
-app = create_app()
+app = build()

@@ -1,0 +1,26 @@
+"""Serving the web app in production: build it with its deployment open, run it under gunicorn."""
+
+from civiccrm.web import create_app, get_deployment
+
+
+def build(config: dict | None = None):
+    """``create_app()`` with the deployment opened now, so no request pays for loading the profile."""
+    app = create_app(config)
+    with app.app_context():
+        get_deployment()
+    return app
+
+
+def gunicorn_application(database_url: str | None, options: dict):
+    """A gunicorn application that builds the app in each worker process."""
+    from gunicorn.app.base import BaseApplication
+
+    class CivicApplication(BaseApplication):
+        def load_config(self):
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return build({"DATABASE_URL": database_url} if database_url else None)
+
+    return CivicApplication()

@@ -1,0 +1,89 @@
+"""Shared by the Open311 tests: a real gunicorn server on loopback over a fresh database."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``gunicorn civiccrm.web.wsgi:app`` in a subprocess, as production runs it."""
+
+    def __init__(self, database_url: str, log_path: Path, workers: int = 2):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.api = f"{self.base}/open311/v2"
+        self.log_path = log_path
+        env = {**os.environ, "CIVICCRM_DATABASE_URL": database_url}
+        self.log = open(log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
+             "civiccrm.web.wsgi:app"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{self.base}/healthz", timeout=10).status_code == 200:
+                    break
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"gunicorn did not start:\n{log_path.read_text()}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+def start(database_url: str, tmp_dir: Path):
+    """Initialise a Kansas City deployment, issue an ``app`` key and start the server.
+
+    Returns (deployment, server, api_key)."""
+    from civiccrm.services import apikeys
+    from civiccrm.services.deployment import init_deployment
+
+    deployment = init_deployment(database_url, "kansas-city")
+    _, key = apikeys.add(deployment, name="test app", channel="app")
+    server = Server(database_url, tmp_dir / "gunicorn.log")
+    return deployment, server, key
+
+
+def count_cases(deployment) -> int:
+    from civiccrm.store import repo
+
+    with deployment.session() as s:
+        return repo.count_cases(session=s)
+
+
+def load_schemas(shared_data: Path):
+    """The published GeoReport v2 JSON Schemas, with a registry so ``$ref: request.json`` resolves."""
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT7
+
+    folder = shared_data / "open311" / "schemas"
+    resources = {}
+    for name in ("request.json", "requests.json", "service.json", "services.json", "service-definition.json"):
+        resources[name] = Resource.from_contents(json.loads((folder / name).read_text()), default_specification=DRAFT7)
+    return Registry().with_resources(resources.items()), resources
