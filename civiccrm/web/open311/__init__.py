@@ -5,7 +5,18 @@ from civiccrm import hookimpl
 
 @hookimpl
 def register_admin_blueprints(app):
-    """Mount the Open311 blueprint on the app."""
-    from civiccrm.web.open311.api import blueprint
+    """Mount the Open311 blueprint, and answer routing errors under its prefix in Open311 form."""
+    from civiccrm.web.open311.api import PREFIX, blueprint, routing_error
 
     app.register_blueprint(blueprint)
+    for code in (404, 405):
+        previous = app.error_handler_spec[None][code].get(None) if code in app.error_handler_spec[None] else None
+
+        def handler(exc, previous=previous):
+            from flask import request
+
+            if request.path.startswith(PREFIX + "/"):
+                return routing_error(exc)
+            return previous(exc) if previous else exc
+
+        app.register_error_handler(code, handler)

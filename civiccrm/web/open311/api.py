@@ -174,6 +174,15 @@ def _http_error(exc: HTTPException):
     return error_response(g.get("open311_format", "xml"), exc.code or 400, exc.description or exc.name)
 
 
+def routing_error(exc: HTTPException):
+    """404 and 405 raised before any Open311 view ran (the URL matched no route)."""
+    fmt = "json" if request.path.rsplit("?", 1)[0].endswith(".json") else "xml"
+    response = error_response(fmt, exc.code, f"{request.method} {request.path}: {exc.name}")
+    if exc.code == 405 and getattr(exc, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
 @blueprint.errorhandler(Exception)
 def _unexpected(exc: Exception):
     log.exception("Open311 request %s %s failed", request.method, request.path)
