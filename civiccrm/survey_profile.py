@@ -46,7 +46,10 @@ def _question(q: dict, defaults: dict, where: str, file, departments) -> Questio
     if len(scale) != 2 or not all(isinstance(v, int) for v in scale) or scale[0] >= scale[1]:
         raise CivicError(f"{file}: {where}scale: {scale!r} must be [lowest, highest] whole numbers")
     lo, hi = scale
-    labels = q.get("labels", defaults.get("labels", []) if "scale" not in q else [])
+    labels = q.get("labels")
+    if labels is None:  # the survey's labels, when they fit this question's scale
+        labels = defaults.get("labels", [])
+        labels = labels if len(labels) == hi - lo + 1 else []
     if qtype is QuestionType.SCALE and labels and len(labels) != hi - lo + 1:
         raise CivicError(f"{file}: {where}labels: {len(labels)} labels for the {hi - lo + 1} points of scale {lo}-{hi}")
     acceptable = q.get("acceptable", defaults.get("acceptable", lo + (hi - lo) // 2))
