@@ -85,5 +85,10 @@ def case_closed(case, event):
 
 
 @hookspec
+def sla_breached(case, event):
+    """React to an open case escalated by the SLA scan (``event.changes["sla_level"][1]``: warning or breached)."""
+
+
+@hookspec
 def survey_answered(response):
     """React to a survey response submitted on the web (a ``SurveyResponse``; nothing to return)."""

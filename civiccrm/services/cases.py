@@ -15,6 +15,7 @@ from civiccrm.domain.cases import (
 )
 from civiccrm.domain.taxonomy import ServiceType
 from civiccrm.errors import CivicError
+from civiccrm.services import sla
 from civiccrm.services.events import fire
 from civiccrm.store import repo
 from civiccrm.store.tables import CaseAttributeRow, CaseMediaRow, CaseRow
@@ -115,6 +116,7 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system") -> Case:
             department=routing.department, work_group=routing.work_group, channel=channel,
             description=description, status=Status.NEW.value, opened_at=opened_at, updated_at=now,
             due_at=due, origin=draft.origin, customer_id=customer_id, **repo.location_columns(location),
+            response_due_at=sla.first_response_due(deployment, service_type, opened_at),
         )
         s.add(row)
         s.flush()
@@ -219,7 +221,7 @@ def change_status(deployment, tracking_number: str, status: Status, *, actor: st
 
     def apply(row, now):
         check_transition(row.tracking_number, Status(row.status), status)
-        changes = {"status": [row.status, status.value]}
+        changes = {"status": [row.status, status.value], **sla.on_status_change(deployment, row, status, now)}
         row.status = status.value
         return changes
 
@@ -246,19 +248,17 @@ def close(deployment, tracking_number: str, resolution: Resolution | None, *, ac
     if resolution is None:
         raise CivicError(f"case {tracking_number}: closing needs a resolution ({', '.join(r.value for r in Resolution)})", field="resolution")
     return _change(deployment, tracking_number, actor, "closed",
-                   lambda row, now: _close_row(row, resolution, now),
+                   lambda row, now: {**sla.on_close(deployment, row, now), **_close_row(row, resolution, now)},
                    note=_clean_text(note, "note", MAX_DESCRIPTION), hook="case_closed")
 
 
 def reopen(deployment, tracking_number: str, *, actor: str = "system", reason: str | None = None) -> Case:
     """Reopen a closed case; its due time is computed afresh from now."""
-    profile = deployment.profile
 
     def apply(row, now):
         check_transition(row.tracking_number, Status(row.status), Status.REOPENED)
-        service_type = profile.taxonomy.service_types.get(row.service_code)
-        new_due = due_at(deployment, now, service_type) if service_type else None
-        changes = {
+        new_due, sla_changes = sla.on_reopen(deployment, row, now)
+        changes = {**sla_changes,
             "status": [row.status, Status.REOPENED.value], "resolution": [row.resolution, None],
             "closed_at": [row.closed_at.isoformat() if row.closed_at else None, None],
             "due_at": [row.due_at.isoformat() if row.due_at else None, new_due.isoformat() if new_due else None],
@@ -284,7 +284,7 @@ def merge(deployment, duplicate: str, into: str, *, actor: str = "system") -> Ca
         raise CivicError(f"case {into}: cannot merge into it: it is closed ({target.resolution.value}); reopen it first")
 
     def apply(row, now):
-        changes = _close_row(row, Resolution.DUPLICATE, now)
+        changes = {**sla.on_close(deployment, row, now), **_close_row(row, Resolution.DUPLICATE, now)}
         row.duplicate_of = target.tracking_number
         changes["duplicate_of"] = [None, target.tracking_number]
         return changes
@@ -310,9 +310,7 @@ def update(deployment, tracking_number: str, *, actor: str = "system", service_t
         if new_type and new_type.code != row.service_code:
             changes["service_code"] = [row.service_code, new_type.code]
             row.service_code, row.request_type, row.category = new_type.code, new_type.name, new_type.category
-            new_due = due_at(deployment, row.opened_at, new_type)
-            changes["due_at"] = [row.due_at.isoformat() if row.due_at else None, new_due.isoformat() if new_due else None]
-            row.due_at = new_due
+            changes.update(sla.on_type_change(deployment, row, new_type, now))
         if new_description and new_description != row.description:
             changes["description"] = [row.description, new_description]
             row.description = new_description

@@ -13,6 +13,7 @@ from civiccrm.domain.profile import CityProfile
 from civiccrm.domain.timeutil import utcnow
 from civiccrm.errors import CivicError
 from civiccrm.profiles import load_profile
+from civiccrm.services import sla
 from civiccrm.store import migrate, repo
 from civiccrm.store.db import is_initialised, make_engine, session
 
@@ -55,7 +56,9 @@ def init_deployment(url: str | None, city: str) -> Deployment:
             )
         repo.sync_profile(session=s, profile=profile)
         s.commit()
-    return Deployment(engine=engine, profile=profile, pm=plugins.load_plugins())
+    deployment = Deployment(engine=engine, profile=profile, pm=plugins.load_plugins())
+    sla.load_stored_policies(deployment)
+    return deployment
 
 
 def open_deployment(url: str | None = None) -> Deployment:
@@ -75,4 +78,6 @@ def open_deployment(url: str | None = None) -> Deployment:
     folder = folders.get(slug) or (Path(saved_path) if saved_path else None)
     if folder is None or not (folder / "profile.toml").is_file():
         raise CivicError(f"city profile {slug!r} of this database is not installed (looked in {saved_path})")
-    return Deployment(engine=engine, profile=load_profile(folder), pm=plugins.load_plugins())
+    deployment = Deployment(engine=engine, profile=load_profile(folder), pm=plugins.load_plugins())
+    sla.load_stored_policies(deployment)
+    return deployment

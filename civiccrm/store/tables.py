@@ -103,6 +103,8 @@ class CaseRow(SQLModel, table=True):
     """When the current pause began; None while the clock runs."""
     sla_level: int = 0
     """Highest escalation written by the breach scan: 0 none, 1 warning, 2 breached."""
+    sla_clock_from: datetime | None = _when(default=None)
+    """When the SLA clock started if not at ``opened_at`` (a reopened case counts from reopening)."""
     response_due_at: datetime | None = _when(default=None)
     responded_at: datetime | None = _when(default=None)
 

@@ -21,6 +21,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("sla_paused_seconds", sa.Float, nullable=False, server_default="0"))
         batch.add_column(sa.Column("sla_paused_at", UTCDateTime))
         batch.add_column(sa.Column("sla_level", sa.Integer, nullable=False, server_default="0"))
+        batch.add_column(sa.Column("sla_clock_from", UTCDateTime))
         batch.add_column(sa.Column("response_due_at", UTCDateTime))
         batch.add_column(sa.Column("responded_at", UTCDateTime))
     op.create_table(
@@ -44,5 +45,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("sla_policies")
     with op.batch_alter_table("cases") as batch:
-        for column in ("responded_at", "response_due_at", "sla_level", "sla_paused_at", "sla_paused_seconds"):
+        for column in ("responded_at", "response_due_at", "sla_level", "sla_clock_from", "sla_paused_at", "sla_paused_seconds"):
             batch.drop_column(column)
