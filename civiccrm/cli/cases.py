@@ -220,14 +220,15 @@ def _print_result(result, deployment, as_json):
 
 @case.command("close")
 @click.argument("tracking_number")
-@click.option("--resolution", required=True, help="fixed, duplicate, not_city, no_action, referred, cancelled.")
+@click.option("--resolution", help="fixed, duplicate, not_city, no_action, referred, cancelled (required).")
 @click.option("--note")
 @json_option
 @pass_obj
 def case_close(obj, tracking_number, resolution, note, as_json):
     """Close a case with a resolution (close only when the work is done)."""
-    closed = case_service.close(obj.deployment, tracking_number, parse_resolution(resolution, field="--resolution"),
-                                actor=obj.actor, note=note)
+    # A missing resolution is refused by the close service, in one line like every other mistake.
+    resolution = parse_resolution(resolution, field="--resolution") if resolution else None
+    closed = case_service.close(obj.deployment, tracking_number, resolution, actor=obj.actor, note=note)
     _print_result(closed, obj.deployment, as_json)
 
 
