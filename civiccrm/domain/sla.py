@@ -184,7 +184,9 @@ def due_epochs(policy: SlaPolicy, calendar: BusinessCalendar, received: np.ndarr
         return due if paused is None else due + paused
     if policy.basis == SlaBasis.BUSINESS_DAYS:
         due = timeline.add_working_days(starts, policy.target)
-        return due if paused is None else timeline.add_open_seconds(due, paused)
+        if paused is None or not np.any(paused):
+            return due
+        return np.where(paused > 0, timeline.add_open_seconds(due, paused), due)
     seconds = policy.target * 3600.0
     if paused is not None:
         seconds = seconds + paused
