@@ -4,7 +4,7 @@ from collections import defaultdict
 from datetime import datetime
 
 import attrs
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.engine import Connection
 
 from civiccrm.store.tables import (
@@ -17,13 +17,19 @@ from civiccrm.store.tables import (
 #: History events a resident may see (staff notes and assignments stay internal).
 PUBLIC_EVENT_KINDS = ("created", "status_changed", "closed", "reopened", "merged", "public_note")
 
+_FIRST_MEDIA = (
+    select(case_media_table.c.url).where(case_media_table.c.case_id == cases_table.c.id)
+    .order_by(case_media_table.c.id).limit(1).correlate(cases_table).scalar_subquery().label("media_url")
+)
 _CASE_COLUMNS = [
-    cases_table.c[name] for name in (
+    *(cases_table.c[name] for name in (
         "id", "tracking_number", "service_code", "request_type", "department", "channel", "description",
         "address", "latitude", "longitude", "zip_code", "council_district", "status", "resolution",
         "opened_at", "updated_at", "due_at", "closed_at", "duplicate_of",
-    )
+    )),
+    _FIRST_MEDIA,
 ]
+_ONE_REQUEST = select(*_CASE_COLUMNS).where(cases_table.c.tracking_number == bindparam("tracking_number"))
 
 
 @attrs.frozen
@@ -44,7 +50,7 @@ class RequestQuery:
 
 
 def find_requests(connection: Connection, query: RequestQuery) -> list[dict]:
-    """Case rows (as dicts) matching ``query``, newest first, each with its ``media_url``."""
+    """Case rows (as dicts) matching ``query``, newest first, each with its first ``media_url``."""
     c = cases_table.c
     if query.tracking_numbers:
         conditions = [c.tracking_number.in_(query.tracking_numbers)]
@@ -66,23 +72,13 @@ def find_requests(connection: Connection, query: RequestQuery) -> list[dict]:
         select(*_CASE_COLUMNS).where(and_(True, *conditions))
         .order_by(c.opened_at.desc(), c.id.desc()).limit(query.limit).offset(query.offset)
     )
-    rows = [dict(r) for r in connection.execute(statement).mappings()]
-    if rows:
-        media = {}
-        ids = [r["id"] for r in rows]
-        for case_id, url in connection.execute(
-            select(case_media_table.c.case_id, case_media_table.c.url)
-            .where(case_media_table.c.case_id.in_(ids)).order_by(case_media_table.c.id)
-        ):
-            media.setdefault(case_id, url)
-        for row in rows:
-            row["media_url"] = media.get(row["id"])
-    return rows
+    return [dict(r) for r in connection.execute(statement).mappings()]
 
 
 def find_request(connection: Connection, tracking_number: str) -> dict | None:
-    rows = find_requests(connection, RequestQuery(tracking_numbers=(tracking_number,), limit=1))
-    return rows[0] if rows else None
+    """One case row (as a dict) by tracking number, or None."""
+    row = connection.execute(_ONE_REQUEST, {"tracking_number": tracking_number}).mappings().first()
+    return dict(row) if row else None
 
 
 def attributes_of(connection: Connection, case_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
