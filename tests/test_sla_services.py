@@ -1,0 +1,260 @@
+"""The SLA engine stored: due times through the case lifecycle, the breach scan, recompute,
+policy versions and the comparison, on SQLite and PostgreSQL."""
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import insert, select
+
+from civiccrm import hookimpl
+from civiccrm.cli import cli
+from civiccrm.domain.cases import CaseDraft, Resolution, Status
+from civiccrm.errors import CivicError
+from civiccrm.services import cases as case_service
+from civiccrm.services import sla
+from civiccrm.store.tables import CaseEventRow, cases_table
+
+CHICAGO = ZoneInfo("America/Chicago")
+TYPE = "abandoned-vehicle"  # 5 calendar days in the shipped profile
+
+
+def local(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=CHICAGO)
+
+
+class Clock:
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clocked(deployment):
+    deployment.clock = Clock(local("2026-11-23T10:00"))  # a Monday
+    return deployment
+
+
+def open_case(deployment, service=TYPE, **kwargs):
+    return case_service.intake(deployment, CaseDraft(service_code=service, description="car on the street",
+                                                     channel="phone", **kwargs))
+
+
+def business_hours_policy(deployment, target=8):
+    """From today the type is due in ``target`` opening hours of the call centre."""
+    return sla.set_policy(deployment, TYPE, target=target, basis="business_hours", actor="test")
+
+
+def test_due_time_is_stored_at_intake(clocked):
+    case = open_case(clocked)
+    assert case.due_at == local("2026-11-28T10:00")
+
+
+def test_pause_and_resume_push_the_due_time_back(clocked):
+    case = open_case(clocked)
+    clocked.clock.now = local("2026-11-24T10:00")
+    paused = case_service.change_status(clocked, case.tracking_number, Status.ON_HOLD)
+    assert paused.due_at == case.due_at
+    assert sla.state(clocked, case.tracking_number).paused_since == local("2026-11-24T10:00")
+    clocked.clock.now = local("2026-11-26T16:00")
+    resumed = case_service.change_status(clocked, case.tracking_number, Status.IN_PROGRESS)
+    assert resumed.due_at == local("2026-11-30T16:00")  # 54 hours on hold
+    state = sla.state(clocked, case.tracking_number)
+    assert state.paused_since is None and state.paused_seconds == 54 * 3600
+    kinds = [(e.kind, sorted(e.changes)) for e in case_service.history(clocked, case.tracking_number)]
+    assert ("status_changed", ["due_at", "sla_paused_at", "sla_paused_seconds", "status"]) in kinds
+
+
+def test_a_business_hours_pause_over_thanksgiving(clocked):
+    business_hours_policy(clocked, target=8)
+    case = open_case(clocked)  # Monday 10:00, call centre open 7-20
+    assert case.due_at == local("2026-11-23T18:00")
+    clocked.clock.now = local("2026-11-23T12:00")
+    case_service.change_status(clocked, case.tracking_number, Status.ON_HOLD)
+    clocked.clock.now = local("2026-11-27T07:00")  # Wednesday afternoon counts, Thanksgiving does not
+    resumed = case_service.change_status(clocked, case.tracking_number, Status.IN_PROGRESS)
+    paused = (20 - 12) + 13 + 13  # Mon 12-20, Tue, Wed
+    assert sla.state(clocked, case.tracking_number).paused_seconds == paused * 3600
+    assert resumed.due_at == local("2026-11-27T13:00")  # 6 hours left, counted from Friday's opening
+
+
+def test_closing_while_on_hold_ends_the_pause_before_the_verdict(clocked):
+    case = open_case(clocked)
+    clocked.clock.now = local("2026-11-24T10:00")
+    case_service.change_status(clocked, case.tracking_number, Status.ON_HOLD)
+    clocked.clock.now = local("2026-12-05T10:00")  # a week past the original due time, all on hold
+    closed = case_service.close(clocked, case.tracking_number, Resolution.FIXED)
+    assert closed.on_time is True
+    assert closed.due_at == local("2026-12-09T10:00")
+
+
+def test_reopen_restarts_the_clock_and_type_change_recomputes(clocked):
+    case = open_case(clocked)
+    clocked.clock.now = local("2026-11-24T09:00")
+    case_service.close(clocked, case.tracking_number, Resolution.FIXED)
+    clocked.clock.now = local("2026-11-25T09:00")
+    reopened = case_service.reopen(clocked, case.tracking_number, reason="still there")
+    assert reopened.due_at == local("2026-11-30T09:00")
+    updated = case_service.update(clocked, case.tracking_number, service_type="action-center-escalation")
+    assert updated.due_at == local("2026-12-09T09:00")  # 14 days from the reopening
+
+
+def test_a_plugin_can_override_the_due_time(clocked):
+    class Priority:
+        @hookimpl
+        def compute_due_at(self, opened_at, service_type, profile):
+            if service_type.code == TYPE:
+                return opened_at + timedelta(hours=4)
+            return None
+
+    clocked.pm.register(Priority(), name="priority-rule")
+    try:
+        assert open_case(clocked).due_at == local("2026-11-23T14:00")
+        assert open_case(clocked, service="action-center-escalation").due_at == local("2026-12-07T10:00")
+    finally:
+        clocked.pm.unregister(name="priority-rule")
+
+
+def test_scan_escalates_once_per_level_and_fires_the_hook(clocked):
+    calls = []
+
+    class Listener:
+        @hookimpl
+        def sla_breached(self, case, event):
+            calls.append((case.tracking_number, event.changes["sla_level"][1]))
+
+    clocked.pm.register(Listener(), name="listener")
+    try:
+        case = open_case(clocked)
+        running = open_case(clocked)
+        held = open_case(clocked)
+        case_service.change_status(clocked, held.tracking_number, Status.ON_HOLD)
+        assert sla.scan(clocked).warned == ()
+        clocked.clock.now = local("2026-11-27T12:00")  # within 24 h of the due time
+        first = sla.scan(clocked)
+        assert set(first.warned) == {case.tracking_number, running.tracking_number} and first.breached == ()
+        assert sla.scan(clocked).warned == ()  # idempotent
+        clocked.clock.now = local("2026-11-28T10:00:01")
+        case_service.close(clocked, running.tracking_number, Resolution.FIXED)
+        second = sla.scan(clocked)
+        assert second.breached == (case.tracking_number,) and second.warned == ()
+        assert sla.scan(clocked) == sla.ScanResult(warned=(), breached=())
+    finally:
+        clocked.pm.unregister(name="listener")
+    assert calls == [(case.tracking_number, "warning"), (running.tracking_number, "warning"),
+                     (case.tracking_number, "breached")]
+    events = [e for e in case_service.history(clocked, case.tracking_number) if e.kind == "sla_escalated"]
+    assert [e.changes["sla_level"] for e in events] == [[None, "warning"], ["warning", "breached"]]
+    assert not [e for e in case_service.history(clocked, held.tracking_number) if e.kind == "sla_escalated"]
+
+
+def test_a_failing_sla_breached_plugin_is_recorded_not_repeated(clocked):
+    class Broken:
+        @hookimpl
+        def sla_breached(self, case, event):
+            raise RuntimeError("pager down")
+
+    clocked.pm.register(Broken(), name="broken-pager")
+    try:
+        case = open_case(clocked)
+        clocked.clock.now = local("2026-12-01T10:00")
+        result = sla.scan(clocked)
+        assert result.breached == (case.tracking_number,) and result.failed_hooks == 1
+        assert sla.scan(clocked).breached == ()
+    finally:
+        clocked.pm.unregister(name="broken-pager")
+    failed = [e for e in case_service.history(clocked, case.tracking_number) if e.kind == "hook_failed"]
+    assert len(failed) == 1 and failed[0].changes == {"plugin": "broken-pager", "hook": "sla_breached"}
+
+
+def test_policy_versions_are_added_never_edited(clocked):
+    old_case = open_case(clocked)
+    with pytest.raises(CivicError, match="in the past"):
+        sla.set_policy(clocked, TYPE, target=2, effective_from=local("2026-01-01T00:00").date())
+    with pytest.raises(CivicError, match="greater than 0"):
+        sla.set_policy(clocked, TYPE, target=0)
+    added = business_hours_policy(clocked, target=4)
+    assert added.effective_from == local("2026-11-23T00:00").date()
+    with pytest.raises(CivicError, match="already has a version"):
+        business_hours_policy(clocked, target=5)
+    new_case = open_case(clocked)
+    assert new_case.due_at == local("2026-11-23T14:00")
+    # The old case was opened on the same day, so recompute holds it to the new version too.
+    result = sla.recompute(clocked)
+    assert (result.examined, result.moved) == (2, 1)
+    assert case_service.get(clocked, old_case.tracking_number).due_at == local("2026-11-23T14:00")
+    assert sla.recompute(clocked).moved == 0
+    # A freshly opened deployment sees the stored version.
+    from civiccrm.services.deployment import open_deployment
+
+    again = open_deployment(str(clocked.engine.url.render_as_string(hide_password=False)))
+    assert [p.target for p in again.profile.sla.history(TYPE)] == [5.0, 4.0]
+    again.engine.dispose()
+
+
+def test_recompute_after_a_calendar_change_counts_moves(clocked):
+    import attrs
+
+    business_hours_policy(clocked, target=20)
+    cases = [open_case(clocked) for _ in range(3)]
+    assert {c.due_at for c in cases} == {local("2026-11-24T17:00")}  # 10 h Monday, 10 h Tuesday
+    profile = clocked.profile
+    calendar = profile.calendars["action-center"]
+    storm = attrs.evolve(calendar, closures=calendar.closures | {local("2026-11-24T00:00").date()})
+    clocked.profile = attrs.evolve(profile, calendars={**profile.calendars, "action-center": storm})
+    result = sla.recompute(clocked, batch_size=2)
+    assert (result.examined, result.moved) == (3, 3)
+    assert result.seconds_moved == 24 * 3600
+    assert {case_service.get(clocked, c.tracking_number).due_at for c in cases} == {local("2026-11-25T17:00")}
+    assert sla.recompute(clocked, batch_size=2).moved == 0
+
+
+def test_compare_counts_agreement_by_department(clocked):
+    now = clocked.clock()
+    rows = []
+    for n, (department, on_time, exceeded) in enumerate([
+        ("nhs", True, False), ("nhs", False, True), ("nhs", False, False), ("public-works", True, True),
+        ("public-works", True, False), ("public-works", None, True),
+    ]):
+        rows.append({
+            "tracking_number": f"KC-T-{n}", "service_code": TYPE, "request_type": "Abandoned Vehicle",
+            "department": department, "channel": "phone", "description": "", "status": "closed",
+            "opened_at": now, "updated_at": now, "closed_at": now, "on_time": on_time,
+            "city_exceeded_timeframe": exceeded, "origin": "import:test",
+        })
+    with clocked.engine.begin() as conn:
+        conn.execute(insert(cases_table), rows)
+    total, groups = sla.compare(clocked)
+    assert (total.cases, total.agree) == (5, 3)
+    by_name = {g.group: g for g in groups}
+    nhs = next(g for name, g in by_name.items() if name.lower().startswith("n"))
+    assert (nhs.cases, nhs.agree, nhs.project_late_city_on_time) == (3, 2, 1)
+    pw = next(g for g in groups if g is not nhs)
+    assert (pw.cases, pw.agree, pw.project_on_time_city_late) == (2, 1, 1)
+
+
+def test_cli_scan_recompute_compare_and_policy(clocked):
+    runner = CliRunner()
+    url = clocked.engine.url.render_as_string(hide_password=False)
+    case = open_case(clocked)
+    clocked.engine.dispose()
+    with clocked.engine.begin() as conn:  # make it overdue without waiting
+        conn.execute(cases_table.update().values(due_at=datetime(2020, 1, 1, tzinfo=timezone.utc)))
+    result = runner.invoke(cli, ["--db", url, "sla", "scan"])
+    assert result.exit_code == 0, result.output
+    assert "1 breached" in result.output and case.tracking_number in result.output
+    assert "0 warned, 0 breached" in runner.invoke(cli, ["--db", url, "sla", "scan"]).output
+    result = runner.invoke(cli, ["--db", url, "sla", "recompute"])
+    assert result.exit_code == 0 and "1 cases examined, 1 due dates moved" in result.output
+    result = runner.invoke(cli, ["--db", url, "sla", "policy", "set", TYPE, "--target", "-1"])
+    assert result.exit_code != 0 and "--target" in result.output and "greater than 0" in result.output
+    result = runner.invoke(cli, ["--db", url, "sla", "policy", "show", TYPE])
+    assert result.exit_code == 0 and "5 calendar_days on action-center from the beginning" in result.output
+    result = runner.invoke(cli, ["--db", url, "sla", "compare"])
+    assert result.exit_code == 0 and "no closed case" in result.output
+    with clocked.engine.connect() as conn:
+        kinds = conn.execute(select(CaseEventRow.kind)).scalars().all()
+    assert kinds.count("sla_escalated") == 1
