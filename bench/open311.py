@@ -1,0 +1,312 @@
+"""Benchmark the Open311 API over HTTP against a bare Flask + sqlite3 endpoint, both under gunicorn.
+
+    .venv/bin/python bench/open311.py [--cases 1000000] [--duration 10] [--workers 4] [--clients 8]
+
+Builds a Kansas City deployment in a temporary SQLite file, fills it with ``--cases``
+generated cases (bulk executemany, not intake), then serves it twice on loopback with the
+same gunicorn settings: CivicCRM's app (``civiccrm.web.wsgi:app``) and a bare Flask app
+that answers the same three things with plain ``sqlite3`` (``bench/open311.py`` itself,
+``BareApp``). For each of GET one request, GET a filtered list and POST, ``--clients``
+threads call each server for ``--duration`` seconds (or ``--requests`` calls), and the
+figures are printed side by side: requests/s, p50 and p99 latency. Afterwards every
+acknowledged POST is looked up in the database.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+IN_CITY = (39.0997, -94.5786)
+LIST_COLUMNS = ("tracking_number", "service_code", "request_type", "status", "description", "address",
+                "latitude", "longitude", "zip_code", "opened_at", "updated_at", "due_at", "closed_at")
+
+
+# --- the bare endpoint: Flask and sqlite3, nothing else ---------------------------------
+
+
+def bare_app():
+    """A Flask app doing the same read or insert on plain sqlite3 (one connection per worker)."""
+    import uuid
+
+    from flask import Flask, jsonify, request
+
+    app = Flask("bare")
+    path = os.environ["BENCH_DATABASE"]
+    local = threading.local()
+
+    def db():
+        if not hasattr(local, "connection"):
+            local.connection = sqlite3.connect(path, timeout=30)
+            local.connection.execute("PRAGMA journal_mode=WAL")
+            local.connection.execute("PRAGMA synchronous=FULL")
+            local.connection.row_factory = sqlite3.Row
+        return local.connection
+
+    @app.get("/one/<tracking_number>")
+    def one(tracking_number):
+        row = db().execute(f"SELECT {', '.join(LIST_COLUMNS)} FROM cases WHERE tracking_number = ?",
+                           (tracking_number,)).fetchone()
+        return (jsonify([dict(row)]), 200) if row else (jsonify([{"code": 404}]), 404)
+
+    @app.get("/list")
+    def listing():
+        rows = db().execute(
+            f"SELECT {', '.join(LIST_COLUMNS)} FROM cases WHERE service_code = ? AND opened_at >= ? AND opened_at <= ? "
+            "ORDER BY opened_at DESC, id DESC LIMIT 1000",
+            (request.args["service_code"], request.args["start"], request.args["end"]),
+        ).fetchall()
+        return jsonify([dict(r) for r in rows])
+
+    @app.post("/create")
+    def create():
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+        connection = db()
+        with connection:
+            cursor = connection.execute(
+                "INSERT INTO cases (tracking_number, service_code, request_type, channel, description, latitude, "
+                "longitude, status, opened_at, updated_at, origin) VALUES (?, ?, ?, 'app', ?, ?, ?, 'new', ?, ?, 'intake')",
+                (f"BARE-{uuid.uuid4().hex[:16]}", request.form["service_code"], "bench", request.form["description"],
+                 float(request.form["lat"]), float(request.form["long"]), now, now),
+            )
+        return jsonify([{"service_request_id": str(cursor.lastrowid)}])
+
+    return app
+
+
+# --- building the database ----------------------------------------------------------------
+
+
+def build_database(path: Path, count: int) -> tuple[object, str, list[str], list[str]]:
+    """A Kansas City deployment with ``count`` generated cases; returns (deployment, key, numbers, codes)."""
+    from civiccrm.services import apikeys
+    from civiccrm.services.deployment import init_deployment
+
+    deployment = init_deployment(f"sqlite:///{path}", "kansas-city")
+    _, key = apikeys.add(deployment, name="bench", channel="app")
+    types = list(deployment.profile.taxonomy.service_types.values())
+    rng = random.Random(311)
+    now = datetime.now(timezone.utc)
+    span = 3 * 365 * 86400
+    columns = ("tracking_number", "service_code", "request_type", "category", "department", "work_group", "channel",
+               "description", "address", "latitude", "longitude", "zip_code", "council_district", "status",
+               "resolution", "opened_at", "updated_at", "due_at", "closed_at", "origin")
+    sql = f"INSERT INTO cases ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    fmt = "%Y-%m-%d %H:%M:%S.%f"
+    started = time.perf_counter()
+    sample = []
+    with deployment.engine.begin() as connection:
+        batch = []
+        for n in range(count):
+            st = types[rng.randrange(len(types))]
+            opened = now - timedelta(seconds=rng.randrange(span))
+            closed = opened + timedelta(days=rng.random() * 20) if rng.random() < 0.85 else None
+            if closed and closed > now:
+                closed = None
+            number = f"KC-B-{n:07d}"
+            batch.append((
+                number, st.code, st.name, st.category, st.department, st.work_group, "phone",
+                f"Generated case {n}", f"{rng.randrange(100, 9999)} Main St", 39.0 + rng.random() * 0.2,
+                -94.6 + rng.random() * 0.1, "64106", str(rng.randrange(1, 7)), "closed" if closed else "open",
+                "fixed" if closed else None, opened.strftime(fmt), (closed or opened).strftime(fmt),
+                (opened + timedelta(days=st.sla_target)).strftime(fmt), closed.strftime(fmt) if closed else None,
+                "import:bench",
+            ))
+            if n % 997 == 0:
+                sample.append(number)
+            if len(batch) == 50_000:
+                connection.exec_driver_sql(sql, batch)
+                batch.clear()
+        if batch:
+            connection.exec_driver_sql(sql, batch)
+    print(f"generated {count:,} cases in {time.perf_counter() - started:.1f} s", flush=True)
+    busiest = [st.code for st in types[:20]]
+    return deployment, key, sample, busiest
+
+
+# --- serving and loading ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(target: str, env: dict, workers: int) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--chdir", str(ROOT / "bench"), "--log-level", "warning", target],
+        cwd=ROOT, env={**os.environ, **env, "PYTHONPATH": str(ROOT / "bench")},
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/open311/v2/discovery.json" if "civiccrm" in target else "/one/x")
+            connection.getresponse().read()
+            return process, port
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit(f"{target} did not start")
+
+
+def load(port: int, make_request, *, clients: int, duration: float, max_requests: int) -> dict:
+    """``clients`` threads calling ``make_request(rng) -> (method, path, body)`` until time or count runs out."""
+    latencies: list[float] = []
+    bodies: list[bytes] = []
+    errors = 0
+    lock = threading.Lock()
+    issued = 0
+    stop_at = time.perf_counter() + duration
+
+    def worker(seed: int):
+        nonlocal errors, issued
+        rng = random.Random(seed)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        while time.perf_counter() < stop_at:
+            with lock:
+                if issued >= max_requests:
+                    return
+                issued += 1
+            method, path, body = make_request(rng)
+            started = time.perf_counter()
+            try:
+                connection.request(method, path, body=body, headers=headers if body else {})
+                response = connection.getresponse()
+                data = response.read()
+                ok = response.status == 200
+            except OSError:
+                connection.close()
+                ok, data = False, b""
+            elapsed = time.perf_counter() - started
+            with lock:
+                if ok:
+                    latencies.append(elapsed)
+                    bodies.append(data)
+                else:
+                    errors += 1
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "ok": len(latencies), "errors": errors, "rps": len(latencies) / wall if wall else 0.0,
+        "p50": 1000 * statistics.median(latencies) if latencies else float("nan"),
+        "p99": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else float("nan"),
+        "bodies": bodies,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=1_000_000, help="Stored cases to generate (default 1,000,000).")
+    parser.add_argument("--duration", type=float, default=10.0, help="Seconds per measurement (default 10).")
+    parser.add_argument("--requests", type=int, default=20_000, help="Most requests per measurement.")
+    parser.add_argument("--clients", type=int, default=8, help="Concurrent client threads (default 8).")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers for both servers (default 4).")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(ROOT))
+    folder = Path(tempfile.mkdtemp(prefix="civiccrm-bench-"))
+    path = folder / "bench.db"
+    deployment, key, numbers, codes = build_database(path, args.cases)
+    now = datetime.now(timezone.utc)
+    window = (now - timedelta(days=60), now - timedelta(days=30))
+    env = {"CIVICCRM_DATABASE_URL": f"sqlite:///{path}", "BENCH_DATABASE": str(path)}
+    civic, civic_port = serve("civiccrm.web.wsgi:app", env, args.workers)
+    bare, bare_port = serve("open311:bare_app()", env, args.workers)
+
+    def iso(value):
+        return value.isoformat(timespec="seconds")
+
+    def sql_time(value):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    post_form = {"api_key": key, "service_code": "trash-missed-by-city", "description": "Cart not emptied",
+                 "lat": str(IN_CITY[0]), "long": str(IN_CITY[1]), "attribute[CONTAINER]": "cart"}
+    scenarios = {
+        "GET one request": (
+            lambda rng: ("GET", f"/open311/v2/requests/{rng.choice(numbers)}.json", None),
+            lambda rng: ("GET", f"/one/{rng.choice(numbers)}", None),
+        ),
+        "GET filtered list": (
+            lambda rng: ("GET", "/open311/v2/requests.json?" + urllib.parse.urlencode(
+                {"service_code": rng.choice(codes), "start_date": iso(window[0]), "end_date": iso(window[1])}), None),
+            lambda rng: ("GET", "/list?" + urllib.parse.urlencode(
+                {"service_code": rng.choice(codes), "start": sql_time(window[0]), "end": sql_time(window[1])}), None),
+        ),
+        "POST request": (
+            lambda rng: ("POST", "/open311/v2/requests.json", urllib.parse.urlencode(post_form)),
+            lambda rng: ("POST", "/create", urllib.parse.urlencode(post_form)),
+        ),
+    }
+    results = {}
+    try:
+        for name, (civic_request, bare_request) in scenarios.items():
+            for label, port, make in (("civiccrm", civic_port, civic_request), ("bare", bare_port, bare_request)):
+                load(port, make, clients=args.clients, duration=1.0, max_requests=200)  # warm up
+                results[(name, label)] = load(port, make, clients=args.clients, duration=args.duration,
+                                              max_requests=args.requests)
+    finally:
+        for process in (civic, bare):
+            process.terminate()
+            process.wait(timeout=30)
+
+    acknowledged = [json.loads(b)[0]["service_request_id"] for b in results[("POST request", "civiccrm")]["bodies"]]
+    connection = sqlite3.connect(path)
+    stored = 0
+    for start in range(0, len(acknowledged), 500):
+        chunk = acknowledged[start:start + 500]
+        stored += connection.execute(
+            f"SELECT COUNT(*) FROM cases WHERE tracking_number IN ({', '.join('?' * len(chunk))})", chunk).fetchone()[0]
+    total = connection.execute("SELECT COUNT(*) FROM cases").fetchone()[0]
+    connection.close()
+    deployment.engine.dispose()
+
+    print(f"\n{args.cases:,} stored cases ({total:,} after the run); {args.clients} clients; "
+          f"gunicorn --workers {args.workers} for both; {args.duration:g} s per measurement; {os.cpu_count()} CPUs")
+    print(f"{'scenario':<20}{'server':<10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs bare':>9}")
+    verdicts = []
+    for name in scenarios:
+        bare_rps = results[(name, "bare")]["rps"]
+        for label in ("civiccrm", "bare"):
+            r = results[(name, label)]
+            ratio = f"{r['rps'] / bare_rps:.2f}" if label == "civiccrm" and bare_rps else ""
+            print(f"{name:<20}{label:<10}{r['rps']:>9.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['errors']:>8}{ratio:>9}")
+        civic_rps = results[(name, "civiccrm")]["rps"]
+        verdicts.append((f"{name}: at least half the bare throughput", civic_rps >= bare_rps / 2))
+    verdicts.append(("GET one request: p99 under 20 ms", results[("GET one request", "civiccrm")]["p99"] < 20))
+    verdicts.append((f"POST: {len(acknowledged):,} acknowledged, {stored:,} found in the database",
+                     stored == len(acknowledged)))
+    print()
+    for text, ok in verdicts:
+        print(f"{'PASS' if ok else 'MISS'}  {text}")
+    print(f"\n(database left at {path}; delete {folder} when done)")
+    return 0 if all(ok for _, ok in verdicts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
