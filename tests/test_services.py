@@ -323,14 +323,10 @@ def test_update_changes_type_description_and_location(deployment, clock):
     assert last.changes["council_district"] == ["4", "6"]
 
 
-def test_update_with_nothing_new_is_refused(deployment, clock):
+def test_useless_or_bad_updates_are_refused(deployment, clock):
     case = intake(deployment)
     refused(deployment, case, lambda: case_service.update(deployment, case.tracking_number,
                                                           description=case.description), "nothing to update")
-
-
-def test_update_to_a_point_outside_the_city(deployment, clock):
-    case = intake(deployment)
     refused(deployment, case, lambda: case_service.update(
         deployment, case.tracking_number, location=Location(latitude=NEW_YORK[0], longitude=NEW_YORK[1])),
         "outside the city limits")
@@ -503,7 +499,7 @@ def test_case_created_hook_gets_a_domain_case(deployment, clock):
     assert len(seen) == 1  # unregistered
 
 
-def test_hook_sees_the_committed_case(deployment, clock):
+def test_case_closed_hook_sees_the_committed_case(deployment, clock):
     found = []
 
     class Reader:
