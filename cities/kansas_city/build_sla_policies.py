@@ -1,0 +1,80 @@
+"""Write sla_policies.csv: pre-reset time-frame versions where the city's own data shows them.
+
+Kansas City reset its time-frames on 2015-07-01. ``build_taxonomy.py`` fits each
+request type's ``sla_days`` on its cases since the reset when it has at least 5
+verdicts there. For those types this script fits T again on the cases created before
+the reset, with the same rule and acceptance test (at least 5 verdicts, one N, 90 %
+agreement); where the pre-reset T is accepted and differs, the type gets two versions:
+the pre-reset T from the beginning and its service_types.csv time-frame from
+2015-07-01. Standard library only; byte-identical output on every run.
+
+    python cities/kansas_city/build_sla_policies.py [--data DIR] [--out DIR]
+"""
+
+import argparse
+import csv
+import datetime as dt
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from build_taxonomy import (  # noqa: E402
+    DEFAULT_DATA, MIN_AGREEMENT, MIN_VERDICTS, RESET_DATE, agreement, assign_codes, fit_threshold, parse_days, read_rows,
+)
+
+FIELDS = ["service_code", "effective_from", "target", "basis", "note"]
+
+
+def build(data_dir: Path, out_dir: Path) -> list[dict]:
+    verdicts = defaultdict(list)
+    for row in read_rows(data_dir):
+        name = row["REQUEST TYPE"].strip()
+        if not name:
+            continue
+        days = parse_days(row["DAYS TO CLOSE"])
+        verdict = row["EXCEEDED EST TIMEFRAME"].strip().upper()
+        verdicts.setdefault(name, [])
+        if row["CLOSED DATE"].strip() and days is not None and verdict in ("Y", "N"):
+            created = dt.datetime.strptime(row["CREATION DATE"].strip(), "%m/%d/%Y").date()
+            verdicts[name].append((created, days, verdict == "Y"))
+    codes = assign_codes(verdicts)
+    with (out_dir / "service_types.csv").open(newline="", encoding="utf-8") as fh:
+        shipped = {r["code"]: r for r in csv.DictReader(fh)}
+    rows = []
+    for name, obs in sorted(verdicts.items(), key=lambda kv: codes[kv[0]]):
+        code = codes[name]
+        since = [(d, y) for c, d, y in obs if c >= RESET_DATE]
+        before = [(d, y) for c, d, y in obs if c < RESET_DATE]
+        if len(since) < MIN_VERDICTS or len(before) < MIN_VERDICTS or not any(not y for _, y in before):
+            continue
+        t, _ = fit_threshold(before)
+        share = agreement(before, t) / len(before)
+        current = shipped[code]["sla_days"]
+        if share < MIN_AGREEMENT or str(t) == current:
+            continue
+        rows.append({"service_code": code, "effective_from": "", "target": str(t), "basis": "calendar_days",
+                     "note": f"fit on {len(before)} verdicts before {RESET_DATE}: agrees with {share:.1%}"})
+        rows.append({"service_code": code, "effective_from": RESET_DATE.isoformat(), "target": current,
+                     "basis": "calendar_days", "note": f"service_types.csv time-frame ({shipped[code]['sla_source']})"})
+    with (out_dir / "sla_policies.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--out", type=Path, default=HERE)
+    args = parser.parse_args(argv)
+    rows = build(args.data, args.out)
+    print(f"{len(rows) // 2} service types get a pre-reset version")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
