@@ -258,3 +258,21 @@ def test_cli_scan_recompute_compare_and_policy(clocked):
     with clocked.engine.connect() as conn:
         kinds = conn.execute(select(CaseEventRow.kind)).scalars().all()
     assert kinds.count("sla_escalated") == 1
+
+
+def test_case_show_and_overdue_list_know_about_pauses(clocked):
+    runner = CliRunner()
+    url = clocked.engine.url.render_as_string(hide_password=False)
+    late = open_case(clocked)
+    held = open_case(clocked)
+    case_service.change_status(clocked, held.tracking_number, Status.ON_HOLD)
+    with clocked.engine.begin() as conn:
+        conn.execute(cases_table.update().values(due_at=datetime(2020, 1, 1, tzinfo=timezone.utc)))
+    result = runner.invoke(cli, ["--db", url, "case", "list", "--overdue"])
+    assert result.exit_code == 0, result.output
+    assert late.tracking_number in result.output and held.tracking_number not in result.output
+    shown = runner.invoke(cli, ["--db", url, "case", "show", held.tracking_number])
+    assert "paused (clock stopped while on hold)" in shown.output
+    assert "5 calendar_days on action-center from the beginning" in shown.output
+    shown = runner.invoke(cli, ["--db", url, "case", "show", late.tracking_number])
+    assert "overdue" in shown.output and "sla_paused_since" not in shown.output

@@ -91,6 +91,7 @@ def case_show(obj, tracking_number, as_json):
     deployment = obj.deployment
     found = case_service.get(deployment, tracking_number)
     data = case_dict(found, deployment, history=case_service.history(deployment, tracking_number))
+    data.update(_sla_fields(deployment, found))
     if as_json:
         emit_json(data)
         return
@@ -101,6 +102,26 @@ def case_show(obj, tracking_number, as_json):
     for event in data["history"]:
         changed = ", ".join(f"{k} {v[0]!s}->{v[1]!s}" if isinstance(v, list) else f"{k}={v}" for k, v in event["changes"].items())
         click.echo(f"  {event['at']:%Y-%m-%d %H:%M %Z} {event['actor']:<10} {event['kind']:<14} {changed} {event['note'] or ''}".rstrip())
+
+
+def _sla_fields(deployment, found) -> dict:
+    """The case's SLA policy, pause and first response, for ``case show``."""
+    from civiccrm.services import sla
+
+    state = sla.state(deployment, found.tracking_number)
+    tz = deployment.profile.tz
+    fields = {
+        "sla_policy": f"{state.policy.label} [{state.policy.source}]" if state.policy else None,
+        "sla_paused_since": state.paused_since.astimezone(tz) if state.paused_since else None,
+        "sla_paused_hours": round(state.paused_seconds / 3600, 2) if state.paused_seconds else None,
+        "sla_escalation": state.level,
+        "response_due_at": state.response_due_at.astimezone(tz) if state.response_due_at else None,
+        "responded_at": state.responded_at.astimezone(tz) if state.responded_at else None,
+    }
+    if state.paused_since and found.is_open:
+        fields["remaining"] = "paused (clock stopped while on hold)"
+        fields["overdue"] = False
+    return fields
 
 
 @case.command("list")

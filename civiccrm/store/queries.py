@@ -49,6 +49,7 @@ def list_cases(*, session: Session, filters: CaseFilter) -> list[Case]:
     if filters.overdue_at is not None or filters.due_before is not None:
         conditions.append(CaseRow.status != Status.CLOSED.value)
         conditions.append(CaseRow.due_at.is_not(None))
+        conditions.append(CaseRow.sla_paused_at.is_(None))  # on hold: the clock is stopped
     if filters.overdue_at is not None:
         conditions.append(CaseRow.due_at < filters.overdue_at)
     if filters.due_before is not None:
