@@ -4,7 +4,7 @@ from datetime import date, datetime, timedelta
 
 import attrs
 import numpy as np
-from sqlalchemy import Float, String, and_, bindparam, case, cast, func, inspect, select, update
+from sqlalchemy import Float, String, and_, case, cast, func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from civiccrm.domain import sla as rules
@@ -378,6 +378,38 @@ def _due_batch(deployment, codes, opened, clock_from, paused, use_hook: bool) ->
     return due
 
 
+def _update_params(dialect, changed, new, closed, ids, on_time, level, status, now_s, warning_s) -> list[tuple]:
+    """(due_at, on_time, sla_level, id) for each moved case, in the driver's own types.
+
+    Written with the driver's executemany, without SQLAlchemy's per-row processing:
+    SQLite gets the text form SQLAlchemy stores (UTC, microseconds), PostgreSQL aware
+    datetimes. Closed cases get a new verdict; open ones a lower escalation level if
+    the due time moved away.
+    """
+    index = np.nonzero(changed)[0]
+    due = new[index]
+    missing = np.isnan(due)
+    if dialect == "sqlite":
+        micro = np.where(missing, 0, np.round(due * 1e6)).astype("int64").astype("datetime64[us]")
+        texts = np.datetime_as_string(micro, unit="us")
+        values = [None if m else t[:10] + " " + t[11:] for t, m in zip(texts.tolist(), missing.tolist())]
+    else:
+        values = [None if m else from_epoch(d) for d, m in zip(due.tolist(), missing.tolist())]
+    level_now = np.where(due <= now_s, 2, np.where(due <= now_s + warning_s, 1, 0))
+    closed_at = closed[index]
+    late = ~(closed_at <= due)
+    params = []
+    for k, i in enumerate(index.tolist()):
+        if status[i] == Status.CLOSED.value:
+            verdict = None if missing[k] or np.isnan(closed_at[k]) else not bool(late[k])
+            lvl = level[i]
+        else:
+            verdict = on_time[i]
+            lvl = level[i] if missing[k] else min(level[i], int(level_now[k]))
+        params.append((values[k], verdict, lvl, ids[i]))
+    return params
+
+
 def recompute(deployment, *, include_closed: bool = False, service_code: str | None = None,
               batch_size: int = 100_000) -> RecomputeResult:
     """Recompute stored due times (open cases; with ``include_closed`` also the verdicts of closed ones).
@@ -404,10 +436,8 @@ def recompute(deployment, *, include_closed: bool = False, service_code: str | N
     examined = moved = verdicts = 0
     largest = 0.0
     last_id = 0
-    statement = (
-        update(cases_table).where(t.id == bindparam("b_id"))
-        .values(due_at=bindparam("b_due"), on_time=bindparam("b_on_time"), sla_level=bindparam("b_level"))
-    )
+    mark = "?" if deployment.engine.dialect.paramstyle == "qmark" else "%s"
+    statement = f"UPDATE cases SET due_at = {mark}, on_time = {mark}, sla_level = {mark} WHERE id = {mark}"
     with deployment.engine.connect() as conn:
         while True:
             rows = conn.execute(
@@ -431,19 +461,11 @@ def recompute(deployment, *, include_closed: bool = False, service_code: str | N
             if not changed.any():
                 continue
             largest = max(largest, float(np.max(np.where(changed & np.isfinite(diff), diff, 0.0))))
-            params = []
-            for i in np.nonzero(changed)[0]:
-                due = None if np.isnan(new[i]) else from_epoch(new[i])
-                verdict = on_time[i]
-                lvl = level[i]
-                if status[i] == Status.CLOSED.value:
-                    verdict = None if due is None or np.isnan(closed[i]) else bool(closed[i] <= new[i])
-                    verdicts += verdict != on_time[i]
-                elif due is not None:
-                    lvl = min(lvl, 2 if new[i] <= now_s else 1 if new[i] <= now_s + warning_s else 0)
-                params.append({"b_id": ids[i], "b_due": due, "b_on_time": verdict, "b_level": lvl})
+            params = _update_params(dialect, changed, new, closed, ids, on_time, level, status, now_s, warning_s)
+            verdicts += sum(1 for p, i in zip(params, np.nonzero(changed)[0])
+                            if status[i] == Status.CLOSED.value and p[1] != on_time[i])
             moved += len(params)
-            conn.execute(statement, params)
+            conn.exec_driver_sql(statement, params)
             conn.commit()
     return RecomputeResult(examined=examined, moved=moved, verdicts_changed=verdicts, seconds_moved=largest)
 
