@@ -76,9 +76,18 @@ def add_event(*, session: Session, case_id: int, event: CaseEvent) -> CaseEventR
     return row
 
 
+def _lock_for_write(session: Session) -> None:
+    """SQLite has no row locks (FOR UPDATE is ignored): take the database's write lock before reading,
+    so two sessions cannot both read a case and then both change it."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def get_case_row(*, session: Session, tracking_number: str, for_update: bool = False) -> CaseRow:
     query = select(CaseRow).where(CaseRow.tracking_number == tracking_number.strip())
     if for_update:
+        _lock_for_write(session)
         query = query.with_for_update()
     row = session.scalars(query).first()
     if row is None:
