@@ -532,3 +532,38 @@ def test_failing_hook_never_loses_the_case(deployment, clock):
     assert "work-order system down" in events[1].note
     assert events[1].changes["plugin"] == "test-broken"
 
+
+
+def test_concurrent_closes_of_one_case_close_it_once(deployment, clock, monkeypatch):
+    """Two people close the same case at once: one wins, the other is told it is already closed."""
+    case = intake(deployment)
+    both_read = threading.Barrier(2, timeout=2)
+    real_get_case_row = repo.get_case_row
+
+    def get_case_row_then_wait(**kwargs):
+        row = real_get_case_row(**kwargs)
+        if kwargs.get("for_update"):
+            try:
+                both_read.wait()  # on a database that locks the row, the second reader never gets here
+            except threading.BrokenBarrierError:
+                pass
+        return row
+
+    monkeypatch.setattr(repo, "get_case_row", get_case_row_then_wait)
+    outcomes = []
+
+    def close():
+        try:
+            case_service.close(deployment, case.tracking_number, Resolution.FIXED)
+            outcomes.append("closed")
+        except CivicError as exc:
+            outcomes.append(str(exc))
+
+    pool = [threading.Thread(target=close) for _ in range(2)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert outcomes.count("closed") == 1, outcomes
+    assert any("already closed" in o for o in outcomes), outcomes
+    assert [e.kind for e in case_service.history(deployment, case.tracking_number)] == ["created", "closed"]
