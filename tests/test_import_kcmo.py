@@ -291,6 +291,55 @@ def test_all_of_kansas_city_open_data(sqlite_deployment, shared_data):
                         "staff": 1_172 + 683 + 14 + 13 + 5 + 2 + 1 + 1, "walk_in": 115, "fax": 83, "mail": 8,
                         "other": 1}
     assert exceeded == {False: 44_400, True: 19_189, None: 1}
+    # The batch due times are the hook's, over every year and DST change in the data (every 50th case).
+    profile = sqlite_deployment.profile
+    with sqlite_deployment.engine.connect() as conn:
+        sample = conn.execute(select(cases_table.c.service_code, cases_table.c.opened_at, cases_table.c.due_at)
+                              .where(cases_table.c.id % 50 == 0)).all()
+    assert len(sample) > 1000
+    for code, opened_at, due_at in sample:
+        expected = sqlite_deployment.pm.hook.compute_due_at(
+            opened_at=opened_at, service_type=profile.taxonomy.service_types[code], profile=profile)
+        assert due_at == expected, (code, opened_at)
     # Idempotent on the real data too: a second pass over one file changes nothing.
     again, _ = run_import(sqlite_deployment, files[0])
     assert again.imported == 0 and again.updated == 0 and again.unchanged == again.read - again.rejected
+
+
+def test_due_times_match_the_compute_due_at_hook(deployment):
+    """The batch computation of the core's due time gives what the hook gives case by case."""
+    run_import(deployment, GOOD)
+    profile = deployment.profile
+    with deployment.engine.connect() as conn:
+        rows = conn.execute(select(cases_table.c.tracking_number, cases_table.c.service_code,
+                                   cases_table.c.opened_at, cases_table.c.due_at)).all()
+    checked = 0
+    for tracking, code, opened_at, due_at in rows:
+        service_type = profile.taxonomy.service_types.get(code)
+        if service_type is None:
+            assert due_at is None
+            continue
+        expected = deployment.pm.hook.compute_due_at(opened_at=opened_at, service_type=service_type, profile=profile)
+        assert due_at == expected, tracking
+        checked += 1
+    assert checked == 8
+
+
+def test_a_plugin_that_computes_due_times_is_asked_for_each_case(deployment):
+    from datetime import timedelta
+
+    class OneDay:
+        @hookimpl(tryfirst=True)
+        def compute_due_at(self, opened_at, service_type, profile):
+            return opened_at + timedelta(days=1)
+
+    deployment.pm.register(OneDay(), name="test-one-day")
+    try:
+        run_import(deployment, GOOD)
+    finally:
+        deployment.pm.unregister(name="test-one-day")
+    case = case_service.get(deployment, "2019193337")
+    assert case.due_at == datetime(2019, 11, 17, 14, 55, tzinfo=CHICAGO)
+    assert case.on_time is False
+    quick = case_service.get(deployment, "2020250002")  # closed the same day
+    assert quick.on_time is True
