@@ -101,6 +101,9 @@ def test_cities(run):
     kc = next(r for r in rows if r["slug"] == "kansas-city")
     assert kc["name"] == "Kansas City, Missouri" and kc["service_types"] == 793 and kc["districts"] == 6
     assert "kansas-city" in ok(run("cities")).stdout
+    channels = {c["code"]: c for c in as_json(run("channels", "--json"))}
+    assert {"phone", "web", "email", "walk_in"} <= set(channels)
+    assert channels["email"]["outbound"] is True
 
 
 def test_types_search(run):
