@@ -16,6 +16,7 @@ class _Rejects:
     """Prints the first rejects on stderr and writes every one to ``--errors`` if given."""
 
     def __init__(self, errors_path, quiet: bool):
+        self.lines: list[str] = []  # printed once the progress bar is gone
         self.shown = 0
         self.hidden = 0
         self.quiet = quiet
@@ -29,10 +30,10 @@ class _Rejects:
         if self._writer is not None:
             self._writer.writerow([reject.file, "" if reject.line is None else reject.line, reject.reason])
         if reject.whole_file:  # a skipped file is always said
-            click.echo(f"{reject}", err=True)
+            self.lines.append(str(reject))
         elif self.shown < MAX_SHOWN and not self.quiet:
             self.shown += 1
-            click.echo(f"{reject}", err=True)
+            self.lines.append(str(reject))
         else:
             self.hidden += 1
 
@@ -76,6 +77,8 @@ def _make_command(name: str, importer) -> click.Command:
                                        on_error=rejects)
         finally:
             rejects.close()
+            for line in rejects.lines:
+                click.echo(line, err=True)
         if rejects.hidden:
             more = f"{rejects.hidden} more rejected row(s) not shown"
             hint = f" (all are in {errors_path})" if errors_path else " (--errors FILE writes them all)"
