@@ -154,7 +154,7 @@ def _time_summary_report(deployment) -> dict:
     timings = {}
     for by in (None, "department"):
         wall = time.perf_counter()
-        report = summary(deployment.engine, start=start, end=end, by=by, now=now)
+        summary(deployment.engine, start=start, end=end, by=by, now=now)
         timings["all" if by is None else f"by {by}"] = time.perf_counter() - wall
     return {"available": True, "seconds": timings, "period": "2007-01-01 to 2021-01-01"}
 
