@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from civiccrm.domain.cases import CaseEvent, Status
@@ -266,12 +266,10 @@ class _Writer:
             cases_table.c.external_id.in_(bindparam("ids", expanding=True)),
         )
         # No RETURNING: SQLite would then insert row by row; the new ids are read back in one query.
-        self.insert_cases = insert(cases_table)
         self.select_ids = select(cases_table.c.external_id, cases_table.c.id).where(
             cases_table.c.origin == bindparam("origin"),
             cases_table.c.external_id.in_(bindparam("ids", expanding=True)),
         )
-        self.insert_events = insert(events_table)
         self.update_cases = update(cases_table).where(cases_table.c.id == bindparam("b_id")).values(
             {c: bindparam(f"v_{c}") for c in IMPORTED_COLUMNS + ("updated_at",)}
         )
@@ -320,7 +318,7 @@ class _Writer:
             })
         created = []
         if new:
-            conn.execute(self.insert_cases, [it.values for it in new])
+            repo.bulk_insert(conn, cases_table, [it.values for it in new])
             new_ids = dict(conn.execute(self.select_ids, {
                 "origin": self.origin, "ids": [it.record.external_id for it in new]}).all())
             for it in new:
@@ -335,7 +333,7 @@ class _Writer:
         if changed:
             conn.execute(self.update_cases, changed)
         if events:
-            conn.execute(self.insert_events, events)
+            repo.bulk_insert(conn, events_table, events)
         return created, len(changed), unchanged
 
     def flush(self, items: list, *, retrying: bool = False) -> None:
