@@ -1,6 +1,7 @@
 """Mappers between domain objects and rows, and the small queries the services need."""
 
 import json
+from operator import itemgetter
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -183,9 +184,13 @@ def bulk_insert(conn, table, rows: list[dict]) -> None:
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
         f"VALUES ({', '.join([mark] * len(columns))})"
     )
-    instant = [isinstance(table.c[c].type, UTCDateTime) for c in columns]
+    instants = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, UTCDateTime)]
     to_db = UTCDateTime().process_bind_param
-    conn.exec_driver_sql(statement, [
-        tuple(to_db(row[c], dialect) if is_instant else row[c] for c, is_instant in zip(columns, instant))
-        for row in rows
-    ])
+    get = itemgetter(*columns)
+    params = []
+    for row in rows:
+        values = list(get(row)) if len(columns) > 1 else [get(row)]
+        for i in instants:
+            values[i] = to_db(values[i], dialect)
+        params.append(tuple(values))
+    conn.exec_driver_sql(statement, params)
