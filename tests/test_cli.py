@@ -229,6 +229,15 @@ def test_bad_database_url(run):
     user_error(result, "mysql", "not supported")
 
 
+def test_unreachable_database_is_one_line(run, tmp_path):
+    closed_port = CliRunner().invoke(cli, ["--db", "postgresql://nobody@127.0.0.1:1/civiccrm", "case", "list"])
+    user_error(closed_port, "database error", "127.0.0.1")
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    user_error(CliRunner().invoke(cli, ["--db", f"sqlite:///{blocked}/civiccrm.db", "case", "list"]),
+               "--db", "cannot create the folder")
+
+
 # --- listing and filtering ---------------------------------------------------------
 
 

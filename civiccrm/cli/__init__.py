@@ -5,6 +5,7 @@ import sys
 from datetime import date, datetime
 
 import click
+from sqlalchemy.exc import OperationalError
 
 from civiccrm import plugins
 from civiccrm.errors import CivicError
@@ -18,6 +19,9 @@ class CivicGroup(click.Group):
             return super().invoke(ctx)
         except CivicError as exc:
             raise click.ClickException(str(exc)) from None
+        except OperationalError as exc:  # the database cannot be reached or is locked
+            reason = str(exc.orig or exc).strip().splitlines()
+            raise click.ClickException(f"database error: {reason[0] if reason else type(exc).__name__}") from None
 
 
 class PluginGroup(CivicGroup):

@@ -43,7 +43,10 @@ def make_engine(url: str | None = None) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CivicError(f"--db: cannot create the folder for {parsed.database}: {exc.strerror}") from None
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
