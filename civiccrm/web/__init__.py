@@ -2,7 +2,9 @@
 
 import os
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from civiccrm.errors import CivicError, NotFound
 
@@ -43,8 +45,16 @@ def create_app(config: dict | None = None, *, deployment=None) -> Flask:
         status = 404 if isinstance(exc, NotFound) else 400
         return jsonify({"error": str(exc), "field": exc.field}), status
 
+    @app.errorhandler(OperationalError)
+    def database_unavailable(exc):
+        current_app.logger.error("database unavailable: %s", exc)
+        return jsonify({"error": "the database is unavailable; try again shortly"}), 503
+
     @app.get("/healthz")
     def healthz():
+        """200 when the app can reach its database (for load balancers and monitors)."""
+        with get_deployment().engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
         return {"status": "ok"}
 
     from civiccrm import plugins
