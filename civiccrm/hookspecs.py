@@ -86,7 +86,11 @@ def case_closed(case, event):
 
 @hookspec
 def sla_breached(case, event):
-    """React to an open case escalated by the SLA scan (``event.changes["sla_level"][1]``: warning or breached)."""
+    """React to an open case escalated by the SLA scan.
+
+    Resolution: ``event.changes["sla_level"][1]`` is warning or breached. First response
+    (none recorded by ``response_due_at``): ``event.changes["response_level"][1]`` is breached.
+    """
 
 
 @hookspec

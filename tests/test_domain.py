@@ -85,6 +85,56 @@ def test_illegal_transitions_say_what_and_why(current, target):
     assert "may go to" in message
 
 
+# The whole lifecycle as a table: row = from, columns = to (y: allowed).
+LIFECYCLE = """
+             new  open  in_progress  on_hold  waiting  closed  reopened
+new          -    y     y            y        y        y       .
+open         .    -     y            y        y        y       .
+in_progress  .    y     -            y        y        y       .
+on_hold      .    y     y            -        y        y       .
+waiting      .    y     y            .        -        y       .
+closed       .    .     .            .        .        -       y
+reopened     .    .     y            y        y        y       -
+"""
+
+
+def _lifecycle_table():
+    lines = [line.split() for line in LIFECYCLE.strip().splitlines()]
+    header = lines[0]
+    return {(row[0], header[i]): mark for row in lines[1:] for i, mark in enumerate(row[1:])}
+
+
+def test_the_transition_table_covers_every_status():
+    table = _lifecycle_table()
+    assert {a for a, _ in table} == {s.value for s in Status} == {b for _, b in table}
+
+
+@pytest.mark.parametrize("current, target", sorted(_lifecycle_table()))
+def test_transition_table(current, target):
+    mark = _lifecycle_table()[(current, target)]
+    allowed = Status(target) in TRANSITIONS[Status(current)]
+    assert allowed == (mark == "y"), f"{current} -> {target}: table says {mark}"
+    if mark == "y":
+        check_transition("KC-2026-000001", Status(current), Status(target))
+    else:
+        with pytest.raises(CivicError):
+            check_transition("KC-2026-000001", Status(current), Status(target))
+
+
+@pytest.mark.parametrize("text", ["waiting", "Waiting", "waiting for resident", "Waiting for the resident",
+                                  "waiting-for-resident", "waiting_for_resident", " waiting  for  resident "])
+def test_waiting_for_the_resident_is_parsed(text):
+    assert parse_status(text) is Status.WAITING
+
+
+def test_waiting_is_an_open_status_that_pauses_by_default():
+    from civiccrm.domain.cases import OPEN_STATUSES
+    from civiccrm.domain.sla import DEFAULT_PAUSE_STATUSES
+
+    assert Status.WAITING in OPEN_STATUSES
+    assert {"on_hold", "waiting"} <= DEFAULT_PAUSE_STATUSES
+
+
 @pytest.mark.parametrize("status", list(Status))
 def test_same_status_is_refused(status):
     with pytest.raises(CivicError, match=f"already {status.value}"):

@@ -108,7 +108,7 @@ def test_unknown_sla_key_and_bad_warning(city):
 
 
 def test_bad_pause_status_and_clock_start(city):
-    edit(city / "profile.toml", 'pause_statuses = ["on_hold"]', 'pause_statuses = ["closed"]')
+    edit(city / "profile.toml", 'pause_statuses = ["on_hold", "waiting"]', 'pause_statuses = ["closed"]')
     message = load_error(city)
     assert "sla.pause_statuses" in message and "'closed'" in message and "on_hold" in message
     edit(city / "profile.toml", 'pause_statuses = ["closed"]', 'pause_statuses = ["on_hold"]')

@@ -1,6 +1,7 @@
 """The SLA engine stored: due times through the case lifecycle, the breach scan, recompute,
 policy versions and the comparison, on SQLite and PostgreSQL."""
 
+import json
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -276,3 +277,149 @@ def test_case_show_and_overdue_list_know_about_pauses(clocked):
     assert "5 calendar_days on action-center from the beginning" in shown.output
     shown = runner.invoke(cli, ["--db", url, "case", "show", late.tracking_number])
     assert "overdue" in shown.output and "sla_paused_since" not in shown.output
+
+
+# --- waiting for the resident -----------------------------------------------------------
+
+
+def test_waiting_for_the_resident_over_thanksgiving_extends_the_due_time(clocked):
+    business_hours_policy(clocked, target=8)
+    case = open_case(clocked)  # Monday 10:00, due 18:00
+    clocked.clock.now = local("2026-11-23T12:00")
+    waiting = case_service.change_status(clocked, case.tracking_number, Status.WAITING, note="asked for a photo")
+    assert waiting.status is Status.WAITING and waiting.due_at == local("2026-11-23T18:00")
+    assert sla.state(clocked, case.tracking_number).paused_since == local("2026-11-23T12:00")
+    clocked.clock.now = local("2026-11-25T12:00")  # past the original due time, but the clock is stopped
+    assert sla.scan(clocked) == sla.ScanResult(warned=(), breached=())
+    clocked.clock.now = local("2026-11-27T07:00")  # the resident answers; Thanksgiving did not count
+    resumed = case_service.change_status(clocked, case.tracking_number, Status.IN_PROGRESS)
+    assert sla.state(clocked, case.tracking_number).paused_seconds == ((20 - 12) + 13 + 13) * 3600
+    assert resumed.due_at == local("2026-11-27T13:00")
+
+
+def test_waiting_is_open_paused_and_left_out_of_the_overdue_list(clocked):
+    runner = CliRunner()
+    url = clocked.engine.url.render_as_string(hide_password=False)
+    late = open_case(clocked)
+    waiting = open_case(clocked)
+    clocked.engine.dispose()
+    result = runner.invoke(cli, ["--db", url, "case", "update", waiting.tracking_number,
+                                "--status", "waiting for resident", "--note", "which house?"])
+    assert result.exit_code == 0, result.output
+    assert f"{waiting.tracking_number}: waiting" in result.output
+    with clocked.engine.begin() as conn:
+        conn.execute(cases_table.update().values(due_at=datetime(2020, 1, 1, tzinfo=timezone.utc)))
+    listed = runner.invoke(cli, ["--db", url, "case", "list", "--overdue"])
+    assert late.tracking_number in listed.output and waiting.tracking_number not in listed.output
+    listed = runner.invoke(cli, ["--db", url, "case", "list", "--status", "waiting"])
+    assert waiting.tracking_number in listed.output and late.tracking_number not in listed.output
+    shown = runner.invoke(cli, ["--db", url, "case", "show", waiting.tracking_number])
+    assert "paused (clock stopped while waiting for the resident)" in shown.output
+    scanned = runner.invoke(cli, ["--db", url, "sla", "scan", "--json"])
+    assert json.loads(scanned.output)["breached"] == [late.tracking_number]
+    # Open311 publishes it as an open request, with the status in words
+    from civiccrm.web import create_app
+
+    client = create_app({"TESTING": True}, deployment=clocked).test_client()
+    body = client.get(f"/open311/v2/requests/{waiting.tracking_number}.json").get_json()
+    assert body[0]["status"] == "open" and body[0]["status_notes"] == "Waiting for the resident"
+    updates = client.get("/open311/v2/servicerequestupdates.json").get_json()
+    mine = [u for u in updates if u["service_request_id"] == waiting.tracking_number]
+    assert mine and all(u["status"] == "open" for u in mine)
+    # and the backlog counts it as open
+    from civiccrm.store.tables import CaseRow
+
+    with clocked.session() as s:
+        statuses = dict(s.execute(select(CaseRow.tracking_number, CaseRow.status)).all())
+    assert statuses[waiting.tracking_number] == "waiting"
+
+
+# --- first response -------------------------------------------------------------------------
+
+
+def test_scan_escalates_a_missing_first_response_once(clocked):
+    calls = []
+
+    class Listener:
+        @hookimpl
+        def sla_breached(self, case, event):
+            calls.append((case.tracking_number, dict(event.changes)))
+
+    sla.set_policy(clocked, TYPE, target=40, basis="business_hours", first_response=2, actor="test")
+    clocked.pm.register(Listener(), name="listener")
+    try:
+        silent = open_case(clocked)  # Monday 10:00: a first response is due by 12:00
+        answered = open_case(clocked)
+        closed = open_case(clocked)
+        assert silent.due_at == local("2026-11-27T11:00")  # 40 opening hours, Thanksgiving skipped
+        assert sla.state(clocked, silent.tracking_number).response_due_at == local("2026-11-23T12:00")
+        clocked.clock.now = local("2026-11-23T11:00")
+        case_service.change_status(clocked, answered.tracking_number, Status.OPEN)
+        case_service.close(clocked, closed.tracking_number, Resolution.NOT_CITY)
+        assert sla.state(clocked, answered.tracking_number).responded_at == local("2026-11-23T11:00")
+        assert sla.state(clocked, closed.tracking_number).responded_at == local("2026-11-23T11:00")
+        assert sla.scan(clocked).response_breached == ()
+        clocked.clock.now = local("2026-11-23T12:00:01")
+        first = sla.scan(clocked)
+        assert first.response_breached == (silent.tracking_number,)
+        assert first.warned == () and first.breached == ()
+        assert sla.scan(clocked).response_breached == ()  # idempotent
+        assert sla.state(clocked, silent.tracking_number).response_level == "breached"
+        # a later status change records the response late; nothing is escalated again
+        case_service.change_status(clocked, silent.tracking_number, Status.IN_PROGRESS)
+        assert sla.scan(clocked) == sla.ScanResult(warned=(), breached=())
+    finally:
+        clocked.pm.unregister(name="listener")
+    assert [(n, c["response_level"]) for n, c in calls] == [(silent.tracking_number, [None, "breached"])]
+    assert datetime.fromisoformat(calls[0][1]["response_due_at"]) == local("2026-11-23T12:00")
+    assert "sla_level" not in calls[0][1]
+    events = [e for e in case_service.history(clocked, silent.tracking_number) if e.kind == "sla_escalated"]
+    assert len(events) == 1 and events[0].note.startswith("first response breached")
+    closed_events = case_service.history(clocked, closed.tracking_number)
+    assert any("responded_at" in e.changes for e in closed_events if e.kind == "closed")
+
+
+def test_a_type_change_moves_the_first_response_due_time(clocked):
+    sla.set_policy(clocked, TYPE, target=40, basis="business_hours", first_response=2, actor="test")
+    case = open_case(clocked)
+    clocked.clock.now = local("2026-11-23T13:00")
+    assert sla.scan(clocked).response_breached == (case.tracking_number,)
+    updated = case_service.update(clocked, case.tracking_number, service_type="action-center-escalation")
+    state = sla.state(clocked, case.tracking_number)
+    assert state.response_due_at is None and state.response_level is None
+    assert updated.service_code == "action-center-escalation"
+    assert sla.scan(clocked).response_breached == ()
+
+
+def test_a_reopened_case_is_held_to_the_version_in_force_at_the_reopening(clocked):
+    case = open_case(clocked)  # Monday, 5 calendar days
+    sla.set_policy(clocked, TYPE, target=2, effective_from=local("2026-11-25T00:00").date(), actor="test")
+    clocked.clock.now = local("2026-11-24T09:00")
+    case_service.close(clocked, case.tracking_number, Resolution.FIXED)
+    clocked.clock.now = local("2026-11-26T09:00")
+    reopened = case_service.reopen(clocked, case.tracking_number, reason="still there")
+    assert reopened.due_at == local("2026-11-28T09:00")  # the new version's 2 days
+    assert sla.state(clocked, case.tracking_number).policy.target == 2
+    assert sla.recompute(clocked).moved == 0  # recompute agrees with the reopening
+    clocked.clock.now = local("2026-11-27T09:00")
+    case_service.change_status(clocked, case.tracking_number, Status.WAITING)
+    clocked.clock.now = local("2026-11-27T21:00")
+    resumed = case_service.change_status(clocked, case.tracking_number, Status.IN_PROGRESS)
+    assert resumed.due_at == local("2026-11-28T21:00")
+    assert sla.recompute(clocked).moved == 0
+
+
+def test_cli_scan_reports_first_response_breaches(clocked):
+    runner = CliRunner()
+    url = clocked.engine.url.render_as_string(hide_password=False)
+    case = open_case(clocked)
+    clocked.engine.dispose()
+    with clocked.engine.begin() as conn:  # a first response long overdue
+        conn.execute(cases_table.update().values(response_due_at=datetime(2020, 1, 1, tzinfo=timezone.utc)))
+    result = runner.invoke(cli, ["--db", url, "sla", "scan"])
+    assert result.exit_code == 0, result.output
+    assert "1 response breached" in result.output and f"no first response {case.tracking_number}" in result.output
+    again = runner.invoke(cli, ["--db", url, "sla", "scan", "--json"])
+    assert json.loads(again.output)["response_breached"] == []
+    shown = runner.invoke(cli, ["--db", url, "case", "show", case.tracking_number])
+    assert "response_escalation: breached" in shown.output

@@ -4,7 +4,7 @@ import click
 
 from civiccrm.cli import CivicGroup, cli, emit_json, json_option, pass_obj
 from civiccrm.cli.params import format_remaining, inclusive_range, parse_duration
-from civiccrm.domain.cases import CaseDraft, Customer, Location, parse_resolution, parse_status
+from civiccrm.domain.cases import STATUS_LABELS, CaseDraft, Customer, Location, parse_resolution, parse_status
 from civiccrm.services import cases as case_service
 
 
@@ -118,14 +118,17 @@ def _sla_fields(deployment, found) -> dict:
         "response_due_at": state.response_due_at.astimezone(tz) if state.response_due_at else None,
         "responded_at": state.responded_at.astimezone(tz) if state.responded_at else None,
     }
+    if state.response_level:
+        fields["response_escalation"] = state.response_level
     if state.paused_since and found.is_open:
-        fields["remaining"] = "paused (clock stopped while on hold)"
+        fields["remaining"] = f"paused (clock stopped while {STATUS_LABELS[found.status].lower()})"
         fields["overdue"] = False
     return fields
 
 
 @case.command("list")
-@click.option("--status", multiple=True, help="new, open, in_progress, on_hold, closed, reopened (repeatable).")
+@click.option("--status", multiple=True,
+              help="new, open, in_progress, on_hold, waiting, closed, reopened (repeatable).")
 @click.option("--department")
 @click.option("--work-group")
 @click.option("--district")
@@ -192,7 +195,8 @@ def case_list(obj, status, department, work_group, district, type_, channel, dat
 @click.option("--address")
 @click.option("--lat", type=float)
 @click.option("--long", "long_", type=float)
-@click.option("--status", help="Move to another open status: open, in_progress, on_hold.")
+@click.option("--status", help="Move to another open status: open, in_progress, on_hold, "
+              "waiting (for the resident).")
 @click.option("--assign", "work_group", help="Work group code or name to assign to.")
 @click.option("--department", help="Department code or name to assign to.")
 @click.option("--note", help="Add a note to the history.")

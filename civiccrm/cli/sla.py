@@ -16,19 +16,23 @@ def sla():
 @json_option
 @pass_obj
 def sla_scan(obj, warning, as_json):
-    """Escalate open cases newly due within the warning window or past due (safe to run every minute)."""
+    """Escalate open cases newly due within the warning window or past due, and cases past their
+    first-response due time with no first response (safe to run every minute)."""
     from civiccrm.services import sla as service
 
     result = service.scan(obj.deployment, warning=parse_duration(warning, "--warning") if warning else None,
                           actor=obj.actor if obj.actor != "cli" else "sla-scan")
     if as_json:
         emit_json({"warned": list(result.warned), "breached": list(result.breached),
-                   "failed_hooks": result.failed_hooks})
+                   "response_breached": list(result.response_breached), "failed_hooks": result.failed_hooks})
         return
-    click.echo(f"{len(result.warned)} warned, {len(result.breached)} breached"
+    click.echo(f"{len(result.warned)} warned, {len(result.breached)} breached, "
+               f"{len(result.response_breached)} response breached"
                + (f", {result.failed_hooks} hook failure(s) recorded" if result.failed_hooks else ""))
     for number in result.breached:
         click.echo(f"breached {number}")
+    for number in result.response_breached:
+        click.echo(f"no first response {number}")
     for number in result.warned:
         click.echo(f"warning  {number}")
 

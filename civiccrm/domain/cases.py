@@ -16,6 +16,7 @@ class Status(enum.StrEnum):
     OPEN = "open"
     IN_PROGRESS = "in_progress"
     ON_HOLD = "on_hold"  # the SLA clock is paused
+    WAITING = "waiting"  # waiting for the resident (more information, access): the SLA clock is paused
     CLOSED = "closed"
     REOPENED = "reopened"
 
@@ -37,18 +38,42 @@ OPEN_STATUSES = frozenset(s for s in Status if s is not Status.CLOSED)
 #: Closing needs a resolution and reopening has its own service; both are listed
 #: here so the rule lives in one place.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.NEW: frozenset({Status.OPEN, Status.IN_PROGRESS, Status.ON_HOLD, Status.CLOSED}),
-    Status.OPEN: frozenset({Status.IN_PROGRESS, Status.ON_HOLD, Status.CLOSED}),
-    Status.IN_PROGRESS: frozenset({Status.OPEN, Status.ON_HOLD, Status.CLOSED}),
-    Status.ON_HOLD: frozenset({Status.OPEN, Status.IN_PROGRESS, Status.CLOSED}),
-    Status.REOPENED: frozenset({Status.IN_PROGRESS, Status.ON_HOLD, Status.CLOSED}),
+    Status.NEW: frozenset({Status.OPEN, Status.IN_PROGRESS, Status.ON_HOLD, Status.WAITING, Status.CLOSED}),
+    Status.OPEN: frozenset({Status.IN_PROGRESS, Status.ON_HOLD, Status.WAITING, Status.CLOSED}),
+    Status.IN_PROGRESS: frozenset({Status.OPEN, Status.ON_HOLD, Status.WAITING, Status.CLOSED}),
+    Status.ON_HOLD: frozenset({Status.OPEN, Status.IN_PROGRESS, Status.WAITING, Status.CLOSED}),
+    Status.WAITING: frozenset({Status.OPEN, Status.IN_PROGRESS, Status.CLOSED}),
+    Status.REOPENED: frozenset({Status.IN_PROGRESS, Status.ON_HOLD, Status.WAITING, Status.CLOSED}),
     Status.CLOSED: frozenset({Status.REOPENED}),
+}
+
+#: Other names a person may type for a status (after lower-casing and ``_`` for spaces).
+STATUS_ALIASES = {
+    "waiting_for_resident": Status.WAITING,
+    "waiting_for_the_resident": Status.WAITING,
+    "waiting_for_customer": Status.WAITING,
+    "waiting_for_requester": Status.WAITING,
+    "hold": Status.ON_HOLD,
+}
+
+#: A status in words, for people (case show, Open311 status notes).
+STATUS_LABELS = {
+    Status.NEW: "Received",
+    Status.OPEN: "Open",
+    Status.IN_PROGRESS: "In progress",
+    Status.ON_HOLD: "On hold",
+    Status.WAITING: "Waiting for the resident",
+    Status.CLOSED: "Closed",
+    Status.REOPENED: "Reopened",
 }
 
 
 def parse_status(text: str, *, field: str = "status") -> Status:
-    """The Status named by ``text`` (``in progress``, ``in-progress`` and ``in_progress`` alike)."""
-    key = text.strip().lower().replace(" ", "_").replace("-", "_")
+    """The Status named by ``text`` (``in progress``, ``in-progress`` and ``in_progress`` alike;
+    ``waiting for resident`` for ``waiting``)."""
+    key = "_".join(text.strip().lower().replace("-", " ").replace("_", " ").split())
+    if key in STATUS_ALIASES:
+        return STATUS_ALIASES[key]
     try:
         return Status(key)
     except ValueError:

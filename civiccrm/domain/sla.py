@@ -25,7 +25,8 @@ class ClockStart:
     ALL = (RECEIPT, NEXT_OPENING)
 
 
-DEFAULT_PAUSE_STATUSES = frozenset({"on_hold"})
+DEFAULT_PAUSE_STATUSES = frozenset({"on_hold", "waiting"})
+"""On hold and waiting for the resident stop the clock unless a profile or policy says otherwise."""
 
 #: Escalation levels written by the breach scan, in order.
 WARNING = "warning"

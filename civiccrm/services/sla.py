@@ -49,6 +49,15 @@ def policy_for(deployment, service_type: ServiceType, opened_at: datetime) -> Sl
     return deployment.profile.sla_policy(service_type, opened_at)
 
 
+def _clock_started(row: CaseRow) -> datetime:
+    """When the case's resolution clock started: its opening, or its last reopening.
+
+    The policy version is the one in force then (``compute_due_at`` is asked for a case
+    "opened" at that instant), for the due time, pauses and recompute alike.
+    """
+    return row.sla_clock_from or row.opened_at
+
+
 def set_policy(deployment, service: str, *, target: float, basis: str | None = None, calendar: str | None = None,
                effective_from: date | None = None, first_response: float | None = None,
                pause_statuses=None, clock_start: str | None = None, note: str | None = None,
@@ -111,7 +120,7 @@ def compute_due(deployment, service_type: ServiceType, opened_at: datetime, *, c
     due = deployment.pm.hook.compute_due_at(opened_at=start, service_type=service_type, profile=deployment.profile)
     if due is None or not paused_seconds:
         return due
-    policy = policy_for(deployment, service_type, opened_at)
+    policy = policy_for(deployment, service_type, start)
     return rules.extend_for_pause(policy, deployment.profile.calendars[policy.calendar], due, paused_seconds)
 
 
@@ -150,7 +159,7 @@ def _service_type(deployment, row: CaseRow) -> ServiceType | None:
 
 
 def _resume(deployment, row: CaseRow, service_type: ServiceType, at: datetime, changes: dict) -> None:
-    policy = policy_for(deployment, service_type, row.opened_at)
+    policy = policy_for(deployment, service_type, _clock_started(row))
     calendar = deployment.profile.calendars[policy.calendar]
     counted = rules.paused_counted(policy, calendar, row.sla_paused_at, at)
     changes["sla_paused_at"] = [_iso(row.sla_paused_at), None]
@@ -159,16 +168,25 @@ def _resume(deployment, row: CaseRow, service_type: ServiceType, at: datetime, c
     row.sla_paused_at = None
 
 
+def _note_first_response(row: CaseRow, at: datetime) -> dict:
+    """Record the first response: the first time a case leaves ``new`` (a status change, a close or a merge).
+
+    Assignments and notes are not responses: routing is internal, and public notes arrive
+    from Open311 clients on the requester's behalf.
+    """
+    if row.responded_at is not None:
+        return {}
+    row.responded_at = at
+    return {"responded_at": [None, at.isoformat()]}
+
+
 def on_status_change(deployment, row: CaseRow, new_status: Status, now: datetime) -> dict:
     """Pause or resume the clock as the case enters or leaves a pausing status; note the first response."""
-    changes: dict = {}
+    changes = _note_first_response(row, now) if new_status is not Status.NEW else {}
     service_type = _service_type(deployment, row)
-    if row.responded_at is None and new_status is not Status.NEW:
-        row.responded_at = now
-        changes["responded_at"] = [None, now.isoformat()]
     if service_type is None or row.due_at is None:
         return changes
-    pauses = new_status.value in policy_for(deployment, service_type, row.opened_at).pause_statuses
+    pauses = new_status.value in policy_for(deployment, service_type, _clock_started(row)).pause_statuses
     if pauses and row.sla_paused_at is None:
         row.sla_paused_at = now
         changes["sla_paused_at"] = [None, now.isoformat()]
@@ -180,9 +198,7 @@ def on_status_change(deployment, row: CaseRow, new_status: Status, now: datetime
 
 def on_close(deployment, row: CaseRow, closed_at: datetime) -> dict:
     """End a pause at close so the verdict counts paused time out; note the first response."""
-    changes: dict = {}
-    if row.responded_at is None:
-        row.responded_at = closed_at
+    changes = _note_first_response(row, closed_at)
     service_type = _service_type(deployment, row)
     if row.sla_paused_at is not None and service_type is not None and row.due_at is not None:
         _resume(deployment, row, service_type, closed_at, changes)
@@ -208,7 +224,13 @@ def on_type_change(deployment, row: CaseRow, service_type: ServiceType, now: dat
     """A new service type: the due time under its policy, keeping the time already paused."""
     changes: dict = {}
     _set_due(deployment, row, service_type, now, changes)
-    row.response_due_at = first_response_due(deployment, service_type, row.opened_at)
+    new_response_due = first_response_due(deployment, service_type, row.opened_at)
+    if new_response_due != row.response_due_at:
+        changes["response_due_at"] = [_iso(row.response_due_at), _iso(new_response_due)]
+        row.response_due_at = new_response_due
+    if row.sla_response_level and row.responded_at is None and (new_response_due is None or new_response_due > now):
+        changes["response_level"] = [LEVEL_NAMES[row.sla_response_level], None]
+        row.sla_response_level = 0
     return changes
 
 
@@ -223,6 +245,8 @@ class SlaState:
     level: str | None
     response_due_at: datetime | None
     responded_at: datetime | None
+    response_level: str | None = None
+    """``breached`` once the scan has escalated a case with no first response past ``response_due_at``."""
 
 
 def state(deployment, tracking_number: str) -> SlaState:
@@ -230,12 +254,13 @@ def state(deployment, tracking_number: str) -> SlaState:
         row = repo.get_case_row(session=s, tracking_number=tracking_number)
     service_type = _service_type(deployment, row)
     try:
-        policy = policy_for(deployment, service_type, row.opened_at) if service_type else None
+        policy = policy_for(deployment, service_type, _clock_started(row)) if service_type else None
     except CivicError:
         policy = None
     return SlaState(policy=policy, due_at=row.due_at, paused_since=row.sla_paused_at,
                     paused_seconds=row.sla_paused_seconds or 0.0, level=LEVEL_NAMES[row.sla_level or 0],
-                    response_due_at=row.response_due_at, responded_at=row.responded_at)
+                    response_due_at=row.response_due_at, responded_at=row.responded_at,
+                    response_level=LEVEL_NAMES[row.sla_response_level or 0])
 
 
 # --- breach scan ---------------------------------------------------------------------
@@ -246,57 +271,86 @@ class ScanResult:
     warned: tuple[str, ...]
     breached: tuple[str, ...]
     failed_hooks: int = 0
+    response_breached: tuple[str, ...] = ()
+    """Cases escalated because their first-response due time passed with no first response."""
+
+
+def _escalate(s, case_id: int, level_column: str, due_column: str, due: datetime, target: int) -> bool:
+    """Raise one escalation level if no other scan has: a conditional UPDATE that only one can win."""
+    c = cases_table.c
+    return bool(s.execute(
+        update(cases_table).where(c.id == case_id, c[level_column] < target, c[due_column] == due)
+        .values({level_column: target})
+    ).rowcount)
 
 
 def scan(deployment, *, warning: timedelta | None = None, actor: str = "sla-scan") -> ScanResult:
-    """Escalate open, running cases newly due within the warning window or past due.
+    """Escalate open cases newly due within the warning window or past due, and cases past
+    their first-response due time with no first response.
 
-    Each case gets at most one event per level: the level is raised with a conditional
-    UPDATE, so a second scan (or two at once) writes nothing new. ``sla_breached`` is
-    fired for each escalation after the commit.
+    Resolution: open cases whose clock runs, ``warning`` then ``breached``. First response:
+    open cases with ``response_due_at`` passed and ``responded_at`` empty, ``breached``
+    only (a warning window sized for days would warn of an hours-long response target at
+    intake). Each case gets at most one event per level of each: the level is raised with
+    a conditional UPDATE, so a second scan (or two at once) writes nothing new.
+    ``sla_breached`` is fired for each escalation after the commit.
     """
     now = deployment.clock()
     warning = deployment.profile.sla.warning if warning is None else warning
+    tz = deployment.profile.tz
     c = CaseRow
-    query = (
+    resolution = (
         select(c.id, c.due_at, c.sla_level)
         .where(c.status != Status.CLOSED.value, c.sla_paused_at.is_(None), c.due_at.is_not(None),
                c.due_at <= now + warning, c.sla_level < 2)
         .order_by(c.due_at, c.id)
     )
-    escalated = []
+    response = (
+        select(c.id, c.response_due_at, c.sla_response_level)
+        .where(c.responded_at.is_(None), c.response_due_at.is_not(None), c.response_due_at <= now,
+               c.status != Status.CLOSED.value, c.sla_response_level < 2)
+        .order_by(c.response_due_at, c.id)
+    )
+    escalated = []  # (case id, "resolution" or "response", level name, event)
     with deployment.session() as s:
-        for case_id, due, level in s.execute(query).all():
+        for case_id, due, level in s.execute(resolution).all():
             target = 2 if due <= now else 1
-            if target <= level:
-                continue
-            won = s.execute(
-                update(cases_table).where(cases_table.c.id == case_id, cases_table.c.sla_level < target,
-                                          cases_table.c.due_at == due)
-                .values(sla_level=target)
-            ).rowcount
-            if not won:
+            if target <= level or not _escalate(s, case_id, "sla_level", "due_at", due, target):
                 continue
             name = LEVEL_NAMES[target]
-            local_due = due.astimezone(deployment.profile.tz)
             event = CaseEvent(
                 kind="sla_escalated", at=now, actor=actor,
                 changes={"sla_level": [LEVEL_NAMES[level], name], "due_at": due.isoformat()},
-                note=f"{name}: due {local_due:%Y-%m-%d %H:%M %Z}",
+                note=f"{name}: due {due.astimezone(tz):%Y-%m-%d %H:%M %Z}",
             )
             repo.add_event(session=s, case_id=case_id, event=event)
-            escalated.append((case_id, name, event))
+            escalated.append((case_id, "resolution", name, event))
+        for case_id, due, level in s.execute(response).all():
+            if not _escalate(s, case_id, "sla_response_level", "response_due_at", due, 2):
+                continue
+            name = LEVEL_NAMES[2]
+            event = CaseEvent(
+                kind="sla_escalated", at=now, actor=actor,
+                changes={"response_level": [LEVEL_NAMES[level], name], "response_due_at": due.isoformat()},
+                note=f"first response {name}: due {due.astimezone(tz):%Y-%m-%d %H:%M %Z}, none recorded",
+            )
+            repo.add_event(session=s, case_id=case_id, event=event)
+            escalated.append((case_id, "response", name, event))
         s.commit()
         cases = {}
-        for case_id, _, _ in escalated:
-            cases[case_id] = repo.case_from_row(s.get(CaseRow, case_id))
+        for case_id, _, _, _ in escalated:
+            if case_id not in cases:
+                cases[case_id] = repo.case_from_row(s.get(CaseRow, case_id))
     failed = 0
-    for case_id, _, event in escalated:
+    for case_id, _, _, event in escalated:
         failed += len(fire(deployment, "sla_breached", cases[case_id], event))
+
+    def numbers(kind, name):
+        return tuple(cases[i].tracking_number for i, k, n, _ in escalated if k == kind and n == name)
+
     return ScanResult(
-        warned=tuple(cases[i].tracking_number for i, n, _ in escalated if n == rules.WARNING),
-        breached=tuple(cases[i].tracking_number for i, n, _ in escalated if n == rules.BREACHED),
-        failed_hooks=failed,
+        warned=numbers("resolution", rules.WARNING), breached=numbers("resolution", rules.BREACHED),
+        failed_hooks=failed, response_breached=numbers("response", rules.BREACHED),
     )
 
 
@@ -351,13 +405,14 @@ def _due_batch(deployment, codes, opened, clock_from, paused, use_hook: bool) ->
         if st is None:
             continue
         members = np.nonzero(codes == code)[0]
-        versions = profile.sla.history(code) or (profile.sla_policy(st, from_epoch(opened[members[0]])),)
+        # the version in force when the clock started (the opening, or the last reopening)
+        versions = profile.sla.history(code) or (profile.sla_policy(st, from_epoch(starts[members[0]])),)
         if len(versions) == 1 and versions[0].effective_from is None:
             groups = [(versions[0], members)]
         else:
             offsets = offsets_by_tz.setdefault(profile.timezone, tz_offsets(profile.tz))
-            offsets.ensure_epochs(opened[members])
-            local_day = np.floor(offsets.local(opened[members]) / 86400).astype(np.int64)
+            offsets.ensure_epochs(starts[members])
+            local_day = np.floor(offsets.local(starts[members]) / 86400).astype(np.int64)
             bounds = [(v.effective_from - date(1970, 1, 1)).days if v.effective_from else None for v in versions]
             groups = []
             for k, version in enumerate(versions):
@@ -371,7 +426,7 @@ def _due_batch(deployment, codes, opened, clock_from, paused, use_hook: bool) ->
                 groups.append((version, members[mask]))
             if bounds[0] is not None and np.any(local_day < bounds[0]):
                 first = members[np.argmax(local_day < bounds[0])]
-                profile.sla.in_force(code, from_epoch(opened[first], profile.tz).date())
+                profile.sla.in_force(code, from_epoch(starts[first], profile.tz).date())
         for version, idx in groups:
             if idx.size:
                 due[idx] = rules.due_epochs(version, profile.calendars[version.calendar], starts[idx], paused[idx])

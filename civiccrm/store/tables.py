@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from civiccrm.store.types import UTCDateTime
@@ -67,6 +67,10 @@ class CaseRow(SQLModel, table=True):
         Index("ix_cases_status_due_at", "status", "due_at"),
         Index("ix_cases_department", "department"),
         Index("ix_cases_service_code", "service_code"),
+        # The breach scan's first-response query: only cases still awaiting a response.
+        Index("ix_cases_awaiting_response", "response_due_at",
+              sqlite_where=text("responded_at IS NULL AND response_due_at IS NOT NULL"),
+              postgresql_where=text("responded_at IS NULL AND response_due_at IS NOT NULL")),
     )
     id: int | None = Field(default=None, primary_key=True)
     tracking_number: str = Field(max_length=40, unique=True)
@@ -106,7 +110,11 @@ class CaseRow(SQLModel, table=True):
     sla_clock_from: datetime | None = _when(default=None)
     """When the SLA clock started if not at ``opened_at`` (a reopened case counts from reopening)."""
     response_due_at: datetime | None = _when(default=None)
+    """When a first response is due (the policy's first-response target), if it has one."""
     responded_at: datetime | None = _when(default=None)
+    """The first response: when the case first left ``new`` (status change, close or merge)."""
+    sla_response_level: int = 0
+    """First-response escalation written by the breach scan: 0 none, 2 breached."""
 
 
 class CaseEventRow(SQLModel, table=True):

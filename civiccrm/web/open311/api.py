@@ -28,11 +28,12 @@ OPEN_STATUSES = tuple(s.value for s in Status if s is not Status.CLOSED)
 #: Internal status or resolution -> the status word of mySociety's servicerequestupdates.
 UPDATE_STATUS = {
     "new": "open", "open": "open", "reopened": "open", "in_progress": "in_progress", "on_hold": "action_scheduled",
+    "waiting": "open",
     "fixed": "fixed", "duplicate": "duplicate", "not_city": "not_councils_responsibility",
     "no_action": "no_further_action", "referred": "internal_referral", "cancelled": "closed",
 }
 STATUS_NOTES = {"new": "Received", "open": "Open", "in_progress": "In progress",
-                "on_hold": "On hold", "reopened": "Reopened"}
+                "on_hold": "On hold", "waiting": "Waiting for the resident", "reopened": "Reopened"}
 NOTE_TYPES = {"created": "opened", "status_changed": "status_changed", "closed": "closed", "merged": "closed",
               "reopened": "reopened", "public_note": "comment"}
 
