@@ -2,9 +2,10 @@
 
 import csv
 import re
+from datetime import date
 from pathlib import Path
 
-from civiccrm.domain.surveys import Question, QuestionType, SurveyInstrument, Target
+from civiccrm.domain.surveys import ActionPlan, ActionStatus, Question, QuestionType, SurveyInstrument, Target
 from civiccrm.errors import CivicError
 
 _SURVEY = {
@@ -12,6 +13,7 @@ _SURVEY = {
     "labels": list, "acceptable": int, "na_codes": list, "na_label": str, "required": bool,
     "targets": list, "departments": list, "respondent_column": str, "wave_column": str,
     "method_column": str, "district_column": str, "demographics": dict, "item_pattern": str, "note": str,
+    "action_plans": str,
 }
 _QUESTION = {
     "code": str, "text": str, "type": str, "scale": list, "labels": list, "acceptable": int,
@@ -20,6 +22,9 @@ _QUESTION = {
 }
 _TARGET = {"item": str, "target": (int, float), "department": str, "baseline": (int, float), "baseline_period": str}
 _CUSTOMERS = {"internal": list, "external": list}
+_PLAN_COLUMNS = ("code", "item", "owner", "actions", "due")
+_PLAN_OPTIONAL = ("department", "status")
+_PLAN_CODE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 _ITEM_COLUMNS = ("code", "text")
 _ITEM_OPTIONAL = ("type", "scale_min", "scale_max", "acceptable", "na_codes", "na_label", "choices", "required", "department")
 AUDIENCES = ("resident", "employee", "any")
@@ -112,9 +117,71 @@ def _items_csv(path: Path) -> list[tuple[str, dict]]:
     return rows
 
 
+def _action_plans(path: Path, survey: str, questions: list[Question], targets: list[Target], departments,
+                  taken: dict) -> tuple[ActionPlan, ...]:
+    """Action plans from a CSV (code,item,department,owner,actions,due,status), each checked
+    against the survey: a known item, a department of the profile, a target to answer."""
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise CivicError(f"{path}: cannot read ({exc.strerror})") from None
+    plans = []
+    by_code = {q.code: q for q in questions}
+    with handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        missing = [c for c in _PLAN_COLUMNS if c not in header]
+        unknown = [c for c in header if c not in _PLAN_COLUMNS + _PLAN_OPTIONAL]
+        if missing or unknown:
+            raise CivicError(f"{path}: line 1: columns must be {', '.join(_PLAN_COLUMNS + _PLAN_OPTIONAL)} "
+                             f"(missing {missing or 'none'}, unknown {unknown or 'none'})")
+        for row in reader:
+            where = f"{path}: line {reader.line_num}: "
+            if None in row:
+                raise CivicError(f"{where}{len(header) + len(row[None])} fields for {len(header)} columns "
+                                 "(quote a field that holds a comma)")
+            row = {k: (v or "").strip() for k, v in row.items()}
+            for column in _PLAN_COLUMNS:
+                if not row.get(column):
+                    raise CivicError(f"{where}empty {column}")
+            code = row["code"]
+            if not _PLAN_CODE.match(code):
+                raise CivicError(f"{where}code {code!r} must be lowercase letters, digits, '-', '_' or '.'")
+            if code in taken:
+                raise CivicError(f"{where}duplicate action plan code {code!r} (first at {taken[code]})")
+            taken[code] = where.rstrip(": ")
+            item = row["item"]
+            if item not in by_code:
+                raise CivicError(f"{where}item {item!r} is not a question of survey {survey!r}")
+            department = row.get("department") or None
+            if department is not None and department not in departments:
+                raise CivicError(f"{where}department {department!r} is not a department of this profile")
+            own = by_code[item].department
+            if own is not None and department != own:
+                raise CivicError(f"{where}item {item!r} is asked only about {own}'s cases; department must be {own}")
+            if not any(t.item == item and t.department in (None, department) for t in targets) \
+                    and by_code[item].target is None:
+                raise CivicError(f"{where}item {item!r} has no target{' for ' + department if department else ''}; "
+                                 "action plans answer an item under its target")
+            try:
+                due = date.fromisoformat(row["due"])
+            except ValueError:
+                raise CivicError(f"{where}due {row['due']!r} is not a date like 2027-03-31") from None
+            key = (row.get("status") or "open").lower().replace(" ", "_").replace("-", "_")
+            try:
+                status = ActionStatus(key)
+            except ValueError:
+                raise CivicError(f"{where}status {row['status']!r}; expected one of "
+                                 f"{', '.join(s.value for s in ActionStatus)}") from None
+            plans.append(ActionPlan(instrument=survey, item=item, owner=row["owner"], actions=row["actions"], due=due,
+                                    department=department, status=status, code=code))
+    return tuple(plans)
+
+
 def load_surveys(items: list, file: Path, departments) -> dict[str, SurveyInstrument]:
     """The instruments of ``[[surveys]]``; ``departments`` are the profile's department codes."""
     surveys = {}
+    plan_codes: dict = {}
     for n, spec in enumerate(items, start=1):
         where = f"surveys[{n}]."
         _check(spec, _SURVEY, where, file)
@@ -163,13 +230,17 @@ def load_surveys(items: list, file: Path, departments) -> dict[str, SurveyInstru
                 re.compile(pattern)
             except re.error as exc:
                 raise CivicError(f"{file}: {where}item_pattern: {pattern!r} is not a regular expression ({exc})") from None
+        plans = ()
+        if "action_plans" in spec:
+            plans = _action_plans(file.parent / spec["action_plans"], spec["code"], questions, targets, departments,
+                                  plan_codes)
         surveys[spec["code"]] = SurveyInstrument(
             code=spec["code"], name=spec["name"], questions=tuple(questions), audience=audience,
             targets=tuple(targets), departments=tuple(spec.get("departments", ())),
             respondent_column=spec.get("respondent_column"), wave_column=spec.get("wave_column"),
             method_column=spec.get("method_column"), district_column=spec.get("district_column"),
             demographics={str(k): str(v) for k, v in spec.get("demographics", {}).items()},
-            item_pattern=pattern, note=spec.get("note"),
+            item_pattern=pattern, note=spec.get("note"), action_plans=plans,
         )
     return surveys
 

@@ -7,11 +7,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from aiosmtpd.controller import Controller
+from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from civiccrm import hookimpl
+from civiccrm.cli import cli
 from civiccrm.domain.cases import CaseDraft, Customer, Resolution
+from civiccrm.errors import CivicError
 from civiccrm.metrics import surveys as survey_metrics
 from civiccrm.services import cases, surveys
+from civiccrm.store import repo
 from civiccrm.store.tables import SurveyAnswerRow, SurveyInvitationRow, SurveyResponseRow
 from civiccrm.web import create_app
 
@@ -186,3 +191,117 @@ def test_failed_smtp_keeps_the_case_closed(deployment, clock, monkeypatch):
     with deployment.session() as s:
         row = s.scalars(select(SurveyInvitationRow)).one()
     assert row.status == "failed" and "Connection" in row.error
+
+
+# --- the requester's preferred channel ---------------------------------------------------
+
+
+class TextMessages:
+    """An outbound SMS channel plugin, as a city would install one."""
+
+    def __init__(self):
+        self.sent = []
+
+    @hookimpl
+    def send_message(self, channel, address, subject, body, profile):
+        if channel != "sms":
+            return None
+        self.sent.append((address, body))
+        return f"sms-{len(self.sent)}"
+
+
+@pytest.fixture
+def sms(deployment):
+    plugin = TextMessages()
+    deployment.pm.register(plugin, name="test-sms")
+    yield plugin
+    deployment.pm.unregister(plugin)
+
+
+def _invitation(deployment, case):
+    with deployment.session() as s:
+        return s.scalars(select(SurveyInvitationRow).where(SurveyInvitationRow.case_id == case.id)).one()
+
+
+def _case_for(deployment, **customer):
+    draft = CaseDraft(service_code=_code(deployment), description="Pothole on Main", channel="phone",
+                      customer=Customer(name="Pat", **customer))
+    return cases.intake(deployment, draft)
+
+
+def test_preferred_channel_without_an_sms_plugin(deployment, inbox, clock):
+    # e-mail preferred (a phone number too): e-mail
+    by_email = _close(deployment, _case_for(deployment, email="a@example.org", phone="918-555-0101", contact_by="email"))
+    assert inbox.arrived.wait(10)
+    assert (_invitation(deployment, by_email).channel, _invitation(deployment, by_email).status) == ("email", "sent")
+    # SMS preferred but nobody sends text messages: falls back to the e-mail address
+    inbox.arrived.clear()
+    fallback = _close(deployment, _case_for(deployment, email="b@example.org", phone="918-555-0102", contact_by="sms"))
+    assert inbox.arrived.wait(10)
+    row = _invitation(deployment, fallback)
+    assert (row.channel, row.address, row.status) == ("email", "b@example.org", "sent")
+    assert inbox.messages[-1][0] == ["b@example.org"]
+    # a phone call preferred: no outbound phone channel, so e-mail
+    inbox.arrived.clear()
+    called = _close(deployment, _case_for(deployment, email="c@example.org", phone="918-555-0103", contact_by="phone"))
+    assert inbox.arrived.wait(10)
+    assert _invitation(deployment, called).channel == "email"
+    # SMS preferred, only a phone number: skipped, and the reason recorded
+    phone_only = _close(deployment, _case_for(deployment, phone="918-555-0104", contact_by="sms"))
+    row = _invitation(deployment, phone_only)
+    assert (row.channel, row.address, row.status) == ("sms", "918-555-0104", "skipped")
+    assert "prefers sms" in row.error and "no e-mail address" in row.error
+    assert surveys.invitation_counts(deployment, "post-case") == {"sent": 3, "skipped": 1}
+    assert len(inbox.messages) == 3
+    # a skipped invitation does not count as one for the repeat window, nor for the response rate
+    assert surveys.invite_case(deployment, phone_only, plan=None, instrument_code="post-case") == "no_channel"
+    assert survey_metrics.results(deployment, "post-case")["invited"] == 3
+
+
+def test_preferred_sms_goes_through_the_sms_plugin(deployment, inbox, clock, sms):
+    texted = _close(deployment, _case_for(deployment, email="d@example.org", phone="918-555-0105", contact_by="sms"))
+    [(address, body)] = sms.sent
+    assert address == "918-555-0105" and texted.tracking_number in body and len(body) < 320
+    row = _invitation(deployment, texted)
+    assert (row.channel, row.address, row.status) == ("sms", "918-555-0105", "sent")
+    assert inbox.messages == []
+    # the link in the text message answers the survey like the e-mail one
+    token = LINK.search(body).group(1)
+    client = create_app({"TESTING": True}, deployment=deployment).test_client()
+    assert client.post(f"/survey/{token}", data={"department_service": "4"}).status_code == 201
+    # no preference and an e-mail address: e-mail, not a text
+    mailed = _close(deployment, _case_for(deployment, email="e@example.org", phone="918-555-0106"))
+    assert inbox.arrived.wait(10)
+    assert _invitation(deployment, mailed).channel == "email" and len(sms.sent) == 1
+    # no preference and only a phone number: nobody is texted unasked
+    assert surveys.invite_case(deployment, _close(deployment, _case_for(deployment, phone="918-555-0107")),
+                               plan=None, instrument_code="post-case") == "no_contact"
+    # the same person is not invited again at another of their addresses within the window
+    again = _close(deployment, _case_for(deployment, email="other@example.org", phone="918-555-0105", contact_by="sms"))
+    assert surveys.invite_case(deployment, again, plan=None, instrument_code="post-case") == "recently_invited"
+    assert len(sms.sent) == 1
+    # an opt-out by the texted number covers that person's e-mail too
+    clock.now += timedelta(days=200)
+    surveys.opt_out(deployment, "918-555-0105")
+    assert surveys.invite_case(deployment, again, plan=None, instrument_code="post-case") == "opted_out"
+
+
+def test_contact_by_on_intake(deployment):
+    with pytest.raises(CivicError, match="contact_by: sms needs the customer's phone"):
+        Customer(name="x", email="x@example.org", contact_by="sms")
+    with pytest.raises(CivicError, match="contact_by: 'fax'; expected one of email, sms, phone"):
+        Customer(name="x", email="x@example.org", contact_by="fax")
+    assert Customer(phone="1", contact_by=" Text ").contact_by == "sms"
+    assert Customer(name="x").contact_by is None  # unchanged for callers that do not say
+
+    url = deployment.engine.url.render_as_string(hide_password=False)
+    out = CliRunner().invoke(cli, ["--db", url, "case", "new", "--type", _code(deployment), "--description", "x",
+                                   "--name", "Lee", "--phone", "816-555-0100", "--contact-by", "sms"])
+    assert out.exit_code == 0, out.output
+    case = cases.get(deployment, out.output.strip())
+    with deployment.session() as s:
+        stored = repo.get_customer(session=s, customer_id=case.customer_id)
+    assert (stored.phone, stored.contact_by) == ("816-555-0100", "sms")
+    bad = CliRunner().invoke(cli, ["--db", url, "case", "new", "--type", _code(deployment), "--description", "x",
+                                   "--email", "a@example.org", "--contact-by", "sms"])
+    assert bad.exit_code != 0 and "needs the customer's phone" in bad.output and "Traceback" not in bad.output

@@ -65,15 +65,17 @@ def case():
 @click.option("--name")
 @click.option("--email")
 @click.option("--phone")
+@click.option("--contact-by", type=click.Choice(["email", "sms", "phone"]),
+              help="How the requester prefers to be contacted (surveys, notifications).")
 @json_option
 @pass_obj
-def case_new(obj, type_, description, channel, address, lat, long_, zip_code, name, email, phone, as_json):
+def case_new(obj, type_, description, channel, address, lat, long_, zip_code, name, email, phone, contact_by, as_json):
     """Open a case and print its tracking number."""
     deployment = obj.deployment
     draft = CaseDraft(
         service_code=type_, description=description, channel=channel,
         location=Location(address=address, latitude=lat, longitude=long_, zip_code=zip_code),
-        customer=Customer(name=name, email=email, phone=phone),
+        customer=Customer(name=name, email=email, phone=phone, contact_by=contact_by),
     )
     created = case_service.intake(deployment, draft, actor=obj.actor)
     if as_json:

@@ -144,7 +144,8 @@ def _pct(value) -> str:
 @json_option
 @pass_obj
 def results(obj, instrument, item, by, plan_code, as_json):
-    """Share acceptable-or-better, mean and 95% interval per item (and group), with targets."""
+    """Share acceptable-or-better, mean and 95% interval per item (and group), with targets;
+    counts and shares per option of choice and yes/no items; answers given to free-text items."""
     from civiccrm.metrics import surveys as survey_metrics
 
     figures = survey_metrics.results(obj.deployment, instrument, item=item, by=by, plan=plan_code)
@@ -162,6 +163,11 @@ def results(obj, instrument, item, by, plan_code, as_json):
                    f"mean {r['mean']:.2f}{target}{flag}")
         for p in r["action_plans"]:
             click.echo(f"           action plan {p['id']} ({p['status']}, due {p['due']}, {p['owner']}): {p['actions']}")
+    for c in figures["choices"]:
+        picks = ", ".join(f"{o['label']} {o['count']} ({_pct(o['share'])})" for o in c["options"])
+        click.echo(f"{c['group']:<10} {c['item']:<22} n={c['answered']:<6} {picks}")
+    for t in figures["text_items"]:
+        click.echo(f"{t['group']:<10} {t['item']:<22} n={t['answered']:<6} (free text)")
 
 
 @survey.group()
@@ -186,7 +192,7 @@ def actions_list(obj, instrument, include_closed, as_json):
         return
     for p in plans:
         click.echo(f"{p.id:>4} {p.instrument}/{p.item} {p.department or 'all'} {p.status.value} due {p.due} "
-                   f"{p.owner}: {p.actions}")
+                   f"{p.owner}: {p.actions}{f' [{p.code}]' if p.code else ''}")
 
 
 @actions.command("add")

@@ -139,6 +139,17 @@ class Location:
         return self.latitude is not None
 
 
+#: Ways a customer may ask to be contacted, and the address each needs.
+CONTACT_CHANNELS = {"email": "email", "sms": "phone", "phone": "phone"}
+
+
+def _contact_channel(value):
+    if value is None or not str(value).strip():
+        return None
+    key = str(value).strip().lower()
+    return {"e-mail": "email", "text": "sms", "call": "phone"}.get(key, key)
+
+
 @attrs.frozen
 class Customer:
     """The person who asked. Kept in its own table, never published."""
@@ -147,10 +158,28 @@ class Customer:
     email: str | None = None
     phone: str | None = None
     id: int | None = None
+    contact_by: str | None = attrs.field(default=None, converter=_contact_channel)
+    """The channel the customer prefers (email, sms or phone); None when they did not say."""
+
+    def __attrs_post_init__(self):
+        if self.contact_by is None:
+            return
+        if self.contact_by not in CONTACT_CHANNELS:
+            raise CivicError(f"contact_by: {self.contact_by!r}; expected one of {', '.join(CONTACT_CHANNELS)}",
+                             field="contact_by")
+        if self.id is None and not getattr(self, CONTACT_CHANNELS[self.contact_by]):
+            # a stored customer may have been redacted since; a new one must give the address
+            raise CivicError(f"contact_by: {self.contact_by} needs the customer's {CONTACT_CHANNELS[self.contact_by]}",
+                             field="contact_by")
 
     @property
     def is_empty(self) -> bool:
         return not (self.name or self.email or self.phone)
+
+    def address_for(self, channel: str) -> str | None:
+        """The customer's address on an outbound channel (email: the e-mail address; sms, phone: the number)."""
+        field = CONTACT_CHANNELS.get(channel)
+        return getattr(self, field) if field else None
 
 
 @attrs.frozen

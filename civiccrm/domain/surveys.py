@@ -138,6 +138,8 @@ class SurveyInstrument:
     item_pattern: str | None = None
     """Regular expression naming the item columns of an imported file."""
     note: str | None = None
+    action_plans: tuple["ActionPlan", ...] = ()
+    """Action plans the profile records for items under target (loaded into the database on init)."""
 
     def question(self, code: str) -> Question:
         for q in self.questions:
@@ -176,6 +178,22 @@ class SurveyInstrument:
         return {q.code: q.check(answers.get(q.code)) for q in questions}
 
 
+def contact_routes(customer, outbound) -> list[tuple[str, str]]:
+    """(channel, address) to try, in order, to invite a customer: the preferred channel when it
+    is an outbound channel and the customer gave its address, then e-mail when there is an address.
+
+    ``customer`` is a civiccrm.domain.cases.Customer; ``outbound`` the codes of the outbound
+    channels. Without a preference only e-mail is used: a bare phone number may be a landline.
+    """
+    routes = []
+    preferred = customer.contact_by
+    if preferred and preferred in outbound and customer.address_for(preferred):
+        routes.append((preferred, customer.address_for(preferred).strip()))
+    if customer.email and customer.email.strip() and "email" in outbound and preferred != "email":
+        routes.append(("email", customer.email.strip()))
+    return routes
+
+
 class ActionStatus(enum.StrEnum):
     OPEN = "open"
     IN_PROGRESS = "in_progress"
@@ -194,6 +212,8 @@ class ActionPlan:
     department: str | None = None
     status: ActionStatus = ActionStatus.OPEN
     id: int | None = None
+    code: str | None = None
+    """The plan's code in the city profile; None for plans added with the CLI."""
 
 
 def parse_action_status(text: str) -> ActionStatus:

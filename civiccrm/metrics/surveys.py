@@ -12,6 +12,7 @@ from sqlalchemy import Integer, String, cast, func, literal, select
 
 from civiccrm.domain.sampling import Method
 from civiccrm.domain.survey_stats import StratumCount, stratified_share, wilson
+from civiccrm.domain.surveys import QuestionType
 from civiccrm.errors import CivicError
 from civiccrm.store.tables import (
     SurveyPlanRow,
@@ -45,6 +46,8 @@ DEFINITIONS = {
     "interval": "95% interval: Wilson score for census and simple random samples; normal, from the "
                 "design-weighted variance, for stratified samples; none for convenience samples",
     "response_rate": "responses / invitations sent (web responses only)",
+    "options": "choice and yes/no items: answers per option / answers counted (not design-weighted)",
+    "text_items": "free-text items: the number of answers given",
 }
 
 
@@ -79,17 +82,16 @@ def _design(conn, instrument_code: str, plan_code: str | None):
 
 def results(deployment, instrument_code: str, *, item: str | None = None, by: str | None = None,
             plan: str | None = None) -> dict:
-    """Per group and rated item: answered, acceptable share, mean, interval, target, baseline, flags."""
+    """Per group and rated item (scale, yes/no): answered, acceptable share, mean, interval, target,
+    baseline, flags (``rows``); per group and choice or yes/no item: count and share per option
+    (``choices``); per group and free-text item: answers given (``text_items``)."""
     from civiccrm.services.surveys import action_plans, instrument as get_instrument
 
     instrument = get_instrument(deployment, instrument_code)
-    rated = [q for q in instrument.questions if q.is_rated]
-    if item is not None:
-        question = instrument.question(item)
-        if not question.is_rated:
-            raise CivicError(f"--item: {item!r} is a {question.type.value} item; results give shares for "
-                             "scale and yes/no items", field="item")
-        rated = [question]
+    asked = [instrument.question(item)] if item is not None else list(instrument.questions)
+    rated = [q for q in asked if q.is_rated]
+    optioned = [q for q in asked if q.type in (QuestionType.CHOICE, QuestionType.YES_NO)]
+    texts = [q for q in asked if q.type is QuestionType.TEXT]
     codes = [q.code for q in rated]
     column, attribute = _group_column(by, instrument)
     with deployment.engine.connect() as conn:
@@ -111,7 +113,11 @@ def results(deployment, instrument_code: str, *, item: str | None = None, by: st
                  .group_by(*keys))
         if plan_id is not None and plan:
             query = query.where(_r.plan_id == plan_id)
-        raw = conn.execute(query).all()
+        raw = conn.execute(query).all() if codes else []
+        only_plan = _r.plan_id == plan_id if plan_id is not None and plan else None
+        grouping = [] if by is None else [group]  # no GROUP BY on the constant "all"
+        options = _option_counts(conn, instrument_code, source, group, grouping, optioned, only_plan)
+        text_counts = _text_counts(conn, instrument_code, source, group, grouping, texts, only_plan)
         baselines = _first_period(conn, instrument_code, codes, by if by == "department" else None)
         invited, answered = _response_counts(conn, instrument_code, by)
 
@@ -162,8 +168,56 @@ def results(deployment, instrument_code: str, *, item: str | None = None, by: st
         "response_rate": total_answered / total_invited if total_invited else None,
         "response_rates": {g: {"invited": n, "answered": answered.get(g, 0), "rate": answered.get(g, 0) / n}
                            for g, n in sorted(invited.items(), key=lambda kv: str(kv[0])) if n},
-        "rows": rows, "definitions": DEFINITIONS,
+        "rows": rows, "choices": options, "text_items": text_counts, "definitions": DEFINITIONS,
     }
+
+
+def _option_counts(conn, instrument_code: str, source, group, grouping, questions, only_plan) -> list[dict]:
+    """Per group and choice or yes/no item: answers counted and, per option, the count and share.
+
+    One GROUP BY (group, item, value); options nobody picked are listed with 0. Counts are of
+    answers as given (not design-weighted); N/A, don't know and blanks are left out.
+    """
+    if not questions:
+        return []
+    query = (select(group.label("grp"), _a.item, _a.value, func.count().label("n"))
+             .select_from(source)
+             .where(_r.instrument == instrument_code, _a.item.in_([q.code for q in questions]), _a.value.is_not(None))
+             .group_by(*grouping, _a.item, _a.value))
+    if only_plan is not None:
+        query = query.where(only_plan)
+    counts: dict = {}
+    for grp, code, value, n in conn.execute(query):
+        counts.setdefault((grp, code), {})[value] = n
+    order = {q.code: i for i, q in enumerate(questions)}
+    by_code = {q.code: q for q in questions}
+    found = []
+    for (grp, code), per_value in sorted(counts.items(), key=lambda kv: (str(kv[0][0]), order[kv[0][1]])):
+        question = by_code[code]
+        total = sum(per_value.values())
+        found.append({
+            "group": grp, "item": code, "text": question.text, "type": question.type.value, "answered": total,
+            "options": [{"value": value, "label": label, "count": per_value.get(value, 0),
+                         "share": per_value.get(value, 0) / total}
+                        for value, label in question.points if value not in question.na_codes],
+        })
+    return found
+
+
+def _text_counts(conn, instrument_code: str, source, group, grouping, questions, only_plan) -> list[dict]:
+    """Per group and free-text item: how many answered (the texts themselves are not summarised)."""
+    if not questions:
+        return []
+    query = (select(group.label("grp"), _a.item, func.count(_a.text))
+             .select_from(source)
+             .where(_r.instrument == instrument_code, _a.item.in_([q.code for q in questions]), _a.text.is_not(None))
+             .group_by(*grouping, _a.item))
+    if only_plan is not None:
+        query = query.where(only_plan)
+    order = {q.code: i for i, q in enumerate(questions)}
+    by_code = {q.code: q for q in questions}
+    rows = sorted(conn.execute(query).all(), key=lambda r: (str(r[0]), order[r[1]]))
+    return [{"group": grp, "item": code, "text": by_code[code].text, "answered": n} for grp, code, n in rows]
 
 
 def _first_period(conn, instrument_code: str, codes: list[str], by: str | None) -> dict:

@@ -58,6 +58,9 @@ def init_deployment(url: str | None, city: str) -> Deployment:
         s.commit()
     deployment = Deployment(engine=engine, profile=profile, pm=plugins.load_plugins())
     sla.load_stored_policies(deployment)
+    from civiccrm.services import surveys
+
+    surveys.load_profile_action_plans(deployment)  # the profile's action plans, once each (by code)
     return deployment
 
 

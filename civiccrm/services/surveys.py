@@ -21,6 +21,7 @@ from civiccrm.domain.surveys import (
     ActionStatus,
     SurveyInstrument,
     SurveyResponse,
+    contact_routes,
 )
 from civiccrm.errors import CivicError, NotFound
 from civiccrm.store import repo
@@ -207,12 +208,41 @@ def opt_out(deployment, address: str) -> None:
             s.commit()
 
 
+def _normal(address: str) -> str:
+    return address.strip().lower()
+
+
+def outbound_channels() -> set[str]:
+    """Codes of the registered channels the city can send on (email, sms, ...)."""
+    from civiccrm import plugins
+
+    return {code for code, channel in plugins.channels().items() if channel.outbound}
+
+
+def _message(deployment, case: Case, channel: str, link: str, until: date) -> tuple[str, str]:
+    """(subject, body) of an invitation; a text message is kept short."""
+    if channel == "sms":
+        return "", (f"{deployment.profile.name}: request {case.tracking_number} is closed. How did we do? {link} "
+                    f"(until {until.isoformat()}; the page lets you stop surveys)")
+    subject = f"{deployment.profile.name}: how did we do with request {case.tracking_number}?"
+    body = (f"Your request {case.tracking_number} ({case.request_type}) has been closed.\n\n"
+            f"Please tell us how we did; it takes a minute:\n{link}\n\n"
+            f"The link works once and until {until.isoformat()}.\n"
+            f"To receive no more surveys, open the link and choose \"No more surveys\".\n")
+    return subject, body
+
+
 def invite_case(deployment, case: Case, *, plan: SamplingPlan | None, instrument_code: str,
                 draw_id: int | None = None, stratum: str | None = None, weight: float | None = None) -> str:
     """Invite the requester of a closed case; returns ``sent`` or why nobody was invited.
 
-    Never for imported cases, anonymous cases, cases without an address on an outbound
-    channel, opted-out addresses, or an address invited within ``repeat_days``.
+    The invitation goes through the customer's preferred channel when a plugin sends on
+    it (``send_message`` answers), else by e-mail when there is an address (see
+    ``contact_routes``). Never for imported cases, anonymous cases, cases without an
+    address on an outbound channel, customers with an opted-out address, or a customer
+    invited within ``repeat_days`` at any of their addresses. When the customer asked for
+    a channel nobody sends on and gave no e-mail address, an invitation row is recorded
+    with status ``skipped`` and the reason, and ``no_channel`` is returned.
     """
     if case.is_import:
         return "imported"
@@ -222,46 +252,67 @@ def invite_case(deployment, case: Case, *, plan: SamplingPlan | None, instrument
     instrument(deployment, instrument_code)
     with deployment.session() as s:
         customer = repo.get_customer(session=s, customer_id=case.customer_id)
-    if customer is None or not customer.email:
+    if customer is None:
         return "no_contact"
-    address = customer.email.strip().lower()
+    routes = contact_routes(customer, outbound_channels())
+    preferred = customer.contact_by
+    if not routes and not (preferred and customer.address_for(preferred)):
+        return "no_contact"
+    addresses = sorted({_normal(a) for a in (customer.email, customer.phone) if a and a.strip()})
     now = deployment.clock()
+    until = now + timedelta(days=config["expires_days"])
     token = secrets.token_urlsafe(24)
     with deployment.session() as s:
-        if s.get(SurveyOptOutRow, address) is not None:
+        if s.scalar(select(func.count()).select_from(SurveyOptOutRow).where(SurveyOptOutRow.address.in_(addresses))):
             return "opted_out"
         recent = s.scalar(select(func.count()).select_from(SurveyInvitationRow).where(
-            SurveyInvitationRow.address == address,
+            SurveyInvitationRow.address.in_(addresses), SurveyInvitationRow.status != "skipped",
             SurveyInvitationRow.created_at > now - timedelta(days=config["repeat_days"])))
         if recent:
             return "recently_invited"
+        channel, address = routes[0] if routes else (preferred, customer.address_for(preferred))
         row = SurveyInvitationRow(
             instrument=instrument_code, plan_id=plan.id if plan else None, draw_id=draw_id, case_id=case.id,
-            customer_id=case.customer_id, address=address, channel="email", token_hash=_hash(token),
-            status="pending", stratum=stratum, weight=weight, created_at=now,
-            expires_at=now + timedelta(days=config["expires_days"]),
+            customer_id=case.customer_id, address=_normal(address), channel=channel, token_hash=_hash(token),
+            status="pending" if routes else "skipped", stratum=stratum, weight=weight, created_at=now,
+            expires_at=until if routes else now,
+            error=None if routes else f"the customer prefers {preferred}, which is not an outbound channel, "
+                                      "and gave no e-mail address to fall back on",
         )
         s.add(row)
         s.commit()
         invitation_id = row.id
+    if not routes:
+        log.info("survey invitation for case %s skipped: no outbound %s channel", case.tracking_number, preferred)
+        return "no_channel"
     link = f"{config['base_url'].rstrip('/')}/survey/{token}"
-    body = (f"Your request {case.tracking_number} ({case.request_type}) has been closed.\n\n"
-            f"Please tell us how we did; it takes a minute:\n{link}\n\n"
-            f"The link works once and until {(now + timedelta(days=config['expires_days'])).date().isoformat()}.\n"
-            f"To receive no more surveys, open the link and choose \"No more surveys\".\n")
-    subject = f"{deployment.profile.name}: how did we do with request {case.tracking_number}?"
-    try:
-        receipt = deployment.pm.hook.send_message(channel="email", address=customer.email, subject=subject,
-                                                  body=body, profile=deployment.profile)
-        error = None if receipt is not None else "no plugin sends on the email channel"
-    except Exception as exc:  # a mail server's failure must not undo the close
-        log.exception("survey invitation for case %s failed", case.tracking_number)
-        error = f"{type(exc).__name__}: {exc}"
+    receipt = error = None
+    tried = []
+    for channel, address in routes:
+        subject, body = _message(deployment, case, channel, link, until.date())
+        tried.append(channel)
+        try:
+            receipt = deployment.pm.hook.send_message(channel=channel, address=address, subject=subject,
+                                                      body=body, profile=deployment.profile)
+        except Exception as exc:  # a mail server's failure must not undo the close
+            log.exception("survey invitation for case %s failed on %s", case.tracking_number, channel)
+            error = f"{type(exc).__name__}: {exc}"
+            break
+        if receipt is not None:
+            break
+    if error:
+        status = "failed"
+    elif receipt is None:  # no plugin answered on any route
+        status, error = "skipped", f"no plugin sends on the {' or '.join(tried)} channel"
+        if preferred and not (customer.email or "").strip():
+            error += f" (the customer prefers {preferred} and gave no e-mail address to fall back on)"
+    else:
+        status = "sent"
     with deployment.session() as s:
         s.execute(update(SurveyInvitationRow).where(SurveyInvitationRow.id == invitation_id)
-                  .values(status="failed" if error else "sent", error=error))
+                  .values(status=status, error=error, channel=channel, address=_normal(address)))
         s.commit()
-    return "failed" if error else "sent"
+    return {"sent": "sent", "failed": "failed", "skipped": "no_channel"}[status]
 
 
 def dispatch_on_close(deployment, case: Case) -> str:
@@ -292,7 +343,8 @@ def send(deployment, draw_id: int) -> dict:
         if row is None:
             raise NotFound(f"draw: no draw {draw_id}")
         plan = _plan(s.get(SurveyPlanRow, row.plan_id))
-        done = set(s.scalars(select(SurveyInvitationRow.case_id).where(SurveyInvitationRow.draw_id == draw_id)))
+        done = set(s.scalars(select(SurveyInvitationRow.case_id).where(
+            SurveyInvitationRow.draw_id == draw_id, SurveyInvitationRow.status != "skipped")))
         sample = json.loads(row.sample)
         case_rows = {r.id: r for r in s.scalars(select(CaseRow).where(CaseRow.id.in_([u[0] for u in sample])))}
     outcomes: dict[str, int] = {}
@@ -426,8 +478,13 @@ def _code_of(raw: str) -> str | None:
     return raw
 
 
+IMPORT_BATCH = 1000
+"""Responses written per executemany (their answers and attributes follow in one more each)."""
+
+
 def _insert_responses(deployment, instrument_code: str, prepared: list[tuple[dict, list[dict], dict]]) -> int:
-    """Insert (response, answers, attributes) triples, skipping respondents already stored for the wave."""
+    """Insert (response, answers, attributes) triples in batches, in one transaction, skipping
+    respondents already stored for the wave."""
     r = survey_responses_table.c
     with deployment.engine.begin() as conn:
         waves = {p[0]["wave"] for p in prepared}
@@ -437,13 +494,18 @@ def _insert_responses(deployment, instrument_code: str, prepared: list[tuple[dic
                 r.instrument == instrument_code, r.wave == wave if wave is not None else r.wave.is_(None)
             )).scalars()}
         fresh = [p for p in prepared if p[0]["external_id"] is None or (p[0]["wave"], p[0]["external_id"]) not in existing]
-        for response, answers, attributes in fresh:
-            rid = conn.execute(insert(survey_responses_table).values(**response).returning(r.id)).scalar_one()
+        add_responses = insert(survey_responses_table).returning(r.id, sort_by_parameter_order=True)
+        for start in range(0, len(fresh), IMPORT_BATCH):
+            batch = fresh[start:start + IMPORT_BATCH]
+            # one executemany per table and batch; the new ids come back in the order of the rows
+            ids = conn.execute(add_responses, [response for response, _, _ in batch]).scalars().all()
+            answers = [{**a, "response_id": rid} for rid, (_, rows, _) in zip(ids, batch) for a in rows]
             if answers:
-                conn.execute(insert(survey_answers_table), [{**a, "response_id": rid} for a in answers])
+                conn.execute(insert(survey_answers_table), answers)
+            attributes = [{"response_id": rid, "name": k, "value": v}
+                          for rid, (_, _, attrs_) in zip(ids, batch) for k, v in attrs_.items()]
             if attributes:
-                conn.execute(insert(survey_attrs_table), [{"response_id": rid, "name": k, "value": v}
-                                                          for k, v in attributes.items()])
+                conn.execute(insert(survey_attrs_table), attributes)
     return len(fresh)
 
 
@@ -564,7 +626,27 @@ def import_csv(deployment, instrument_code: str, path: Path) -> dict:
 
 def _action(row: SurveyActionPlanRow) -> ActionPlan:
     return ActionPlan(instrument=row.instrument, item=row.item, owner=row.owner, actions=row.actions, due=row.due,
-                      department=row.department, status=ActionStatus(row.status), id=row.id)
+                      department=row.department, status=ActionStatus(row.status), id=row.id, code=row.code)
+
+
+def load_profile_action_plans(deployment) -> int:
+    """Store the action plans of the profile's instruments that are not stored yet (by code); returns
+    how many were added. Plans already stored keep their status, and plans added with the CLI stay."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    now = deployment.clock()
+    rows = [{"code": p.code, "instrument": p.instrument, "item": p.item, "department": p.department,
+             "owner": p.owner, "actions": p.actions, "due": p.due, "status": p.status.value, "created_at": now,
+             "closed_at": now if p.status is ActionStatus.CLOSED else None}
+            for inst in deployment.profile.surveys.values() for p in inst.action_plans]
+    if not rows:
+        return 0
+    table = SurveyActionPlanRow.__table__
+    dialect_insert = postgresql.insert if deployment.engine.dialect.name == "postgresql" else sqlite.insert
+    with deployment.engine.begin() as conn:
+        before = conn.scalar(select(func.count()).select_from(table))
+        conn.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=["code"]), rows)
+        return conn.scalar(select(func.count()).select_from(table)) - before
 
 
 def add_action_plan(deployment, *, instrument_code: str, item: str, owner: str, actions: str, due: date,

@@ -102,7 +102,8 @@ def history(*, session: Session, case_id: int) -> list[CaseEvent]:
 
 
 def add_customer(*, session: Session, customer: Customer, created_at) -> int:
-    row = CustomerRow(name=customer.name, email=customer.email, phone=customer.phone, created_at=created_at)
+    row = CustomerRow(name=customer.name, email=customer.email, phone=customer.phone,
+                      contact_by=customer.contact_by, created_at=created_at)
     session.add(row)
     session.flush()
     return row.id
@@ -112,7 +113,7 @@ def get_customer(*, session: Session, customer_id: int) -> Customer | None:
     row = session.get(CustomerRow, customer_id)
     if row is None:
         return None
-    return Customer(id=row.id, name=row.name, email=row.email, phone=row.phone)
+    return Customer(id=row.id, name=row.name, email=row.email, phone=row.phone, contact_by=row.contact_by)
 
 
 def next_tracking_sequence(*, session: Session, year: int) -> int:

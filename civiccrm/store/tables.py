@@ -54,6 +54,8 @@ class CustomerRow(SQLModel, table=True):
     name: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=40)
+    contact_by: str | None = Field(default=None, max_length=10)
+    """The channel the customer prefers to be contacted on: email, sms or phone (None: no preference)."""
     created_at: datetime = _when()
     redacted_at: datetime | None = _when(default=None)
 
@@ -322,7 +324,10 @@ class SurveyActionPlanRow(SQLModel, table=True):
     """What a department will do about an item under target; listed until closed."""
 
     __tablename__ = "survey_action_plans"
+    __table_args__ = (Index("ux_survey_action_plans_code", "code", unique=True),)
     id: int | None = Field(default=None, primary_key=True)
+    code: str | None = Field(default=None, max_length=100)
+    """The plan's code in the city profile (None for plans added with the CLI)."""
     instrument: str = Field(max_length=100)
     item: str = Field(max_length=60)
     department: str | None = Field(default=None, max_length=100)
