@@ -161,6 +161,48 @@ def test_tracking_numbers_unique_under_concurrent_intake(deployment, clock):
     assert sorted(numbers) == [f"KC-2026-{n:06d}" for n in range(1, threads * per_thread + 1)]
 
 
+
+INTAKE_PROCESS = """
+import sys
+from civiccrm.domain.cases import CaseDraft, Customer, Location
+from civiccrm.services import cases
+from civiccrm.services.deployment import open_deployment
+
+deployment = open_deployment(sys.argv[1])
+for n in range(int(sys.argv[2])):
+    case = cases.intake(deployment, CaseDraft(
+        service_code="trash-missed-by-city", description=f"process case {n}", channel="web",
+        location=Location(latitude=39.0997, longitude=-94.5786), customer=Customer(phone="816-555-0100"),
+        attributes={}, media_url="https://example.org/cart.jpg"))
+    print(case.tracking_number, case.id, case.customer_id, flush=True)
+"""
+
+
+def test_intake_from_several_processes_on_one_sqlite_file(sqlite_deployment):
+    """Worker processes of one SQLite deployment (gunicorn's) take turns writing: no number twice, no
+    case lost, and each case stored with its customer, media and created event."""
+    import subprocess
+    import sys
+
+    url = sqlite_deployment.engine.url.render_as_string(hide_password=False)
+    processes, per_process = 3, 8
+    running = [subprocess.Popen([sys.executable, "-c", INTAKE_PROCESS, url, str(per_process)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(processes)]
+    acknowledged = []
+    for process in running:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        acknowledged += [line.split() for line in out.splitlines()]
+    assert len(acknowledged) == processes * per_process
+    year = acknowledged[0][0].split("-")[1]
+    assert sorted(n for n, _, _ in acknowledged) == [f"KC-{year}-{n:06d}" for n in range(1, processes * per_process + 1)]
+    with sqlite_deployment.engine.connect() as connection:
+        stored = connection.execute(text(
+            "SELECT c.tracking_number, c.id, c.customer_id, (SELECT COUNT(*) FROM case_media m WHERE m.case_id = c.id),"
+            " (SELECT COUNT(*) FROM case_events e WHERE e.case_id = c.id AND e.kind = 'created') FROM cases c"
+        )).all()
+    assert sorted((n, int(i), int(c), 1, 1) for n, i, c in acknowledged) == sorted(tuple(r) for r in stored)
+
 def test_district_from_the_point(deployment, clock):
     found = {}
     for district, (lat, long) in DISTRICT_POINTS.items():

@@ -5,7 +5,7 @@ import secrets
 from datetime import datetime
 
 import attrs
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from civiccrm.domain.attributes import check_plain_text
 from civiccrm.errors import CivicError, NotFound
@@ -81,12 +81,15 @@ def revoke(deployment, key_id: int) -> ApiKey:
         return _from_row(row)
 
 
+_BY_HASH = select(*ApiKeyRow.__table__.c).where(ApiKeyRow.__table__.c.key_hash == bindparam("key_hash"))
+
+
 def authenticate(deployment, key: str | None, *, action: str) -> ApiKey:
     """The active key matching ``key``, or InvalidApiKey saying why ``action`` cannot go on."""
     if not key:
         raise InvalidApiKey(f"api_key: missing -- can't proceed with {action}; ask the city for a key", field="api_key")
-    with deployment.session() as s:
-        row = s.scalars(select(ApiKeyRow).where(ApiKeyRow.key_hash == _hash(key.strip()))).first()
+    with deployment.engine.connect() as connection:  # Core, not the ORM: this runs on every API write
+        row = connection.execute(_BY_HASH, {"key_hash": _hash(key.strip())}).first()
     if row is None:
         raise InvalidApiKey(f"api_key: invalid api_key received -- can't proceed with {action}", field="api_key")
     if row.revoked_at is not None:

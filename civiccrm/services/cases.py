@@ -1,6 +1,7 @@
 """Case use cases: intake, assign, note, status, close, reopen, merge, update."""
 
 from datetime import datetime
+from types import SimpleNamespace
 
 from civiccrm.domain.attributes import validate_attributes
 from civiccrm.domain.cases import (
@@ -18,7 +19,7 @@ from civiccrm.errors import CivicError
 from civiccrm.services import sla
 from civiccrm.services.events import fire
 from civiccrm.store import repo
-from civiccrm.store.tables import CaseAttributeRow, CaseMediaRow, CaseRow
+from civiccrm.store.tables import CaseRow
 
 MAX_DESCRIPTION = 4000
 MAX_MEDIA_URL = 2000
@@ -104,35 +105,35 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system") -> Case:
     opened_at = draft.opened_at or now
     due = due_at(deployment, opened_at, service_type)
 
-    with deployment.session() as s:
-        customer_id = None
-        if draft.customer is not None and not draft.customer.is_empty:
-            customer_id = repo.add_customer(session=s, customer=draft.customer, created_at=now)
-        year = opened_at.astimezone(profile.tz).year
-        sequence = repo.next_tracking_sequence(session=s, year=year)
-        row = CaseRow(
-            tracking_number=f"{profile.tracking_prefix}-{year}-{sequence:06d}",
-            service_code=service_type.code, request_type=service_type.name, category=service_type.category,
-            department=routing.department, work_group=routing.work_group, channel=channel,
-            description=description, status=Status.NEW.value, opened_at=opened_at, updated_at=now,
-            due_at=due, origin=draft.origin, customer_id=customer_id, **repo.location_columns(location),
-            response_due_at=sla.first_response_due(deployment, service_type, opened_at),
+    customer = draft.customer if draft.customer is not None and not draft.customer.is_empty else None
+    year = opened_at.astimezone(profile.tz).year
+    prefix = f"{profile.tracking_prefix}-{year}-"
+    values = dict(
+        service_code=service_type.code, request_type=service_type.name, category=service_type.category,
+        department=routing.department, work_group=routing.work_group, channel=channel,
+        description=description, status=Status.NEW.value, opened_at=opened_at, updated_at=now,
+        due_at=due, origin=draft.origin, **repo.location_columns(location),
+        response_due_at=sla.first_response_due(deployment, service_type, opened_at),
+    )
+    event = CaseEvent(
+        kind="created", at=now, actor=actor, origin=draft.origin,
+        changes={"status": [None, Status.NEW.value], "service_code": [None, service_type.code],
+                 "department": [None, routing.department], "work_group": [None, routing.work_group],
+                 "channel": [None, channel], "due_at": [None, due.isoformat() if due else None]},
+    )
+    answers = [(code, value) for code, values in attributes.items() for value in values]
+    # Everything is computed; the write transaction only inserts (SQLite's write lock is taken at its start).
+    with repo.write_transaction(deployment.engine) as connection:
+        case_id, tracking_number, customer_id = repo.insert_case(
+            connection, values=values, tracking_number=lambda sequence: f"{prefix}{sequence:06d}", year=year,
+            customer=customer, customer_created_at=now, attributes=answers, media_url=media_url, event=event,
         )
-        s.add(row)
-        s.flush()
-        s.add_all(CaseAttributeRow(case_id=row.id, code=code, value=value)
-                  for code, values in attributes.items() for value in values)
-        if media_url:
-            s.add(CaseMediaRow(case_id=row.id, url=media_url))
-        event = CaseEvent(
-            kind="created", at=now, actor=actor, origin=draft.origin,
-            changes={"status": [None, Status.NEW.value], "service_code": [None, service_type.code],
-                     "department": [None, routing.department], "work_group": [None, routing.work_group],
-                     "channel": [None, channel], "due_at": [None, due.isoformat() if due else None]},
-        )
-        repo.add_event(session=s, case_id=row.id, event=event)
-        s.commit()
-        case = repo.case_from_row(row)
+        connection.commit()
+    case = repo.case_from_row(SimpleNamespace(
+        id=case_id, tracking_number=tracking_number, customer_id=customer_id, resolution=None, closed_at=None,
+        on_time=None, duplicate_of=None, external_id=None, city_exceeded_timeframe=None, city_days_to_close=None,
+        **values,
+    ))
     fire(deployment, "case_created", case, event)
     return case
 

@@ -1,6 +1,8 @@
 """Engines and sessions: SQLite by default (WAL, synchronous=FULL), PostgreSQL by URL."""
 
 import os
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect
@@ -9,6 +11,11 @@ from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session
 
 from civiccrm.errors import CivicError
+
+try:
+    import fcntl
+except ImportError:  # Windows: only the threads of a process queue
+    fcntl = None
 
 DEFAULT_URL = "sqlite:///civiccrm.db"
 ENV_VAR = "CIVICCRM_DATABASE_URL"
@@ -51,6 +58,67 @@ def make_engine(url: str | None = None) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+class _WriterQueue:
+    """Writers of one SQLite file take turns here before asking SQLite for its write lock.
+
+    SQLite has one writer at a time, and a writer that finds the lock taken sleeps in the
+    busy handler (1, 2, 5, 10 ... 100 ms) and polls, so under several processes the lock
+    sits idle between turns while waiters sleep. Waiting on a lock here instead wakes the
+    next writer as soon as the last one is done: a thread lock for the threads of this
+    process, then ``flock`` on a file beside the database for the other processes. It
+    only orders writers that use it; SQLite's own lock still guards the data (writers
+    that do not queue here, e.g. another program, go through the busy handler as before).
+    """
+
+    def __init__(self, database: str):
+        self.path = f"{database}-writers.lock"
+        self.thread_lock = threading.Lock()
+        self._pid = None
+        self._fd = None
+
+    def _file(self):
+        if self._pid != os.getpid():  # a forked worker opens its own file: a shared one would not exclude
+            self._pid = os.getpid()
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError:  # a read-only folder: threads still queue, processes use the busy handler
+                self._fd = None
+        return self._fd
+
+    @contextmanager
+    def turn(self):
+        with self.thread_lock:
+            fd = self._file() if fcntl is not None else None
+            if fd is None:
+                yield
+                return
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+_queues: dict[str, _WriterQueue] = {}
+_queues_lock = threading.Lock()
+
+
+@contextmanager
+def writer_turn(engine: Engine):
+    """Wait for this process's and other processes' writers of the same SQLite file (see _WriterQueue);
+    PostgreSQL and in-memory SQLite need no queue."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    database = os.path.abspath(database)
+    queue = _queues.get(database)
+    if queue is None:
+        with _queues_lock:
+            queue = _queues.setdefault(database, _WriterQueue(database))
+    with queue.turn():
+        yield
 
 
 def session(engine: Engine) -> Session:

@@ -1,17 +1,22 @@
 """Mappers between domain objects and rows, and the small queries the services need."""
 
 import json
+from contextlib import contextmanager
 from operator import itemgetter
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from civiccrm.domain.cases import Case, CaseEvent, Customer, Location, Resolution, Status
 from civiccrm.domain.profile import CityProfile
 from civiccrm.errors import NotFound
+from civiccrm.store.db import writer_turn
 from civiccrm.store.tables import (
+    CaseAttributeRow,
     CaseEventRow,
+    CaseMediaRow,
     CaseRow,
     CustomerRow,
     DepartmentRow,
@@ -109,6 +114,60 @@ def add_customer(*, session: Session, customer: Customer, created_at) -> int:
     return row.id
 
 
+@contextmanager
+def write_transaction(engine):
+    """A connection in a write transaction, for short transactions that only write (the caller commits).
+
+    On SQLite the writer first waits its turn among this deployment's writers (``writer_turn``),
+    then takes the write lock at BEGIN (IMMEDIATE), so the transaction never upgrades a read lock
+    and everything after BEGIN runs with the lock already held."""
+    with engine.connect() as connection, writer_turn(engine):
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        finally:
+            if connection.in_transaction():  # not committed: give the lock back before the next writer's turn
+                connection.rollback()
+
+
+_INSERT_CUSTOMER = insert(CustomerRow.__table__).returning(CustomerRow.__table__.c.id)
+_INSERT_CASE = insert(CaseRow.__table__).returning(CaseRow.__table__.c.id)
+_INSERT_ATTRIBUTES = insert(CaseAttributeRow.__table__)
+_INSERT_MEDIA = insert(CaseMediaRow.__table__)
+_INSERT_EVENT = insert(CaseEventRow.__table__)
+
+
+def event_values(case_id: int, event: CaseEvent) -> dict:
+    return {"case_id": case_id, "at": event.at, "actor": event.actor, "kind": event.kind, "origin": event.origin,
+            "changes": json.dumps(event.changes, default=str, sort_keys=True), "note": event.note}
+
+
+def insert_case(connection, *, values: dict, tracking_number, year: int, customer: Customer | None = None,
+                customer_created_at=None, attributes=(), media_url: str | None = None,
+                event: CaseEvent) -> tuple[int, str, int | None]:
+    """Store a new case with its customer, attributes, media and first event; returns (id, tracking number,
+    customer id). Core statements, one round each (the case's id comes back by RETURNING), so the
+    write lock is held for as little as possible; everything is computed before. ``tracking_number``
+    turns the year's next sequence number into the public number. The caller commits."""
+    customer_id = None
+    if customer is not None:
+        customer_id = connection.execute(_INSERT_CUSTOMER, {
+            "name": customer.name, "email": customer.email, "phone": customer.phone,
+            "contact_by": customer.contact_by, "created_at": customer_created_at,
+        }).scalar_one()
+    number = tracking_number(next_tracking_sequence(session=connection, year=year))
+    case_id = connection.execute(_INSERT_CASE, {**values, "tracking_number": number, "customer_id": customer_id}
+                                 ).scalar_one()
+    if attributes:
+        connection.execute(_INSERT_ATTRIBUTES, [{"case_id": case_id, "code": code, "value": value}
+                                                for code, value in attributes])
+    if media_url:
+        connection.execute(_INSERT_MEDIA, {"case_id": case_id, "url": media_url})
+    connection.execute(_INSERT_EVENT, event_values(case_id, event))
+    return case_id, number, customer_id
+
+
 def get_customer(*, session: Session, customer_id: int) -> Customer | None:
     row = session.get(CustomerRow, customer_id)
     if row is None:
@@ -116,14 +175,20 @@ def get_customer(*, session: Session, customer_id: int) -> Customer | None:
     return Customer(id=row.id, name=row.name, email=row.email, phone=row.phone, contact_by=row.contact_by)
 
 
+_NEXT_SEQUENCE = {
+    is_postgresql: dialect_insert(TrackingCounter).values(year=bindparam("year"), last=1)
+    .on_conflict_do_update(index_elements=[TrackingCounter.year], set_={"last": TrackingCounter.last + 1})
+    .returning(TrackingCounter.last)
+    for is_postgresql, dialect_insert in ((False, sqlite.insert), (True, postgresql.insert))
+}
+
+
 def next_tracking_sequence(*, session: Session, year: int) -> int:
-    """Take the next number of ``year`` atomically: one upsert, so two first cases of a year cannot collide."""
-    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    return session.execute(
-        dialect_insert(TrackingCounter).values(year=year, last=1)
-        .on_conflict_do_update(index_elements=[TrackingCounter.year], set_={"last": TrackingCounter.last + 1})
-        .returning(TrackingCounter.last)
-    ).scalar_one()
+    """Take the next number of ``year`` atomically: one upsert, so two first cases of a year cannot collide
+    (``session`` may also be a Core connection)."""
+    dialect = session.dialect if isinstance(session, Connection) else session.get_bind().dialect
+    statement = _NEXT_SEQUENCE[dialect.name == "postgresql"]
+    return session.execute(statement, {"year": year}).scalar_one()
 
 
 def get_setting(*, session: Session, key: str) -> str | None:
