@@ -175,20 +175,28 @@ def extend_for_pause(policy: SlaPolicy, calendar: BusinessCalendar, due: datetim
 
 
 def due_epochs(policy: SlaPolicy, calendar: BusinessCalendar, received: np.ndarray,
-               paused: np.ndarray | None = None) -> np.ndarray:
-    """Vector :func:`due_at` (plus pause extension) over epoch seconds: one search per case."""
+               paused: np.ndarray | None = None, *, targets: np.ndarray | None = None) -> np.ndarray:
+    """Vector :func:`due_at` (plus pause extension) over epoch seconds: one search per case.
+
+    ``targets`` (one per case) stands in for ``policy.target``, so cases held to several
+    policies that share a basis, calendar and clock start are computed in one call; it is
+    refused for business days, whose arithmetic takes one target at a time.
+    """
     received = np.asarray(received, dtype=np.float64)
+    target = policy.target if targets is None else np.asarray(targets, dtype=np.float64)
     timeline = calendar.timeline
     starts = timeline.next_opening(received) if policy.clock_start == ClockStart.NEXT_OPENING else received
     if policy.basis == SlaBasis.CALENDAR_DAYS:
-        due = add_calendar_days_epochs(starts, policy.target, calendar.tz)
+        due = add_calendar_days_epochs(starts, target, calendar.tz)
         return due if paused is None else due + paused
     if policy.basis == SlaBasis.BUSINESS_DAYS:
+        if targets is not None:
+            raise ValueError("due_epochs: per-case targets are not supported for business days")
         due = timeline.add_working_days(starts, policy.target)
         if paused is None or not np.any(paused):
             return due
         return np.where(paused > 0, timeline.add_open_seconds(due, paused), due)
-    seconds = policy.target * 3600.0
+    seconds = target * 3600.0
     if paused is not None:
         seconds = seconds + paused
     return timeline.add_open_seconds(starts, seconds)

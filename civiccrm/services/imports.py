@@ -31,6 +31,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from civiccrm.domain.cases import CaseEvent, Status
 from civiccrm.domain.imports import ImportRecord, ImportReject, ImportSummary, slugify
+from civiccrm.domain.taxonomy import SlaBasis
 from civiccrm.errors import CivicError
 from civiccrm.services.events import fire
 from civiccrm.store import repo
@@ -232,15 +233,22 @@ class _DueTimes:
         from civiccrm.domain import sla
         from civiccrm.domain.calendar import from_epoch
 
+        # Cases whose policies share a basis, calendar and clock start go in one call, each with
+        # its own target (business days take one target per call, so those group by policy).
         groups: dict = {}
         for it in items:
             if it.service_type is not None:
                 policy = self._policy(it.service_type, it.values["opened_at"])
-                groups.setdefault(policy, []).append(it)
-        for policy, members in groups.items():
-            received = np.fromiter((it.values["opened_at"].timestamp() for it in members), dtype=np.float64,
+                key = policy if policy.basis == SlaBasis.BUSINESS_DAYS else (
+                    policy.basis, policy.calendar, policy.clock_start)
+                groups.setdefault(key, (policy, []))[1].append((it, policy.target))
+        for policy, members in groups.values():
+            received = np.fromiter((it.values["opened_at"].timestamp() for it, _ in members), dtype=np.float64,
                                    count=len(members))
-            due = sla.due_epochs(policy, self.profile.calendars[policy.calendar], received)
+            targets = None if policy.basis == SlaBasis.BUSINESS_DAYS else np.fromiter(
+                (target for _, target in members), dtype=np.float64, count=len(members))
+            due = sla.due_epochs(policy, self.profile.calendars[policy.calendar], received, targets=targets)
+            members = [it for it, _ in members]
             for it, seconds in zip(members, due.tolist(), strict=True):
                 it.values["due_at"] = from_epoch(seconds)
 
