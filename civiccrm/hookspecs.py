@@ -20,7 +20,8 @@ def register_channels(register):
 
 @hookspec
 def register_report_packs(register):
-    """Register report packs: ``register(name, render)``."""
+    """Register report packs: ``register(name, render, description="", formats=("json", "csv", "html"))``;
+    ``render(deployment, *, start, end, format)`` returns the report as a str."""
 
 
 @hookspec

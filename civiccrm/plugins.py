@@ -2,7 +2,10 @@
 
 import importlib
 import logging
+import re
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import attrs
@@ -24,6 +27,7 @@ DEFAULT_PLUGINS = (
     "civiccrm_plugins.survey_dispatch",
     "civiccrm.web.surveys",
     "civiccrm.web.open311",
+    "civiccrm_plugins.council_pack",
 )
 
 ENTRY_POINT_GROUP = "civiccrm"
@@ -82,11 +86,63 @@ class Integration:
     description: str = ""
 
 
+REPORT_FORMATS: tuple[str, ...] = ("json", "csv", "html")
+"""The formats a report pack may render; ``civiccrm report render --format`` takes one of them."""
+
+_PACK_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
 @attrs.frozen
 class ReportPack:
+    """A named report for a period: ``render(deployment, *, start, end, format) -> str``."""
+
     name: str
-    render: object
+    """How the pack is asked for (``civiccrm report render NAME``, ``[city] report_packs``)."""
+    render: Callable[..., str]
     description: str = ""
+    """One line shown by ``civiccrm report packs``."""
+    formats: tuple[str, ...] = REPORT_FORMATS
+    """The formats ``render`` produces, a subset of REPORT_FORMATS; the first is the default."""
+
+    def enabled_for(self, profile) -> bool:
+        """True when the city's ``[city] report_packs`` lists the pack, or lists none (all allowed)."""
+        return not profile.report_packs or self.name in profile.report_packs
+
+    def render_report(self, deployment, *, start: datetime, end: datetime, format: str | None = None) -> str:
+        """Check the period and format, then call the pack's ``render``; the rendered text.
+
+        ``start`` and ``end`` are timezone-aware instants, the period being [start, end);
+        ``format`` None means the pack's first format.
+        """
+        format = self.formats[0] if format is None else format
+        if format not in self.formats:
+            raise CivicError(f"format: report pack {self.name!r} renders {', '.join(self.formats)}, not {format!r}",
+                             field="format")
+        for label, value in (("start", start), ("end", end)):
+            if not isinstance(value, datetime) or value.utcoffset() is None:
+                raise CivicError(f"{label}: a timezone-aware datetime is needed, not {value!r}", field=label)
+        if end <= start:
+            raise CivicError(f"end: {end.isoformat()} is not after start {start.isoformat()}", field="end")
+        text = self.render(deployment, start=start, end=end, format=format)
+        if not isinstance(text, str):
+            raise CivicError(f"report pack {self.name!r}: render returned {type(text).__name__}, not str")
+        return text
+
+
+def _report_pack(name, render, description="", formats=REPORT_FORMATS) -> ReportPack:
+    where = f"register_report_packs: pack {name!r}"
+    if not isinstance(name, str) or not _PACK_NAME.match(name):
+        raise CivicError(f"{where}: a name is lower-case letters, digits, '-', '_' or '.', like 'council-monthly'")
+    if not callable(render):
+        raise CivicError(f"{where}: render must be callable, got {render!r}")
+    if not isinstance(description, str):
+        raise CivicError(f"{where}: description must be a str, got {description!r}")
+    if isinstance(formats, str) or not isinstance(formats, (tuple, list)) or not formats:
+        raise CivicError(f"{where}: formats must be a non-empty tuple such as ('json', 'html'), got {formats!r}")
+    unknown = [f for f in formats if f not in REPORT_FORMATS]
+    if unknown or len(set(formats)) != len(formats):
+        raise CivicError(f"{where}: formats {tuple(formats)!r}; each one of {', '.join(REPORT_FORMATS)}, once")
+    return ReportPack(name=name, render=render, description=description, formats=tuple(formats))
 
 
 def _collect(hook, make, what: str) -> dict:
@@ -122,8 +178,22 @@ def integrations() -> dict[str, Integration]:
     return _collect(load_plugins().hook.register_integrations, Integration, "integration")
 
 
-def report_packs() -> dict[str, ReportPack]:
-    return _collect(load_plugins().hook.register_report_packs, ReportPack, "report pack")
+def report_packs(pm: pluggy.PluginManager | None = None) -> dict[str, ReportPack]:
+    """Every registered report pack by name (from ``pm``, by default the loaded plugins)."""
+    return _collect((pm or load_plugins()).hook.register_report_packs, _report_pack, "report pack")
+
+
+def report_pack(name: str, *, profile=None, pm: pluggy.PluginManager | None = None) -> ReportPack:
+    """The pack called ``name``; CivicError when no plugin registers it or ``profile``'s city does not enable it."""
+    packs = report_packs(pm)
+    if name not in packs:
+        raise CivicError(f"report pack: no pack {name!r}; registered packs: {', '.join(sorted(packs)) or 'none'}",
+                         field="pack")
+    pack = packs[name]
+    if profile is not None and not pack.enabled_for(profile):
+        raise CivicError(f"report pack: {name!r} is not enabled for {profile.name}; its profile enables "
+                         f"{', '.join(profile.report_packs)} ([city] report_packs in profile.toml)", field="pack")
+    return pack
 
 
 @attrs.frozen

@@ -18,7 +18,7 @@ _BY_HEADINGS = {None: "cases", "department": "department", "work-group": "work g
 
 @cli.group(cls=CivicGroup)
 def report():
-    """Figures for a period: cases opened and closed, backlog, days to close, on-time shares."""
+    """Figures for a period: the summary, and the report packs plugins provide."""
 
 
 def period_dates(date_from: str | None, date_to: str | None, today: date) -> tuple[str, str]:
@@ -126,3 +126,66 @@ def render_text(result, *, city: str, tz, first: date, last: date) -> str:
     for metric in result.definitions:
         out += textwrap.wrap(metric.definition, width=100, initial_indent="  ", subsequent_indent="      ")
     return "\n".join(out)
+
+
+@report.command("packs")
+@json_option
+@pass_obj
+def report_packs(obj, as_json):
+    """List the report packs plugins provide, their formats, and whether this city enables them.
+
+    A city enables packs with `[city] report_packs = [...]` in its profile; without that
+    list every registered pack may be rendered.
+    """
+    from civiccrm import plugins
+
+    deployment = obj.deployment
+    profile = deployment.profile
+    packs = plugins.report_packs(deployment.pm)
+    rows = [{"name": p.name, "description": p.description, "formats": list(p.formats),
+             "enabled": p.enabled_for(profile)} for p in sorted(packs.values(), key=lambda p: p.name)]
+    missing = [name for name in profile.report_packs if name not in packs]
+    if as_json:
+        emit_json({"city": profile.name, "packs": rows, "enabled_but_not_registered": missing})
+        return
+    if not rows:
+        click.echo("no report packs registered")
+    for row in rows:
+        state = "enabled" if row["enabled"] else f"not enabled for {profile.name}"
+        click.echo(f"{row['name']}  [{', '.join(row['formats'])}; {state}]")
+        if row["description"]:
+            click.echo(f"    {row['description']}")
+    if missing:
+        click.echo(f"the profile enables packs no plugin registers: {', '.join(missing)}")
+
+
+@report.command("render")
+@click.argument("name")
+@click.option("--from", "date_from", required=True, metavar="DATE",
+              help="First day of the period, YYYY-MM-DD in city time.")
+@click.option("--to", "date_to", required=True, metavar="DATE", help="Last day of the period, inclusive (city time).")
+@click.option("--format", "fmt", metavar="FORMAT",
+              help="json, csv or html: one the pack renders (default: the pack's first format).")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="Write the report to FILE instead of printing it.")
+@pass_obj
+def report_render(obj, name, date_from, date_to, fmt, out):
+    """Render the report pack NAME for the days --from to --to (both inclusive, city time).
+
+    `civiccrm report packs` lists the packs; see docs/metrics.md for the council-monthly pack.
+    """
+    from civiccrm import plugins
+
+    deployment = obj.deployment
+    pack = plugins.report_pack(name, profile=deployment.profile, pm=deployment.pm)
+    start, end = inclusive_range(date_from, date_to, deployment.profile.tz)
+    text = pack.render_report(deployment, start=start, end=end, format=fmt)
+    if out is None:
+        click.echo(text)
+        return
+    try:
+        with open(out, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise CivicError(f"--out: cannot write {out} ({exc.strerror})") from None
+    click.echo(f"{name}: wrote {out}", err=True)

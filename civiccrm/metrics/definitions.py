@@ -63,3 +63,25 @@ SUMMARY_METRICS: tuple[Metric, ...] = (
 """The figures of ``civiccrm report summary``, in the order they are printed."""
 
 BY_NAME: dict[str, Metric] = {m.name: m for m in SUMMARY_METRICS}
+
+TIMELINESS = Metric(
+    "timeliness", "timeliness",
+    "timeliness = the work group's cases closed in the period with on_time true / its cases closed in the "
+    "period with on_time known (the project's verdict, fixed at close: closed_at at or before due_at)",
+)
+SATISFACTION = Metric(
+    "satisfaction", "satisfaction",
+    "satisfaction = answers to the survey question given in the period (answered_at in the period) about "
+    "the work group's cases that are acceptable (value at or above the question's acceptable point) / "
+    "those answers with a value (blank and N/A left out); a response reaches its case through its "
+    "invitation, and counts for the work group the case is assigned to now",
+)
+QUADRANT = Metric(
+    "quadrant", "quadrant",
+    "quadrant = where the work group falls against the two targets: meets-both, timely-only (timeliness "
+    "at or above its target, satisfaction below), satisfied-only (the reverse) or below-both; none when "
+    "either share has no denominator",
+)
+
+MATRIX_METRICS: tuple[Metric, ...] = (TIMELINESS, SATISFACTION, QUADRANT)
+"""The figures of the 311 matrix (``civiccrm.metrics.matrix``)."""

@@ -181,7 +181,7 @@ def _percentile_query(key, closed_in):
 
 
 @contextmanager
-def _executor(source) -> Iterator:
+def read_snapshot(source) -> Iterator:
     """Something with ``.execute``: a Session or Connection is used as given; an Engine (or a
     Deployment's engine) lends one connection, read in one REPEATABLE READ snapshot on PostgreSQL
     so the queries of a report agree with each other."""
@@ -199,6 +199,15 @@ def _executor(source) -> Iterator:
         yield conn
 
 
+def check_period(start: datetime, end: datetime, **others: datetime) -> None:
+    """CivicError unless every instant is a timezone-aware datetime and ``end`` is after ``start``."""
+    for name, value in (("start", start), ("end", end), *others.items()):
+        if not isinstance(value, datetime) or value.utcoffset() is None:
+            raise CivicError(f"{name}: a timezone-aware datetime is needed, not {value!r}")
+    if end <= start:
+        raise CivicError(f"end: {end.isoformat()} is not after start {start.isoformat()}")
+
+
 def summary(session_or_engine, *, start: datetime, end: datetime, by: str | None = None,
             now: datetime) -> SummaryReport:
     """The summary figures for cases in [start, end), optionally by a grouping (see BY_CHOICES).
@@ -206,11 +215,7 @@ def summary(session_or_engine, *, start: datetime, end: datetime, by: str | None
     ``start``, ``end`` and ``now`` are timezone-aware instants; the backlog is counted as of
     ``min(end, now)``. Definitions of every figure are in ``civiccrm.metrics.definitions``.
     """
-    for name, value in (("start", start), ("end", end), ("now", now)):
-        if not isinstance(value, datetime) or value.utcoffset() is None:
-            raise CivicError(f"{name}: a timezone-aware datetime is needed, not {value!r}")
-    if end <= start:
-        raise CivicError(f"end: {end.isoformat()} is not after start {start.isoformat()}")
+    check_period(start, end, now=now)
     by = normalise_by(by)
     as_of = min(end, now)
     key, label, from_clause = _grouping(by)
@@ -237,7 +242,7 @@ def summary(session_or_engine, *, start: datetime, end: datetime, by: str | None
                      .where(opened_in)
                      .group_by(*([key] if key is not None else []), _c.channel))
 
-    with _executor(session_or_engine) as db:
+    with read_snapshot(session_or_engine) as db:
         count_rows = db.execute(counts).mappings().all()
         percentile_rows = db.execute(_percentile_query(key, closed_in)).mappings().all()
         total_percentiles = (db.execute(_percentile_query(None, closed_in)).mappings().one()
@@ -285,4 +290,4 @@ def _float(value) -> float | None:
     return None if value is None else float(value)
 
 
-__all__ = ["BY_CHOICES", "GroupFigures", "SummaryReport", "normalise_by", "summary"]
+__all__ = ["BY_CHOICES", "GroupFigures", "SummaryReport", "check_period", "normalise_by", "read_snapshot", "summary"]
