@@ -27,7 +27,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || command -v sudo 2>/dev/null)
 BENCH_IMPORT_ARGS ?=
 BENCH_SLA_ARGS ?= --cases 1000000 --pandas-sample 20000 --stored 1000000
 BENCH_SURVEYS_ARGS ?= --responses 1000000
-BENCH_OPEN311_ARGS ?= --cases 200000 --duration 5 --workers 2 --clients 8
+BENCH_OPEN311_ARGS ?= --cases 1000000 --duration 8
 BENCHMARKS := import sla surveys open311
 
 .PHONY: venv install postgres-deps test run bench $(addprefix bench-,$(BENCHMARKS)) clean distclean

@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import random
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -227,6 +228,7 @@ def main(argv=None) -> int:
     parser.add_argument("--requests", type=int, default=20_000, help="Most requests per measurement.")
     parser.add_argument("--clients", type=int, default=8, help="Concurrent client threads (default 8).")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers for both servers (default 4).")
+    parser.add_argument("--keep", action="store_true", help="Keep the generated database (deleted otherwise).")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
@@ -304,7 +306,10 @@ def main(argv=None) -> int:
     print()
     for text, ok in verdicts:
         print(f"{'PASS' if ok else 'MISS'}  {text}")
-    print(f"\n(database left at {path}; delete {folder} when done)")
+    if args.keep:
+        print(f"\n(database kept at {path}; delete {folder} when done)")
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
     return 0 if all(ok for _, ok in verdicts) else 1
 
 
