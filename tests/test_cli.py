@@ -218,6 +218,7 @@ def test_user_errors_are_one_line(run):
     user_error(run("case", "list", "--status", "done"), "--status", "done")
     user_error(run("case", "list", "--department", "space-agency"), "--department", "space-agency")
     user_error(run("case", "merge", number, "--into", number), "into itself")
+    user_error(run("case", "reopen", number), "--reason", "why")
 
     # nothing above changed the case beyond the one close
     history = as_json(run("case", "show", number, "--json"))["history"]

@@ -5,6 +5,7 @@ import click
 from civiccrm.cli import CivicGroup, cli, emit_json, json_option, pass_obj
 from civiccrm.cli.params import format_remaining, inclusive_range, parse_duration
 from civiccrm.domain.cases import STATUS_LABELS, CaseDraft, Customer, Location, parse_resolution, parse_status
+from civiccrm.errors import CivicError
 from civiccrm.services import cases as case_service
 
 
@@ -147,7 +148,6 @@ def _sla_fields(deployment, found) -> dict:
 def case_list(obj, status, department, work_group, district, type_, channel, date_from, date_to,
               overdue, due_within, limit, offset, as_json):
     """List cases, newest first (most overdue first with --overdue or --due-within)."""
-    from civiccrm.errors import CivicError
     from civiccrm.store.queries import CaseFilter, list_cases
 
     deployment = obj.deployment
@@ -207,7 +207,6 @@ def case_list(obj, status, department, work_group, district, type_, channel, dat
 def case_update(obj, tracking_number, type_, description, address, lat, long_, status, work_group,
                 department, note, as_json):
     """Change an open case: type, description, location, status, assignment, or add a note."""
-    from civiccrm.errors import CivicError
 
     deployment = obj.deployment
     updated = None
@@ -261,11 +260,13 @@ def case_close(obj, tracking_number, resolution, note, as_json):
 
 @case.command("reopen")
 @click.argument("tracking_number")
-@click.option("--reason", required=True, help="Why the case is reopened (kept in its history).")
+@click.option("--reason", help="Why the case is reopened (required; kept in its history).")
 @json_option
 @pass_obj
 def case_reopen(obj, tracking_number, reason, as_json):
     """Reopen a closed case."""
+    if not (reason or "").strip():
+        raise CivicError("--reason: say why the case is reopened; it is kept in the case's history", field="reason")
     _print_result(case_service.reopen(obj.deployment, tracking_number, actor=obj.actor, reason=reason),
                   obj.deployment, as_json)
 

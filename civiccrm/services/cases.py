@@ -277,23 +277,31 @@ def reopen(deployment, tracking_number: str, *, actor: str = "system", reason: s
 
 
 def merge(deployment, duplicate: str, into: str, *, actor: str = "system") -> Case:
-    """Close ``duplicate`` as a duplicate of ``into``; both histories say so."""
+    """Close ``duplicate`` as a duplicate of ``into``; both histories say so, in one transaction."""
     if duplicate.strip() == into.strip():
         raise CivicError(f"case {duplicate}: cannot merge a case into itself")
-    target = get(deployment, into)
-    if not target.is_open:
-        raise CivicError(f"case {into}: cannot merge into it: it is closed ({target.resolution.value}); reopen it first")
-
-    def apply(row, now):
+    with deployment.session() as s:
+        # Lock both cases in one order, so two merges of the same pair cannot deadlock.
+        rows = {number: repo.get_case_row(session=s, tracking_number=number, for_update=True)
+                for number in sorted((duplicate.strip(), into.strip()))}
+        row, target = rows[duplicate.strip()], rows[into.strip()]
+        if target.status == Status.CLOSED.value:
+            raise CivicError(f"case {into}: cannot merge into it: it is closed ({target.resolution}); reopen it first")
+        now = deployment.clock()
         changes = {**sla.on_close(deployment, row, now), **_close_row(row, Resolution.DUPLICATE, now)}
         row.duplicate_of = target.tracking_number
         changes["duplicate_of"] = [None, target.tracking_number]
-        return changes
-
-    case = _change(deployment, duplicate, actor, "merged", apply,
-                   note=f"duplicate of {target.tracking_number}", hook="case_closed")
-    _change(deployment, target.tracking_number, actor, "note", lambda row, now: {"merged_from": [None, case.tracking_number]},
-            note=f"{case.tracking_number} was merged into this case")
+        row.updated_at = target.updated_at = now
+        merged = CaseEvent(kind="merged", at=now, actor=actor, changes=changes,
+                           note=f"duplicate of {target.tracking_number}", origin="intake")
+        noted = CaseEvent(kind="note", at=now, actor=actor, changes={"merged_from": [None, row.tracking_number]},
+                          note=f"{row.tracking_number} was merged into this case", origin="intake")
+        repo.add_event(session=s, case_id=row.id, event=merged)
+        repo.add_event(session=s, case_id=target.id, event=noted)
+        s.commit()
+        case, target_case = repo.case_from_row(row), repo.case_from_row(target)
+    fire(deployment, "case_closed", case, merged)
+    fire(deployment, "case_updated", target_case, noted)
     return case
 
 
