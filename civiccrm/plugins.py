@@ -196,6 +196,33 @@ def report_pack(name: str, *, profile=None, pm: pluggy.PluginManager | None = No
     return pack
 
 
+def survey_instruments(profile) -> dict:
+    """Code -> SurveyInstrument: the city profile's instruments and those plugins register."""
+    from civiccrm.domain.surveys import SurveyInstrument
+
+    found = dict(profile.surveys)
+
+    def register(instrument):
+        if not isinstance(instrument, SurveyInstrument):
+            raise CivicError(f"register_survey_instruments: expected a SurveyInstrument, got {instrument!r}")
+        if instrument.code in found:
+            raise CivicError(f"two sources define the survey instrument {instrument.code!r}")
+        found[instrument.code] = instrument
+
+    load_plugins().hook.register_survey_instruments(register=register)
+    return found
+
+
+def survey_instrument(profile, code: str):
+    """One instrument by code, or NotFound naming the known ones."""
+    from civiccrm.errors import NotFound
+
+    known = survey_instruments(profile)
+    if code not in known:
+        raise NotFound(f"instrument: no survey {code!r} in {profile.name}; known: {', '.join(sorted(known)) or 'none'}")
+    return known[code]
+
+
 @attrs.frozen
 class CityEntry:
     name: str

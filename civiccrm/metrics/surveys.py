@@ -10,10 +10,12 @@ design-weighted share and variance for stratified samples; no interval, and the 
 
 from sqlalchemy import Integer, String, cast, func, literal, select
 
+from civiccrm import plugins
 from civiccrm.domain.sampling import Method
 from civiccrm.domain.survey_stats import StratumCount, stratified_share, wilson
 from civiccrm.domain.surveys import QuestionType
 from civiccrm.errors import CivicError
+from civiccrm.store.surveys import list_action_plans
 from civiccrm.store.tables import (
     SurveyPlanRow,
     cases_table,
@@ -85,9 +87,7 @@ def results(deployment, instrument_code: str, *, item: str | None = None, by: st
     """Per group and rated item (scale, yes/no): answered, acceptable share, mean, interval, target,
     baseline, flags (``rows``); per group and choice or yes/no item: count and share per option
     (``choices``); per group and free-text item: answers given (``text_items``)."""
-    from civiccrm.services.surveys import action_plans, instrument as get_instrument
-
-    instrument = get_instrument(deployment, instrument_code)
+    instrument = plugins.survey_instrument(deployment.profile, instrument_code)
     asked = [instrument.question(item)] if item is not None else list(instrument.questions)
     rated = [q for q in asked if q.is_rated]
     optioned = [q for q in asked if q.type in (QuestionType.CHOICE, QuestionType.YES_NO)]
@@ -121,7 +121,8 @@ def results(deployment, instrument_code: str, *, item: str | None = None, by: st
         baselines = _first_period(conn, instrument_code, codes, by if by == "department" else None)
         invited, answered = _response_counts(conn, instrument_code, by)
 
-    open_plans = action_plans(deployment, instrument_code=instrument_code)
+    with deployment.session() as session:
+        open_plans = list_action_plans(session=session, instrument_code=instrument_code)
     combined: dict = {}
     for row in raw:
         entry = combined.setdefault((row.grp, row.item), {"n": 0, "acc": 0, "sum": 0.0, "strata": []})

@@ -25,6 +25,7 @@ from civiccrm.domain.surveys import (
 )
 from civiccrm.errors import CivicError, NotFound
 from civiccrm.store import repo
+from civiccrm.store.surveys import action_plan_from_row, list_action_plans
 from civiccrm.store.tables import (
     CaseRow,
     SurveyActionPlanRow,
@@ -66,24 +67,13 @@ def instruments(deployment) -> dict[str, SurveyInstrument]:
     """The profile's instruments and those plugins register."""
     from civiccrm import plugins
 
-    found = dict(deployment.profile.surveys)
-
-    def register(instrument):
-        if not isinstance(instrument, SurveyInstrument):
-            raise CivicError(f"register_survey_instruments: expected a SurveyInstrument, got {instrument!r}")
-        if instrument.code in found:
-            raise CivicError(f"two sources define the survey instrument {instrument.code!r}")
-        found[instrument.code] = instrument
-
-    plugins.load_plugins().hook.register_survey_instruments(register=register)
-    return found
+    return plugins.survey_instruments(deployment.profile)
 
 
 def instrument(deployment, code: str) -> SurveyInstrument:
-    known = instruments(deployment)
-    if code not in known:
-        raise NotFound(f"instrument: no survey {code!r} in {deployment.profile.name}; known: {', '.join(sorted(known)) or 'none'}")
-    return known[code]
+    from civiccrm import plugins
+
+    return plugins.survey_instrument(deployment.profile, code)
 
 
 # --- sampling plans and draws ------------------------------------------------------------
@@ -624,11 +614,6 @@ def import_csv(deployment, instrument_code: str, path: Path) -> dict:
 # --- action plans --------------------------------------------------------------------------
 
 
-def _action(row: SurveyActionPlanRow) -> ActionPlan:
-    return ActionPlan(instrument=row.instrument, item=row.item, owner=row.owner, actions=row.actions, due=row.due,
-                      department=row.department, status=ActionStatus(row.status), id=row.id, code=row.code)
-
-
 def load_profile_action_plans(deployment) -> int:
     """Store the action plans of the profile's instruments that are not stored yet (by code); returns
     how many were added. Plans already stored keep their status, and plans added with the CLI stay."""
@@ -679,7 +664,7 @@ def add_action_plan(deployment, *, instrument_code: str, item: str, owner: str, 
                                    created_at=deployment.clock())
         s.add(plan)
         s.commit()
-        return _action(plan)
+        return action_plan_from_row(plan)
 
 
 def update_action_plan(deployment, plan_id: int, status: ActionStatus) -> ActionPlan:
@@ -690,17 +675,12 @@ def update_action_plan(deployment, plan_id: int, status: ActionStatus) -> Action
         row.status = status.value
         row.closed_at = deployment.clock() if status is ActionStatus.CLOSED else None
         s.commit()
-        return _action(row)
+        return action_plan_from_row(row)
 
 
 def action_plans(deployment, *, instrument_code: str | None = None, include_closed: bool = False) -> list[ActionPlan]:
-    query = select(SurveyActionPlanRow).order_by(SurveyActionPlanRow.due, SurveyActionPlanRow.id)
-    if instrument_code:
-        query = query.where(SurveyActionPlanRow.instrument == instrument_code)
-    if not include_closed:
-        query = query.where(SurveyActionPlanRow.status != ActionStatus.CLOSED.value)
     with deployment.session() as s:
-        return [_action(r) for r in s.scalars(query)]
+        return list_action_plans(session=s, instrument_code=instrument_code, include_closed=include_closed)
 
 
 def invitation_counts(deployment, instrument_code: str) -> dict:
