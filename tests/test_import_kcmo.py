@@ -169,6 +169,23 @@ def test_changed_row_updates_the_case_with_a_reimported_event(deployment, tmp_pa
     assert history[-1].origin == "import:kcmo" and history[-1].note.endswith("changed.csv:8")  # three two-line records before it
 
 
+def test_bytes_that_are_not_utf8_are_read_as_windows_1252(deployment, tmp_path):
+    raw = GOOD.read_bytes()
+    lines = raw.split(b"\n")
+    # Put a Windows-1252 e-acute (0xE9, invalid on its own in UTF-8) into the second record's address.
+    lines[1] = lines[1].replace(b"Mulberry", b"Caf\xe9 Mulberry", 1)
+    assert b"\xe9" in lines[1]
+    mixed = tmp_path / "cp1252.csv"
+    mixed.write_bytes(b"\n".join(lines))
+    with pytest.raises(UnicodeDecodeError):
+        mixed.read_text(encoding="utf-8")
+
+    summary, rejects = run_import(deployment, mixed)
+    assert rejects == [] and summary.imported == summary.read == 9
+    first_id = lines[1].split(b",", 1)[0].decode()
+    assert case_service.get(deployment, first_id).location.address == "938 Café Mulberry St"
+
+
 def test_imported_history_says_where_it_came_from(deployment):
     run_import(deployment, GOOD)
     with deployment.engine.connect() as conn:
