@@ -360,3 +360,18 @@ def test_a_plugin_that_computes_due_times_is_asked_for_each_case(deployment):
     assert case.on_time is False
     quick = case_service.get(deployment, "2020250002")  # closed the same day
     assert quick.on_time is True
+
+
+@pytest.mark.parametrize("values", [
+    {"status": "closed", "resolution": "fixed", "service_code": "trash-missed-by-city", "department": "public-works",
+     "work_group": None, "channel": "phone", "due_at": datetime(2019, 11, 22, 20, 55, tzinfo=UTC), "closed_at": None},
+    {"status": "open", "resolution": None, "service_code": "caf\u00e9 \"quoted\" \\ type", "department": None,
+     "work_group": "wg\nnew line", "channel": "other", "due_at": None, "closed_at": datetime(2020, 1, 1, tzinfo=UTC)},
+])
+def test_imported_event_changes_are_the_json_of_the_created_fields(values):
+    from civiccrm.services.imports import _CREATED_FIELDS, _created_changes_json
+
+    expected = {f: [None, v.isoformat() if isinstance(v, datetime) else v] for f, v in values.items()}
+    assert set(values) == set(_CREATED_FIELDS)
+    assert _created_changes_json(values) == json.dumps(expected, sort_keys=True)
+    assert json.loads(_created_changes_json(values)) == expected
