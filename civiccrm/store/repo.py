@@ -254,9 +254,15 @@ def bulk_insert(conn, table, rows: list[dict]) -> None:
     to_db = UTCDateTime().process_bind_param
     get = itemgetter(*columns)
     params = []
+    last = {i: (None, None) for i in instants}  # a batch often repeats one instant (its own "now")
     for row in rows:
         values = list(get(row)) if len(columns) > 1 else [get(row)]
         for i in instants:
-            values[i] = to_db(values[i], dialect)
+            value = values[i]
+            seen, converted = last[i]
+            if value is not seen:
+                converted = to_db(value, dialect)
+                last[i] = (value, converted)
+            values[i] = converted
         params.append(tuple(values))
     conn.exec_driver_sql(statement, params)
