@@ -283,6 +283,15 @@ def test_forbidden_in_xml(api):
     assert "api_key" in xml(response).findtext("error/description")
 
 
+def test_description_is_optional_as_the_spec_says(api):
+    created = api.post("requests.json", {"api_key": api.key, "service_code": "graffiti-on-private-property",
+                                         "attribute[SURFACE][]": ["wall"], **IN_CITY})
+    assert created.status_code == 200, created.text
+    tracking = created.json()[0]["service_request_id"]
+    request = api.get(f"requests/{tracking}.json").json()[0]
+    assert request["description"] == request["service_name"] == "Graffiti on Private Property"
+
+
 def test_utf8_round_trip(api):
     created = api.create(description="Poubelle oubliée — 垃圾 ✓")
     tracking = created.json()[0]["service_request_id"]

@@ -339,9 +339,8 @@ def post_request(fmt: str):
     address_id = params.text(values, "address_id", 100)
     if lat is None and not address and not address_id:
         raise CivicError("location: missing; send lat and long, address_string or address_id", field="lat")
-    description = params.text(values, "description", case_service.MAX_DESCRIPTION, multiline=True)
-    if description is None:
-        raise CivicError("description: missing; describe the problem (up to 4,000 characters)", field="description")
+    # The spec makes description optional; a request sent without one is described by its service.
+    description = params.text(values, "description", case_service.MAX_DESCRIPTION, multiline=True) or service_type.name
     names = [params.text(values, f, 100) for f in ("first_name", "last_name")]
     email = params.text(values, "email", 320)
     if email and ("@" not in email or " " in email):
