@@ -327,3 +327,16 @@ def test_list_limit_and_offset(run, listed_cases):
     everything = listed(run)
     assert listed(run, "--limit", "2") == everything[:2]
     assert listed(run, "--limit", "2", "--offset", "2") == everything[2:4]
+
+
+def test_serve_refuses_a_port_in_use_in_one_line(tmp_path):
+    import socket
+
+    url = f"sqlite:///{tmp_path / 'civiccrm.db'}"
+    ok(CliRunner().invoke(cli, ["--db", url, "init", "--city", "kansas-city"]))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["--db", url, "serve", "--port", str(port)])
+    user_error(result, "--port", str(port), "in use")

@@ -1,10 +1,27 @@
 """``civiccrm serve``: the web app (Open311 API and other blueprints) under gunicorn."""
 
 import os
+import socket
 
 import click
 
 from civiccrm.cli import cli, pass_obj
+from civiccrm.errors import CivicError
+
+
+def _check_free(host: str, port: int) -> None:
+    """Refuse at once, in one line, an address that cannot be listened on (gunicorn would retry noisily)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise CivicError(f"--host: cannot resolve {host!r}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise CivicError(f"--port: cannot listen on {host}:{port}: {exc.strerror}; choose another with --port") from None
 
 
 @cli.command()
@@ -22,6 +39,7 @@ def serve(obj, host, port, workers, threads):
 
     deployment = open_deployment(obj.db)
     deployment.engine.dispose()
+    _check_free(host, port)
     url = database_url(obj.db)
     click.echo(f"Serving {deployment.profile.name} at http://{host}:{port}/open311/v2/ "
                f"(discovery: http://{host}:{port}/open311/v2/discovery.json); Ctrl-C stops")
