@@ -115,3 +115,46 @@ def channels(as_json):
         return
     for row in rows:
         click.echo(f"{row['code']:<10} {row['name']}")
+
+
+@cli.group()
+def hooks():
+    """Event hooks that failed, and retrying them."""
+
+
+@hooks.command("failed")
+@click.option("--plugin", help="Only this plugin's failures.")
+@json_option
+@pass_obj
+def hooks_failed(obj, plugin, as_json):
+    """List failed event hooks not yet retried, oldest first."""
+    from civiccrm.services.events import pending_failures
+
+    tz = obj.deployment.profile.tz
+    rows = [{"id": f.id, "case": f.tracking_number, "plugin": f.plugin, "hook": f.hook,
+             "at": f.at.astimezone(tz), "error": f.note} for f in pending_failures(obj.deployment, plugin=plugin)]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['id']:>8} {row['at']:%Y-%m-%d %H:%M} {row['case']:<16} {row['plugin']} {row['hook']}: {row['error']}")
+    if not rows:
+        click.echo("no failed hooks waiting for a retry", err=True)
+
+
+@hooks.command("retry")
+@click.option("--plugin", help="Only this plugin's failures.")
+@click.option("--limit", type=click.IntRange(1), help="At most this many failures.")
+@json_option
+@pass_obj
+def hooks_retry(obj, plugin, limit, as_json):
+    """Call failed event hooks again (the case as it is now, the original event); safe to run from cron."""
+    from civiccrm.services.events import retry_failures
+
+    result = retry_failures(obj.deployment, plugin=plugin, limit=limit)
+    if as_json:
+        emit_json({"retried": result.retried, "failed_again": result.failed_again, "skipped": list(result.skipped)})
+        return
+    click.echo(f"retried {result.retried}, failed again {result.failed_again}, skipped {len(result.skipped)}")
+    for reason in result.skipped:
+        click.echo(f"skipped: {reason}", err=True)

@@ -254,7 +254,7 @@ class CaseEvent:
     """One entry of a case's append-only history."""
 
     kind: str
-    """created, assigned, status_changed, note, public_note, closed, reopened, merged, updated, hook_failed, imported."""
+    """created, assigned, status_changed, note, public_note, closed, reopened, merged, updated, hook_failed, hook_retried, imported, ..."""
     at: datetime = attrs.field(validator=require_aware)
     actor: str
     changes: dict = attrs.field(factory=dict)
