@@ -106,6 +106,30 @@ def test_cities(run):
     assert channels["email"]["outbound"] is True
 
 
+def test_a_broken_city_profile_does_not_hide_the_others(run, tmp_path):
+    from civiccrm import hookimpl, plugins
+
+    broken = tmp_path / "brokenville"
+    broken.mkdir()
+    (broken / "profile.toml").write_text('[city]\nslug = "brokenville"\n')
+
+    class Registers:
+        @hookimpl
+        def register_city_profiles(self, register):
+            register("brokenville", broken)
+
+    plugins.pm.register(Registers(), name="test-brokenville")
+    try:
+        result = run("cities")
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "kansas-city" in result.stdout and "tulsa" in result.stdout
+        assert "brokenville" in result.stderr and "missing key taxonomy" in result.stderr
+        rows = json.loads(run("cities", "--json").stdout)
+        assert "missing key taxonomy" in next(r for r in rows if r["slug"] == "brokenville")["error"]
+    finally:
+        plugins.pm.unregister(name="test-brokenville")
+
+
 def test_types_search(run):
     ok(run("init", "--city", "kansas-city"))
     rows = as_json(run("types", "--search", "trash", "--json"))

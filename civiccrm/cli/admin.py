@@ -52,22 +52,33 @@ def current(obj):
 @cli.command()
 @json_option
 def cities(as_json):
-    """List the city profiles that are installed."""
+    """List the city profiles that are installed (a broken one is named with its error; exit 1)."""
+    from civiccrm.errors import CivicError
     from civiccrm.profiles import load_profile
 
-    rows = []
+    rows, broken = [], []
     for slug, path in sorted(plugins.city_folders().items()):
-        profile = load_profile(path)
+        try:
+            profile = load_profile(path)
+        except CivicError as exc:
+            broken.append(f"city {slug}: {exc}")
+            rows.append({"slug": slug, "path": str(path), "error": str(exc)})
+            continue
         rows.append({
             "slug": slug, "name": profile.name, "timezone": profile.timezone, "path": str(path),
             "service_types": len(profile.taxonomy.service_types), "districts": len(profile.city_map.districts),
         })
     if as_json:
         emit_json(rows)
-        return
-    for row in rows:
-        click.echo(f"{row['slug']:<20} {row['name']} ({row['timezone']}, {row['service_types']} service types, "
-                   f"{row['districts']} districts)")
+    else:
+        for row in rows:
+            if "error" not in row:
+                click.echo(f"{row['slug']:<20} {row['name']} ({row['timezone']}, {row['service_types']} service types, "
+                           f"{row['districts']} districts)")
+    if broken:
+        for line in broken[:-1]:
+            click.echo(f"Error: {line}", err=True)
+        raise click.ClickException(broken[-1])
 
 
 @cli.command("plugins")
