@@ -57,3 +57,34 @@ def format_remaining(delta: timedelta) -> str:
     if not days:
         parts.append(f"{minutes}m")
     return f"{' '.join(parts)} {label}"
+
+
+def named_period(month: str | None, fiscal_year: int | None, fiscal_year_start: tuple[int, int]) -> tuple[str, str]:
+    """``--month 2019-12`` or ``--fiscal-year 2020`` as inclusive (from, to) dates.
+
+    A fiscal year is named by the calendar year it ends in: with a May 1 start, fiscal
+    year 2020 runs from 2019-05-01 to 2020-04-30.
+    """
+    if month and fiscal_year:
+        raise CivicError("--month and --fiscal-year: give one period, not both")
+    if month:
+        try:
+            year, number = (int(part) for part in month.strip().split("-"))
+            first = date(year, number, 1)
+        except ValueError:
+            raise CivicError(f"--month: {month!r} is not a month like 2019-12") from None
+        following = date(year + number // 12, number % 12 + 1, 1)
+        return first.isoformat(), (following - timedelta(days=1)).isoformat()
+    start_month, start_day = fiscal_year_start
+    first = date(fiscal_year - (0 if (start_month, start_day) == (1, 1) else 1), start_month, start_day)
+    following = date(first.year + 1, start_month, start_day)
+    return first.isoformat(), (following - timedelta(days=1)).isoformat()
+
+
+def period_options(date_from, date_to, month, fiscal_year, fiscal_year_start):
+    """The --from/--to a command should use, given the optional --month/--fiscal-year shorthands."""
+    if not (month or fiscal_year):
+        return date_from, date_to
+    if date_from or date_to:
+        raise CivicError("--month/--fiscal-year: give either a named period or --from/--to, not both")
+    return named_period(month, fiscal_year, fiscal_year_start)

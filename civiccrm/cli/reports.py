@@ -6,7 +6,7 @@ from datetime import date, timedelta
 import click
 
 from civiccrm.cli import CivicGroup, cli, emit_json, json_option, pass_obj
-from civiccrm.cli.params import inclusive_range, parse_date
+from civiccrm.cli.params import inclusive_range, parse_date, period_options
 from civiccrm.errors import CivicError
 
 DEFAULT_DAYS = 30
@@ -40,10 +40,13 @@ def period_dates(date_from: str | None, date_to: str | None, today: date) -> tup
 @click.option("--from", "date_from", metavar="DATE",
               help=f"First day of the period, YYYY-MM-DD in city time (default: {DEFAULT_DAYS - 1} days before --to).")
 @click.option("--to", "date_to", metavar="DATE", help="Last day of the period, inclusive (default: today, city time).")
+@click.option("--month", metavar="YYYY-MM", help="The whole of one month instead of --from/--to.")
+@click.option("--fiscal-year", type=int, metavar="YEAR",
+              help="One fiscal year (named by the year it ends in; the profile sets its start).")
 @click.option("--by", metavar="GROUPING", help="Group by department, work-group, channel, district or type.")
 @json_option
 @pass_obj
-def report_summary(obj, date_from, date_to, by, as_json):
+def report_summary(obj, date_from, date_to, month, fiscal_year, by, as_json):
     """Opened, closed, backlog, days to close, on-time shares and channel mix for a period.
 
     Dates are local to the city and both inclusive. Each figure's definition is printed
@@ -56,6 +59,7 @@ def report_summary(obj, date_from, date_to, by, as_json):
     profile = deployment.profile
     tz = profile.tz
     now = deployment.clock()
+    date_from, date_to = period_options(date_from, date_to, month, fiscal_year, profile.fiscal_year_start)
     date_from, date_to = period_dates(date_from, date_to, now.astimezone(tz).date())
     start, end = inclusive_range(date_from, date_to, tz)
     result = summary(deployment.engine, start=start, end=end, by=by, now=now)
@@ -161,15 +165,16 @@ def report_packs(obj, as_json):
 
 @report.command("render")
 @click.argument("name")
-@click.option("--from", "date_from", required=True, metavar="DATE",
-              help="First day of the period, YYYY-MM-DD in city time.")
-@click.option("--to", "date_to", required=True, metavar="DATE", help="Last day of the period, inclusive (city time).")
+@click.option("--from", "date_from", metavar="DATE", help="First day of the period, YYYY-MM-DD in city time.")
+@click.option("--to", "date_to", metavar="DATE", help="Last day of the period, inclusive (city time).")
+@click.option("--month", metavar="YYYY-MM", help="The whole of one month instead of --from/--to.")
+@click.option("--fiscal-year", type=int, metavar="YEAR", help="One fiscal year (named by the year it ends in).")
 @click.option("--format", "fmt", metavar="FORMAT",
               help="json, csv or html: one the pack renders (default: the pack's first format).")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
               help="Write the report to FILE instead of printing it.")
 @pass_obj
-def report_render(obj, name, date_from, date_to, fmt, out):
+def report_render(obj, name, date_from, date_to, month, fiscal_year, fmt, out):
     """Render the report pack NAME for the days --from to --to (both inclusive, city time).
 
     `civiccrm report packs` lists the packs; see docs/metrics.md for the council-monthly pack.
@@ -178,6 +183,9 @@ def report_render(obj, name, date_from, date_to, fmt, out):
 
     deployment = obj.deployment
     pack = plugins.report_pack(name, profile=deployment.profile, pm=deployment.pm)
+    date_from, date_to = period_options(date_from, date_to, month, fiscal_year, deployment.profile.fiscal_year_start)
+    if not (date_from and date_to):
+        raise CivicError("report render: give the period with --from and --to, --month or --fiscal-year")
     start, end = inclusive_range(date_from, date_to, deployment.profile.tz)
     text = pack.render_report(deployment, start=start, end=end, format=fmt)
     if out is None:
