@@ -1,6 +1,5 @@
 """Read a city profile's SLA settings: the ``[sla]`` table and the policy versions CSV."""
 
-import csv
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -9,6 +8,7 @@ from civiccrm.domain.cases import Status
 from civiccrm.domain.sla import DEFAULT_PAUSE_STATUSES, ClockStart, PolicyBook, SlaPolicy, check_target
 from civiccrm.domain.taxonomy import SlaBasis, Taxonomy
 from civiccrm.errors import CivicError
+from civiccrm.profile_csv import read_profile_csv
 
 SLA_KEYS = {"policies": str, "warning": str, "pause_statuses": list, "clock_start": str}
 POLICY_COLUMNS = ("service_code", "effective_from", "target", "basis")
@@ -94,48 +94,32 @@ def load_sla(folder: Path, table: dict, file: Path, taxonomy: Taxonomy, calendar
 
 def _read_policies(path: Path, taxonomy: Taxonomy, calendars: dict, default_calendar: str,
                    pause: frozenset[str], clock: str) -> list[SlaPolicy]:
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise CivicError(f"{path}: cannot read ({exc.strerror})") from None
     found = []
     seen: dict[tuple, int] = {}
-    with handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        missing = [c for c in POLICY_COLUMNS if c not in header]
-        if missing:
-            raise CivicError(f"{path}: line 1: missing column(s) {', '.join(missing)}")
-        unknown = [c for c in header if c not in POLICY_COLUMNS and c not in POLICY_OPTIONAL]
-        if unknown:
-            raise CivicError(f"{path}: line 1: unknown column(s) {', '.join(unknown)}; expected "
-                             f"{', '.join(POLICY_COLUMNS + POLICY_OPTIONAL)}")
-        for row in reader:
-            line = reader.line_num
-            row = {k: (v or "").strip() for k, v in row.items() if k}
-            where = f"{path}: line {line}"
-            code = row["service_code"]
-            if code not in taxonomy.service_types:
-                raise CivicError(f"{where}: service_code {code!r} is not a service type of the profile")
-            effective = parse_effective_from(row["effective_from"], where=f"{where}: effective_from")
-            key = (code, effective)
-            if key in seen:
-                raise CivicError(f"{where}: a second version of {code!r} from {row['effective_from'] or 'the beginning'} "
-                                 f"(first on line {seen[key]}); expected one version per service type and date")
-            seen[key] = line
-            calendar = row.get("calendar") or taxonomy.service_types[code].calendar or default_calendar
-            if calendar not in calendars:
-                raise CivicError(f"{where}: calendar {calendar!r} is not defined in profile.toml; expected one of {', '.join(calendars)}")
-            first = row.get("first_response") or ""
-            found.append(SlaPolicy(
-                service_code=code,
-                target=check_target(row["target"], where=f"{where}: target"),
-                basis=parse_basis(row["basis"] or SlaBasis.CALENDAR_DAYS, where=f"{where}: basis"),
-                calendar=calendar, effective_from=effective,
-                first_response=check_target(first, where=f"{where}: first_response") if first else None,
-                pause_statuses=(parse_pause_statuses(row["pause_statuses"].split(";"), where=f"{where}: pause_statuses")
-                                if row.get("pause_statuses") else pause),
-                clock_start=parse_clock_start(row.get("clock_start") or clock, where=f"{where}: clock_start"),
-                source=f"{path.name} line {line}", note=row.get("note") or None,
-            ))
+    for line, row in read_profile_csv(path, POLICY_COLUMNS, POLICY_OPTIONAL):
+        where = f"{path}: line {line}"
+        code = row["service_code"]
+        if code not in taxonomy.service_types:
+            raise CivicError(f"{where}: service_code {code!r} is not a service type of the profile")
+        effective = parse_effective_from(row["effective_from"], where=f"{where}: effective_from")
+        key = (code, effective)
+        if key in seen:
+            raise CivicError(f"{where}: a second version of {code!r} from {row['effective_from'] or 'the beginning'} "
+                             f"(first on line {seen[key]}); expected one version per service type and date")
+        seen[key] = line
+        calendar = row.get("calendar") or taxonomy.service_types[code].calendar or default_calendar
+        if calendar not in calendars:
+            raise CivicError(f"{where}: calendar {calendar!r} is not defined in profile.toml; expected one of {', '.join(calendars)}")
+        first = row.get("first_response") or ""
+        found.append(SlaPolicy(
+            service_code=code,
+            target=check_target(row["target"], where=f"{where}: target"),
+            basis=parse_basis(row["basis"] or SlaBasis.CALENDAR_DAYS, where=f"{where}: basis"),
+            calendar=calendar, effective_from=effective,
+            first_response=check_target(first, where=f"{where}: first_response") if first else None,
+            pause_statuses=(parse_pause_statuses(row["pause_statuses"].split(";"), where=f"{where}: pause_statuses")
+                            if row.get("pause_statuses") else pause),
+            clock_start=parse_clock_start(row.get("clock_start") or clock, where=f"{where}: clock_start"),
+            source=f"{path.name} line {line}", note=row.get("note") or None,
+        ))
     return found

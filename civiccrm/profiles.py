@@ -1,6 +1,5 @@
 """Read and check a city profile folder (profile.toml, taxonomy CSVs, GeoJSON)."""
 
-import csv
 import math
 import re
 import tomllib
@@ -14,6 +13,7 @@ from civiccrm.domain.geo import CityMap
 from civiccrm.domain.profile import CityProfile
 from civiccrm.domain.taxonomy import Department, ServiceType, SlaBasis, Taxonomy, WorkGroup
 from civiccrm.errors import CivicError
+from civiccrm.profile_csv import read_profile_csv
 from civiccrm.profile_sla import load_sla
 from civiccrm.survey_profile import check_customers, load_surveys
 
@@ -61,30 +61,6 @@ def _require(table: dict, keys, *, where: str, file: Path) -> None:
             raise CivicError(f"{file}: missing key {where}{key}")
 
 
-def _read_csv(path: Path, required, optional) -> list[tuple[int, dict]]:
-    """Rows of a profile CSV with their line numbers; unknown or missing columns are refused."""
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise CivicError(f"{path}: cannot read ({exc.strerror})") from None
-    with handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise CivicError(f"{path}: line 1: missing column(s) {', '.join(missing)}")
-        unknown = [c for c in header if c not in required and c not in optional]
-        if unknown:
-            raise CivicError(
-                f"{path}: line 1: unknown column(s) {', '.join(unknown)}; expected "
-                f"{', '.join(list(required) + list(optional))}"
-            )
-        rows = []
-        for row in reader:
-            rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items()}))
-        return rows
-
-
 def _unique(rows, path: Path, what: str) -> dict[str, tuple[int, dict]]:
     seen: dict[str, tuple[int, dict]] = {}
     for line, row in rows:
@@ -107,12 +83,12 @@ def _load_taxonomy(folder: Path, table: dict, file: Path, calendars: dict) -> Ta
     dep_path = folder / table["departments"]
     departments = {
         code: Department(code=code, name=row["name"] or code)
-        for code, (_, row) in _unique(_read_csv(dep_path, ("code", "name"), ()), dep_path, "department").items()
+        for code, (_, row) in _unique(read_profile_csv(dep_path, ("code", "name"), ()), dep_path, "department").items()
     }
     work_groups: dict[str, WorkGroup] = {}
     if "work_groups" in table:
         wg_path = folder / table["work_groups"]
-        for code, (line, row) in _unique(_read_csv(wg_path, ("code", "name", "department"), ()), wg_path, "work group").items():
+        for code, (line, row) in _unique(read_profile_csv(wg_path, ("code", "name", "department"), ()), wg_path, "work group").items():
             if row["department"] not in departments:
                 raise CivicError(f"{wg_path}: line {line}: department {row['department']!r} is not in {dep_path.name}")
             work_groups[code] = WorkGroup(code=code, name=row["name"] or code, department=row["department"])
@@ -120,7 +96,7 @@ def _load_taxonomy(folder: Path, table: dict, file: Path, calendars: dict) -> Ta
     st_path = folder / table["service_types"]
     service_types: dict[str, ServiceType] = {}
     names: dict[str, int] = {}
-    for code, (line, row) in _unique(_read_csv(st_path, _SERVICE_TYPE_COLUMNS, _SERVICE_TYPE_OPTIONAL), st_path, "service type").items():
+    for code, (line, row) in _unique(read_profile_csv(st_path, _SERVICE_TYPE_COLUMNS, _SERVICE_TYPE_OPTIONAL), st_path, "service type").items():
         if not row["name"]:
             raise CivicError(f"{st_path}: line {line}: empty name")
         folded = row["name"].casefold()
@@ -221,7 +197,7 @@ _BOOLEAN = {"true": True, "yes": True, "1": True, "false": False, "no": False, "
 def _load_service_attributes(path: Path, taxonomy: Taxonomy) -> dict[str, tuple[ServiceAttribute, ...]]:
     """Read the service attributes CSV: one row per question; list values as ``key=Name;key=Name``."""
     found: dict[str, dict[str, tuple[int, ServiceAttribute]]] = {}
-    for line, row in _read_csv(path, _ATTRIBUTE_COLUMNS, _ATTRIBUTE_OPTIONAL):
+    for line, row in read_profile_csv(path, _ATTRIBUTE_COLUMNS, _ATTRIBUTE_OPTIONAL):
         where = f"{path}: line {line}"
         service_code, code = row["service_code"], row["code"]
         if service_code not in taxonomy.service_types:

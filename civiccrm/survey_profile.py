@@ -1,12 +1,12 @@
 """Read a profile's ``[[surveys]]`` tables (and item CSVs) into SurveyInstruments, checking each key."""
 
-import csv
 import re
 from datetime import date
 from pathlib import Path
 
 from civiccrm.domain.surveys import ActionPlan, ActionStatus, Question, QuestionType, SurveyInstrument, Target
 from civiccrm.errors import CivicError
+from civiccrm.profile_csv import read_profile_csv
 
 _SURVEY = {
     "code": str, "name": str, "audience": str, "questions": list, "items": str, "scale": list,
@@ -84,36 +84,24 @@ def _question(q: dict, defaults: dict, where: str, file, departments) -> Questio
 
 def _items_csv(path: Path) -> list[tuple[str, dict]]:
     """Items from a CSV (code,text,type,scale_min,scale_max,...): one row per question."""
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise CivicError(f"{path}: cannot read ({exc.strerror})") from None
     rows = []
-    with handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        missing = [c for c in _ITEM_COLUMNS if c not in header]
-        unknown = [c for c in header if c not in _ITEM_COLUMNS + _ITEM_OPTIONAL]
-        if missing or unknown:
-            raise CivicError(f"{path}: line 1: columns must be {', '.join(_ITEM_COLUMNS + _ITEM_OPTIONAL)} "
-                             f"(missing {missing or 'none'}, unknown {unknown or 'none'})")
-        for row in reader:
-            where = f"{path}: line {reader.line_num}: "
-            q: dict = {k: v.strip() for k, v in row.items() if v and v.strip()}
-            try:
-                if "scale_min" in q or "scale_max" in q:
-                    q["scale"] = [int(q.pop("scale_min", 1)), int(q.pop("scale_max", 5))]
-                if "acceptable" in q:
-                    q["acceptable"] = int(q["acceptable"])
-                if "na_codes" in q:
-                    q["na_codes"] = [int(c) for c in q["na_codes"].split(";")]
-            except ValueError as exc:
-                raise CivicError(f"{where}not a whole number ({exc})") from None
-            if "choices" in q:
-                q["choices"] = [c.strip() for c in q["choices"].split(";")]
-            if "required" in q:
-                q["required"] = q["required"].lower() in ("true", "yes", "1")
-            rows.append((where, q))
+    for line, row in read_profile_csv(path, _ITEM_COLUMNS, _ITEM_OPTIONAL):
+        where = f"{path}: line {line}: "
+        q: dict = {k: v.strip() for k, v in row.items() if v and v.strip()}
+        try:
+            if "scale_min" in q or "scale_max" in q:
+                q["scale"] = [int(q.pop("scale_min", 1)), int(q.pop("scale_max", 5))]
+            if "acceptable" in q:
+                q["acceptable"] = int(q["acceptable"])
+            if "na_codes" in q:
+                q["na_codes"] = [int(c) for c in q["na_codes"].split(";")]
+        except ValueError as exc:
+            raise CivicError(f"{where}not a whole number ({exc})") from None
+        if "choices" in q:
+            q["choices"] = [c.strip() for c in q["choices"].split(";")]
+        if "required" in q:
+            q["required"] = q["required"].lower() in ("true", "yes", "1")
+        rows.append((where, q))
     return rows
 
 
@@ -121,60 +109,44 @@ def _action_plans(path: Path, survey: str, questions: list[Question], targets: l
                   taken: dict) -> tuple[ActionPlan, ...]:
     """Action plans from a CSV (code,item,department,owner,actions,due,status), each checked
     against the survey: a known item, a department of the profile, a target to answer."""
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise CivicError(f"{path}: cannot read ({exc.strerror})") from None
     plans = []
     by_code = {q.code: q for q in questions}
-    with handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        missing = [c for c in _PLAN_COLUMNS if c not in header]
-        unknown = [c for c in header if c not in _PLAN_COLUMNS + _PLAN_OPTIONAL]
-        if missing or unknown:
-            raise CivicError(f"{path}: line 1: columns must be {', '.join(_PLAN_COLUMNS + _PLAN_OPTIONAL)} "
-                             f"(missing {missing or 'none'}, unknown {unknown or 'none'})")
-        for row in reader:
-            where = f"{path}: line {reader.line_num}: "
-            if None in row:
-                raise CivicError(f"{where}{len(header) + len(row[None])} fields for {len(header)} columns "
-                                 "(quote a field that holds a comma)")
-            row = {k: (v or "").strip() for k, v in row.items()}
-            for column in _PLAN_COLUMNS:
-                if not row.get(column):
-                    raise CivicError(f"{where}empty {column}")
-            code = row["code"]
-            if not _PLAN_CODE.match(code):
-                raise CivicError(f"{where}code {code!r} must be lowercase letters, digits, '-', '_' or '.'")
-            if code in taken:
-                raise CivicError(f"{where}duplicate action plan code {code!r} (first at {taken[code]})")
-            taken[code] = where.rstrip(": ")
-            item = row["item"]
-            if item not in by_code:
-                raise CivicError(f"{where}item {item!r} is not a question of survey {survey!r}")
-            department = row.get("department") or None
-            if department is not None and department not in departments:
-                raise CivicError(f"{where}department {department!r} is not a department of this profile")
-            own = by_code[item].department
-            if own is not None and department != own:
-                raise CivicError(f"{where}item {item!r} is asked only about {own}'s cases; department must be {own}")
-            if not any(t.item == item and t.department in (None, department) for t in targets) \
-                    and by_code[item].target is None:
-                raise CivicError(f"{where}item {item!r} has no target{' for ' + department if department else ''}; "
-                                 "action plans answer an item under its target")
-            try:
-                due = date.fromisoformat(row["due"])
-            except ValueError:
-                raise CivicError(f"{where}due {row['due']!r} is not a date like 2027-03-31") from None
-            key = (row.get("status") or "open").lower().replace(" ", "_").replace("-", "_")
-            try:
-                status = ActionStatus(key)
-            except ValueError:
-                raise CivicError(f"{where}status {row['status']!r}; expected one of "
-                                 f"{', '.join(s.value for s in ActionStatus)}") from None
-            plans.append(ActionPlan(instrument=survey, item=item, owner=row["owner"], actions=row["actions"], due=due,
-                                    department=department, status=status, code=code))
+    for line, row in read_profile_csv(path, _PLAN_COLUMNS, _PLAN_OPTIONAL):
+        where = f"{path}: line {line}: "
+        for column in _PLAN_COLUMNS:
+            if not row.get(column):
+                raise CivicError(f"{where}empty {column}")
+        code = row["code"]
+        if not _PLAN_CODE.match(code):
+            raise CivicError(f"{where}code {code!r} must be lowercase letters, digits, '-', '_' or '.'")
+        if code in taken:
+            raise CivicError(f"{where}duplicate action plan code {code!r} (first at {taken[code]})")
+        taken[code] = where.rstrip(": ")
+        item = row["item"]
+        if item not in by_code:
+            raise CivicError(f"{where}item {item!r} is not a question of survey {survey!r}")
+        department = row.get("department") or None
+        if department is not None and department not in departments:
+            raise CivicError(f"{where}department {department!r} is not a department of this profile")
+        own = by_code[item].department
+        if own is not None and department != own:
+            raise CivicError(f"{where}item {item!r} is asked only about {own}'s cases; department must be {own}")
+        if not any(t.item == item and t.department in (None, department) for t in targets) \
+                and by_code[item].target is None:
+            raise CivicError(f"{where}item {item!r} has no target{' for ' + department if department else ''}; "
+                             "action plans answer an item under its target")
+        try:
+            due = date.fromisoformat(row["due"])
+        except ValueError:
+            raise CivicError(f"{where}due {row['due']!r} is not a date like 2027-03-31") from None
+        key = (row.get("status") or "open").lower().replace(" ", "_").replace("-", "_")
+        try:
+            status = ActionStatus(key)
+        except ValueError:
+            raise CivicError(f"{where}status {row['status']!r}; expected one of "
+                             f"{', '.join(s.value for s in ActionStatus)}") from None
+        plans.append(ActionPlan(instrument=survey, item=item, owner=row["owner"], actions=row["actions"], due=due,
+                                department=department, status=status, code=code))
     return tuple(plans)
 
 

@@ -272,3 +272,9 @@ def test_missing_csv_file(city):
     (city / "work_groups.csv").unlink()
     message = load_error(city)
     assert "work_groups.csv" in message and "cannot read" in message
+
+
+def test_a_row_with_more_fields_than_the_header_names_its_line(city):
+    line = append_line(city / "departments.csv", "parks-2,Parks, and Rec")
+    message = load_error(city)
+    assert "departments.csv" in message and f"line {line}" in message and "3 fields for 2 columns" in message
