@@ -1,28 +1,17 @@
 """Loading a city profile folder: the shipped Kansas City profile, and every kind of mistake a city can make."""
 
-import shutil
 from pathlib import Path
 
 import pytest
+from profile_helpers import KC, copy_kansas_city, edit, load_error
 
 from civiccrm.errors import CivicError
 from civiccrm.profiles import load_profile
 
-KC = Path(__file__).resolve().parents[1] / "cities" / "kansas_city"
-
 
 @pytest.fixture
 def city(tmp_path) -> Path:
-    """A private copy of the Kansas City profile folder that a test may break."""
-    folder = tmp_path / "kc"
-    shutil.copytree(KC, folder, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
-    return folder
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path.name}; the fixture no longer matches the shipped profile"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return copy_kansas_city(tmp_path)
 
 
 def append_line(path: Path, line: str) -> int:
@@ -33,12 +22,6 @@ def append_line(path: Path, line: str) -> int:
     text += line + "\n"
     path.write_text(text, encoding="utf-8")
     return text.count("\n")
-
-
-def load_error(folder: Path) -> str:
-    with pytest.raises(CivicError) as info:
-        load_profile(folder)
-    return str(info.value)
 
 
 # --- the shipped profile ------------------------------------------------------

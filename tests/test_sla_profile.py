@@ -1,43 +1,28 @@
 """SLA settings in a city profile: the shipped Kansas City versions, and bad input refused with
 the file, key or line and what was expected."""
 
-import shutil
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from profile_helpers import KC, copy_kansas_city, edit, load_error
 
 from civiccrm.domain.cases import CaseDraft
 from civiccrm.errors import CivicError
 from civiccrm.profiles import load_profile
 
-KC = Path(__file__).resolve().parents[1] / "cities" / "kansas_city"
 CHICAGO = ZoneInfo("America/Chicago")
 
 
 @pytest.fixture
 def city(tmp_path) -> Path:
-    folder = tmp_path / "kc"
-    shutil.copytree(KC, folder, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
-    return folder
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path.name}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return copy_kansas_city(tmp_path)
 
 
 def policies(folder: Path, *lines: str) -> None:
     (folder / "sla_policies.csv").write_text(
         "service_code,effective_from,target,basis,note\n" + "".join(line + "\n" for line in lines), encoding="utf-8")
-
-
-def load_error(folder: Path) -> str:
-    with pytest.raises(CivicError) as info:
-        load_profile(folder)
-    return str(info.value)
 
 
 def test_kansas_city_holds_property_violations_to_the_pre_reset_time_frame():
