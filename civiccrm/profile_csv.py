@@ -6,15 +6,19 @@ from pathlib import Path
 from civiccrm.errors import CivicError
 
 
+def open_csv(path: Path):
+    """Open a CSV for csv.reader (UTF-8, a byte-order mark skipped); CivicError naming the file if it cannot be read."""
+    try:
+        return Path(path).open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise CivicError(f"{path}: cannot read ({exc.strerror})") from None
+
+
 def read_profile_csv(path: Path, required, optional=()) -> list[tuple[int, dict]]:
     """(line, row) for each record; a missing or unknown column, or a row with more fields
     than the header, is refused with the file and line."""
     required, optional = tuple(required), tuple(optional)
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise CivicError(f"{path}: cannot read ({exc.strerror})") from None
-    with handle:
+    with open_csv(path) as handle:
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
         missing = [c for c in required if c not in header]

@@ -24,6 +24,7 @@ from civiccrm.domain.surveys import (
     contact_routes,
 )
 from civiccrm.errors import CivicError, NotFound
+from civiccrm.profile_csv import open_csv
 from civiccrm.store import repo
 from civiccrm.store.surveys import action_plan_from_row, list_action_plans
 from civiccrm.store.tables import (
@@ -515,12 +516,8 @@ def import_resident_survey(deployment, instrument_code: str, files: list[Path]) 
     now = deployment.clock()
     for path in files:
         path = Path(path)
-        try:
-            handle = path.open(newline="", encoding="utf-8-sig")
-        except OSError as exc:
-            raise CivicError(f"{path}: cannot read ({exc.strerror})") from None
         prepared = []
-        with handle:
+        with open_csv(path) as handle:
             reader = csv.DictReader(handle)
             header = reader.fieldnames or []
             for column in (inst.respondent_column, inst.wave_column):
@@ -575,12 +572,8 @@ def import_csv(deployment, instrument_code: str, path: Path) -> dict:
     inst = instrument(deployment, instrument_code)
     codes = {q.code for q in inst.questions}
     path = Path(path)
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise CivicError(f"{path}: cannot read ({exc.strerror})") from None
     prepared = []
-    with handle:
+    with open_csv(path) as handle:
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
         unknown = [c for c in header if c not in codes and c not in _CSV_ATTRS]
