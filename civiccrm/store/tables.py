@@ -343,3 +343,19 @@ survey_responses_table = SurveyResponseRow.__table__
 survey_answers_table = SurveyAnswerRow.__table__
 survey_attrs_table = SurveyResponseAttrRow.__table__
 survey_invitations_table = SurveyInvitationRow.__table__
+
+
+class AuditChainRow(SQLModel, table=True):
+    """One link of the hash chain over case history: ``hash = sha256(previous hash + event)``.
+
+    Sealed after the event commits (``civiccrm audit seal``); append-only like the history.
+    """
+
+    __tablename__ = "audit_chain"
+    seq: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(unique=True)
+    hash: str = Field(max_length=64)
+    sealed_at: datetime = _when()
+
+
+audit_chain_table = AuditChainRow.__table__
