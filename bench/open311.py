@@ -4,7 +4,7 @@
 
 Builds a Kansas City deployment in a temporary SQLite file, fills it with ``--cases``
 generated cases (bulk executemany, not intake), then serves it twice on loopback with the
-same gunicorn settings: CivicCRM's app (``civiccrm.web.wsgi:app``) and a bare Flask app
+same gunicorn settings (``civiccrm.web.gunicorn_conf``, as deployed): CivicCRM's app (``civiccrm.web.wsgi:app``) and a bare Flask app
 that answers the same three things with plain ``sqlite3`` (``bench/open311.py`` itself,
 ``BareApp``). For each of GET one request, GET a filtered list and POST, ``--clients``
 threads call each server for ``--duration`` seconds (or ``--requests`` calls), and the
@@ -151,7 +151,8 @@ def free_port() -> int:
 def serve(target: str, env: dict, workers: int) -> tuple[subprocess.Popen, int]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+        [sys.executable, "-m", "gunicorn", "-c", "python:civiccrm.web.gunicorn_conf",
+         "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
          "--chdir", str(ROOT / "bench"), "--log-level", "warning", target],
         cwd=ROOT, env={**os.environ, **env, "PYTHONPATH": str(ROOT / "bench")},
     )

@@ -20,9 +20,9 @@ def free_port() -> int:
 
 
 class Server:
-    """``gunicorn civiccrm.web.wsgi:app`` in a subprocess, as production runs it."""
+    """``gunicorn civiccrm.web.wsgi:app`` in a subprocess with the shipped settings, as production runs it."""
 
-    def __init__(self, database_url: str, log_path: Path, workers: int = 2):
+    def __init__(self, database_url: str, log_path: Path, workers: int = 2, extra_args: tuple[str, ...] = ()):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.api = f"{self.base}/open311/v2"
@@ -30,8 +30,8 @@ class Server:
         env = {**os.environ, "CIVICCRM_DATABASE_URL": database_url}
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
-             "civiccrm.web.wsgi:app"],
+            [sys.executable, "-m", "gunicorn", "-c", "python:civiccrm.web.gunicorn_conf",
+             "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), *extra_args, "civiccrm.web.wsgi:app"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30

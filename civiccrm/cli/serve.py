@@ -29,9 +29,10 @@ def _check_free(host: str, port: int) -> None:
 @click.option("--port", default=8311, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @click.option("--workers", default=min(8, (os.cpu_count() or 1) + 1), show_default=True, type=click.IntRange(1, 64),
               help="Worker processes.")
-@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64), help="Threads per worker.")
+@click.option("--worker-connections", default=1000, show_default=True, type=click.IntRange(1, 100_000),
+              help="Connections each worker holds at once, slow clients included.")
 @pass_obj
-def serve(obj, host, port, workers, threads):
+def serve(obj, host, port, workers, worker_connections):
     """Serve the web app (Open311 API at /open311/v2/) with gunicorn until interrupted."""
     from civiccrm.services.deployment import open_deployment
     from civiccrm.store.db import database_url
@@ -43,7 +44,5 @@ def serve(obj, host, port, workers, threads):
     url = database_url(obj.db)
     click.echo(f"Serving {deployment.profile.name} at http://{host}:{port}/open311/v2/ "
                f"(discovery: http://{host}:{port}/open311/v2/discovery.json); Ctrl-C stops")
-    gunicorn_application(url, {
-        "bind": f"{host}:{port}", "workers": workers, "threads": threads, "accesslog": "-",
-        "errorlog": "-", "loglevel": "warning", "graceful_timeout": 5,
-    }).run()
+    gunicorn_application(url, {"bind": f"{host}:{port}", "workers": workers,
+                               "worker_connections": worker_connections}).run()

@@ -12,12 +12,16 @@ def build(config: dict | None = None):
 
 
 def gunicorn_application(database_url: str | None, options: dict):
-    """A gunicorn application that builds the app in each worker process."""
+    """A gunicorn application that builds the app in each worker process (``options`` over
+    the settings of ``civiccrm.web.gunicorn_conf``)."""
     from gunicorn.app.base import BaseApplication
+
+    from civiccrm.web import gunicorn_conf
 
     class CivicApplication(BaseApplication):
         def load_config(self):
-            for key, value in options.items():
+            shipped = {key: getattr(gunicorn_conf, key) for key in self.cfg.settings if hasattr(gunicorn_conf, key)}
+            for key, value in {**shipped, **options}.items():
                 self.cfg.set(key, value)
 
         def load(self):

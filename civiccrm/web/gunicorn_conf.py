@@ -1,0 +1,32 @@
+"""How the web app is served: gunicorn settings shared by `civiccrm serve`, the tests and the benchmarks.
+
+Gevent workers, not sync ones: a sync worker is held for as long as one client takes to send
+its request, so a handful of half-sent requests stalled the whole service. With gevent each
+connection is a greenlet, and a slow or idle client holds only its own (psycopg 3 and SQLite
+calls cooperate or are short). Run it as ``gunicorn -c python:civiccrm.web.gunicorn_conf
+civiccrm.web.wsgi:app``; a public deployment still puts a buffering proxy in front
+(``deploy/nginx.conf``, docs/serving.md).
+"""
+
+import os
+
+import gunicorn.http.wsgi
+
+worker_class = "gevent"
+workers = min(8, (os.cpu_count() or 1) + 1)
+worker_connections = 1000
+"""Connections one worker holds at once (slow clients included)."""
+timeout = 30
+graceful_timeout = 5
+keepalive = 5
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+accesslog = "-"
+errorlog = "-"
+loglevel = "warning"
+
+
+def on_starting(server):
+    """Answer without naming the server software and its version (gunicorn/23.0.0)."""
+    gunicorn.http.wsgi.SERVER = "civiccrm"
