@@ -28,9 +28,11 @@ BENCH_IMPORT_ARGS ?=
 BENCH_SLA_ARGS ?= --cases 1000000 --pandas-sample 20000 --stored 1000000
 BENCH_SURVEYS_ARGS ?= --responses 1000000
 BENCH_OPEN311_ARGS ?= --cases 1000000 --duration 8
+# bench/scale is not in `make bench`: at its default 40,000,000 cases the fill alone takes a long while.
+BENCH_SCALE_ARGS ?= --cases 40000000
 BENCHMARKS := import sla surveys open311
 
-.PHONY: venv install postgres-deps test run bench $(addprefix bench-,$(BENCHMARKS)) clean distclean
+.PHONY: venv install postgres-deps test run bench $(addprefix bench-,$(BENCHMARKS)) bench-scale clean distclean
 
 venv install: $(STAMP)
 
@@ -87,6 +89,10 @@ bench-surveys: install
 bench-open311: install
 	@echo "== bench/open311.py $(BENCH_OPEN311_ARGS)"
 	$(VENV_PY) bench/open311.py $(BENCH_OPEN311_ARGS)
+
+bench-scale: install postgres-deps
+	@echo "== bench/scale.py $(BENCH_SCALE_ARGS)"
+	bash scripts/with-postgres $(VENV_PY) bench/scale.py $(BENCH_SCALE_ARGS)
 
 clean:
 	rm -rf var build dist .pytest_cache .hypothesis *.egg-info

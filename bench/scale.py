@@ -1,0 +1,300 @@
+"""New York's size on PostgreSQL: intake, reads, the work queue, the SLA scan and a month's summary
+over a long history, beside pgbench on the same server in the same run.
+
+    bash scripts/with-postgres .venv/bin/python bench/scale.py [--cases 40000000] [--duration 10] [--clients 4]
+
+(or ``make bench-scale``). It needs a PostgreSQL server: the URL in ``--db`` or
+``$CIVICCRM_TEST_POSTGRES_URL`` (what ``scripts/with-postgres`` exports; that server runs
+with fsync off, so write latencies are those of the database's own work, not of the disk).
+
+1. Fill: a Kansas City deployment in a new database gets ``--cases`` cases of history at
+   New York's rate (3.5 million a year, so 40 million is about eleven and a half years),
+   generated inside PostgreSQL (``INSERT ... SELECT generate_series``, one million per
+   statement) with types drawn from the taxonomy (skewed, as real demand is), channels,
+   points in the city, due times from each type's time-frame, and all but the last few
+   weeks closed; each case has its ``created`` history event.
+2. Served by gunicorn with the shipped settings, ``--clients`` threads for ``--duration``
+   seconds each: Open311 POST (intake), GET one request, GET a filtered list; p50/p99.
+3. In process: the work queue (open cases of one work group by due time, 50 a page, as
+   ``case list`` and the admin queue ask), one SLA scan over the open cases, and the
+   summary of one month.
+4. Baseline: pgbench on the same server (scale 50): select-only and TPC-B-like p99 from
+   its per-transaction log.
+"""
+
+import argparse
+import http.client
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PER_YEAR = 3_500_000
+CHUNK = 1_000_000
+TARGETS = {"intake p99": 50.0, "GET one p99": 20.0, "month summary": 1000.0}
+"""Milliseconds (issue 16; the summary's from the reports issue: under one second)."""
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def create_database(base_url: str) -> str:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base_url)
+    name = f"scale_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(autocommit=True, host=url.host, port=url.port, user=url.username,
+                         dbname=url.database or "postgres") as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def libpq(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+FILL = """
+WITH types AS (
+    SELECT row_number() OVER (ORDER BY code) - 1 AS i, code, name, category, department, work_group, sla_target
+    FROM service_types
+), n AS (SELECT count(*) AS n FROM types),
+g AS (
+    SELECT s, timestamptz '{start}' + s * interval '{step} seconds' AS opened_at,
+           floor((SELECT n FROM n) * power(random(), 3))::int AS t, random() AS r, random() AS p
+    FROM generate_series({lo}, {hi}) s
+)
+INSERT INTO cases (tracking_number, service_code, request_type, category, department, work_group, channel,
+                   description, address, latitude, longitude, council_district, status, resolution, opened_at,
+                   updated_at, due_at, closed_at, days_to_close, on_time, origin, external_id)
+SELECT 'NY-' || to_char(g.opened_at AT TIME ZONE 'America/Chicago', 'YYYY') || '-' || lpad(g.s::text, 9, '0'),
+       types.code, types.name, types.category, types.department, types.work_group,
+       (ARRAY['phone','phone','phone','web','email','app','sms','social','walk_in','mail'])[1 + (g.s % 10)],
+       'synthetic case ' || g.s, g.s % 9999 || ' Main St', 38.95 + g.p * 0.25, -94.65 + g.r * 0.2,
+       (1 + g.s % 6)::text,
+       CASE WHEN g.opened_at > {open_from} THEN 'open' ELSE 'closed' END,
+       CASE WHEN g.opened_at > {open_from} THEN NULL ELSE 'fixed' END,
+       g.opened_at, g.opened_at,
+       g.opened_at + types.sla_target * interval '1 day',
+       CASE WHEN g.opened_at > {open_from} THEN NULL
+            ELSE g.opened_at + (-ln(1 - g.r * 0.999) * types.sla_target * 0.8) * interval '1 day' END,
+       CASE WHEN g.opened_at > {open_from} THEN NULL ELSE -ln(1 - g.r * 0.999) * types.sla_target * 0.8 END,
+       CASE WHEN g.opened_at > {open_from} THEN NULL ELSE -ln(1 - g.r * 0.999) * 0.8 <= 1 END,
+       'import:bench', g.s::text
+FROM g JOIN types ON types.i = g.t
+"""
+
+EVENTS = """
+INSERT INTO case_events (case_id, at, actor, kind, origin, changes)
+SELECT id, opened_at, 'bench', 'created', 'import:bench', '{{}}' FROM cases WHERE id BETWEEN {lo} AND {hi}
+"""
+
+
+def fill(url: str, cases: int, now: datetime) -> datetime:
+    """Generate the history inside PostgreSQL; returns the first instant."""
+    import psycopg
+
+    span = cases / PER_YEAR * 365.25 * 86400
+    start = now - timedelta(seconds=span)
+    step = span / cases
+    open_from = f"timestamptz '{(now - timedelta(days=21)).isoformat()}'"
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        conn.execute("SELECT setseed(0.2026)")
+        for lo in range(1, cases + 1, CHUNK):
+            hi = min(cases, lo + CHUNK - 1)
+            began = time.perf_counter()
+            conn.execute(FILL.format(start=start.isoformat(), step=step, lo=lo, hi=hi, open_from=open_from))
+            first, last = conn.execute("SELECT min(id), max(id) FROM cases WHERE external_id::bigint BETWEEN %s AND %s"
+                                       " AND origin = 'import:bench'", (lo, hi)).fetchone()
+            conn.execute(EVENTS.format(lo=first, hi=last))
+            print(f"  filled {hi:>11,} cases ({time.perf_counter() - began:5.1f} s for this million)", flush=True)
+        conn.execute("INSERT INTO tracking_counters (year, last) SELECT extract(year FROM opened_at)::int, 999999999 "
+                     "FROM cases GROUP BY 1 ON CONFLICT (year) DO UPDATE SET last = 999999999")
+        conn.execute("VACUUM ANALYZE")
+    return start
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(url: str):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:civiccrm.web.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
+         "--access-logfile", "/dev/null", "civiccrm.web.wsgi:app"],
+        cwd=ROOT, env={**os.environ, "CIVICCRM_DATABASE_URL": url})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return process, port
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def load(port: int, clients: int, duration: float, make_request) -> list[float]:
+    """Milliseconds of each request made by ``clients`` threads for ``duration`` seconds."""
+    times, errors = [], []
+    stop = time.monotonic() + duration
+
+    def client(seed):
+        rng = random.Random(seed)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while time.monotonic() < stop:
+            method, path, body = make_request(rng)
+            headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
+            began = time.perf_counter()
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            times.append((time.perf_counter() - began) * 1000)
+            if response.status != 200:
+                errors.append(response.status)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        print(f"  {len(errors)} answers were not 200 (first {errors[0]})")
+    return times
+
+
+def pgbench(url: str, duration: float, clients: int) -> dict:
+    from sqlalchemy.engine import make_url
+
+    exe = shutil.which("pgbench") or next(Path("/usr/lib/postgresql").glob("*/bin/pgbench"), None)
+    if exe is None:
+        return {}
+    u = make_url(url)
+    name = f"pgbench_{uuid.uuid4().hex[:8]}"
+    common = ["-h", u.host, "-p", str(u.port), "-U", u.username]
+    subprocess.run([str(Path(exe).with_name("createdb")), *common, name], check=True)
+    subprocess.run([str(exe), *common, "-i", "-q", "-s", "50", name], check=True, capture_output=True)
+    figures = {}
+    for label, extra in (("select-only", ["-S"]), ("tpc-b-like", [])):
+        with tempfile.TemporaryDirectory() as folder:
+            subprocess.run([str(exe), *common, *extra, "-c", str(clients), "-j", str(clients), "-T", str(int(duration)),
+                            "-l", "--log-prefix", f"{folder}/log", name], check=True, capture_output=True)
+            latencies = [int(line.split()[2]) / 1000 for log in Path(folder).glob("log*")
+                         for line in log.read_text().splitlines()]
+        figures[label] = (percentile(latencies, 50), percentile(latencies, 99), len(latencies) / duration)
+    subprocess.run([str(Path(exe).with_name("dropdb")), *common, name], check=True)
+    return figures
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=40_000_000, help="cases of history (default 40,000,000)")
+    parser.add_argument("--duration", type=float, default=10, help="seconds per HTTP measurement (default 10)")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients (default 4)")
+    parser.add_argument("--db", help="PostgreSQL server URL (default $CIVICCRM_TEST_POSTGRES_URL)")
+    args = parser.parse_args(argv)
+    base = args.db or os.environ.get("CIVICCRM_TEST_POSTGRES_URL")
+    if not base:
+        raise SystemExit("bench/scale: give --db or run under scripts/with-postgres")
+
+    from civiccrm.services import apikeys
+    from civiccrm.services.deployment import init_deployment
+
+    url = create_database(base)
+    deployment = init_deployment(url, "kansas-city")
+    _, key = apikeys.add(deployment, name="bench", channel="app")
+    now = deployment.clock()
+    print(f"bench/scale: {args.cases:,} cases on PostgreSQL, {os.cpu_count()} CPUs")
+    began = time.perf_counter()
+    fill(url, args.cases, now)
+    fill_seconds = time.perf_counter() - began
+    print(f"fill: {fill_seconds:.0f} s ({args.cases / fill_seconds:,.0f} cases/s)")
+
+    codes = [t.code for t in deployment.profile.taxonomy.service_types.values()]
+    in_city = ("39.0997", "-94.5786")
+    with deployment.engine.connect() as conn:
+        from sqlalchemy import text
+
+        numbers = [r[0] for r in conn.execute(text(
+            "SELECT tracking_number FROM cases TABLESAMPLE SYSTEM (0.1) LIMIT 20000"))]
+        busy_group = conn.execute(text("SELECT work_group FROM cases WHERE status = 'open' AND work_group IS NOT NULL"
+                                       " GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")).scalar()
+    plain = [c for c in codes if not deployment.profile.service_attributes.get(c)]
+
+    process, port = serve(url)
+    results = {}
+    try:
+        post = lambda rng: ("POST", "/open311/v2/requests.json", urllib.parse.urlencode({  # noqa: E731
+            "api_key": key, "service_code": rng.choice(plain), "description": "bench intake",
+            "lat": in_city[0], "long": in_city[1]}))
+        one = lambda rng: ("GET", f"/open311/v2/requests/{rng.choice(numbers)}.json", None)  # noqa: E731
+        many = lambda rng: ("GET", f"/open311/v2/requests.json?service_code={rng.choice(codes)}&status=open", None)  # noqa: E731
+        for label, maker in (("intake", post), ("GET one", one), ("GET list", many)):
+            times = load(port, args.clients, args.duration, maker)
+            results[f"{label} p50"], results[f"{label} p99"] = percentile(times, 50), percentile(times, 99)
+            print(f"{label:>9}: p50 {results[label + ' p50']:7.1f} ms  p99 {results[label + ' p99']:7.1f} ms  "
+                  f"({len(times) / args.duration:,.0f}/s, {args.clients} clients)", flush=True)
+    finally:
+        process.terminate()
+        process.wait()
+
+    from civiccrm.metrics.summary import summary
+    from civiccrm.services import sla
+    from civiccrm.store.queries import CaseFilter, list_cases
+
+    queue = []
+    for _ in range(30):
+        began = time.perf_counter()
+        with deployment.session() as s:
+            list_cases(session=s, filters=CaseFilter(work_group=busy_group, due_before=now + timedelta(days=3650), limit=50))
+        queue.append((time.perf_counter() - began) * 1000)
+    results["work queue p99"] = percentile(queue, 99)
+    print(f"work queue ({busy_group}): p50 {percentile(queue, 50):.1f} ms  p99 {results['work queue p99']:.1f} ms")
+
+    began = time.perf_counter()
+    scanned = sla.scan(deployment)
+    results["sla scan"] = (time.perf_counter() - began) * 1000
+    print(f" sla scan: {results['sla scan'] / 1000:.1f} s ({scanned})")
+
+    month_end = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    month_start = (month_end - timedelta(days=1)).replace(day=1)
+    began = time.perf_counter()
+    summary(deployment.engine, start=month_start, end=month_end)
+    results["month summary"] = (time.perf_counter() - began) * 1000
+    print(f"  summary: {results['month summary']:.0f} ms for {month_start:%B %Y}")
+
+    baseline = pgbench(base, args.duration, args.clients)
+    for label, (p50, p99, rate) in baseline.items():
+        print(f" pgbench {label}: p50 {p50:.1f} ms  p99 {p99:.1f} ms  ({rate:,.0f} tx/s, {args.clients} clients)")
+
+    missed = [f"{name} {results[name]:.1f} ms (target {target:g})" for name, target in TARGETS.items()
+              if results[name] >= target]
+    print("targets: " + ("all met" if not missed else "MISSED: " + "; ".join(missed)))
+    deployment.engine.dispose()
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
