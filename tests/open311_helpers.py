@@ -27,7 +27,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.api = f"{self.base}/open311/v2"
         self.log_path = log_path
-        env = {**os.environ, "CIVICCRM_DATABASE_URL": database_url}
+        env = {**os.environ, "CIVICCRM_DATABASE_URL": database_url, "CIVICCRM_PUBLIC_URL": self.base}
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "python:civiccrm.web.gunicorn_conf",

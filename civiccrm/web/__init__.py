@@ -13,6 +13,9 @@ class Config:
     """Defaults; any key can be overridden by ``CIVICCRM_<KEY>`` in the environment."""
 
     DATABASE_URL = None
+    PUBLIC_URL = "http://127.0.0.1:8311"
+    """Where residents and apps reach this service (``CIVICCRM_PUBLIC_URL``): links and discovery
+    use it, never the request's Host header."""
     JSON_SORT_KEYS = False
     MAX_CONTENT_LENGTH = 1 * 1024 * 1024
 

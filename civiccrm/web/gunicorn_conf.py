@@ -23,6 +23,9 @@ limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
 accesslog = "-"
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
+logger_class = "civiccrm.web.access_log.RedactingLogger"
+"""No query strings, referrers or token-like path segments in the access log (see access_log.py)."""
 errorlog = "-"
 loglevel = "warning"
 

@@ -5,7 +5,7 @@ import json
 import logging
 from datetime import datetime
 
-from flask import Blueprint, g, request
+from flask import Blueprint, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from civiccrm.domain.attributes import validate_attributes
@@ -61,6 +61,31 @@ def _check_jurisdiction(deployment) -> None:
     if given.lower() not in [k.lower() for k in known]:
         raise NotFound(f"jurisdiction_id: {given!r} not found; this endpoint serves {' or '.join(known)}",
                        field="jurisdiction_id")
+
+
+def _api_key(action: str):
+    """The key of a write, taken from the POST body only (as the specification says): a key in the
+    URL would be written to every access log on the way."""
+    if "api_key" in request.args:
+        raise CivicError("api_key: send the key in the POST body, not in the URL (URLs are logged)", field="api_key")
+    return apikeys.authenticate(_deployment(), request.form.get("api_key"), action=action)
+
+
+@blueprint.before_request
+def _check_body_encoding():
+    """A form body must be UTF-8 (declared or not); anything else is refused, never half-read."""
+    g.open311_format = "json" if request.path.endswith(".json") else "xml"
+    if request.method != "POST" or not request.content_length:
+        return
+    charset = (request.mimetype_params.get("charset") or "utf-8").lower()
+    if charset not in ("utf-8", "utf8", "us-ascii", "ascii"):
+        raise CivicError(f"Content-Type: charset {charset!r} is not accepted; send the form as UTF-8",
+                         field="charset")
+    try:
+        request.get_data(cache=True).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CivicError(f"body: not valid UTF-8 (byte {exc.start}); send the form encoded as UTF-8",
+                         field="charset") from None
 
 
 def _deployment():
@@ -221,7 +246,7 @@ def discovery(fmt: str):
         "contact": f"{deployment.profile.name} 311",
         "key_service": "Ask the city's 311 centre for an API key (issued with `civiccrm apikey add`).",
         "endpoints": [{
-            "specification": SPECIFICATION, "url": request.url_root.rstrip("/") + PREFIX,
+            "specification": SPECIFICATION, "url": current_app.config["PUBLIC_URL"].rstrip("/") + PREFIX,
             "changeset": changeset, "type": "production",
             "formats": ["application/json", "text/xml"],
         }],
@@ -323,8 +348,7 @@ def token(name: str):
 def post_request(fmt: str):
     deployment = _deployment()
     values = request.form
-    key = apikeys.authenticate(deployment, values.get("api_key") or request.args.get("api_key"),
-                               action="create_request")
+    key = _api_key("create_request")
     code = params.optional(values, "service_code")
     if code is None:
         raise CivicError("service_code: missing; GET services lists the codes", field="service_code")
@@ -393,8 +417,7 @@ def post_update(fmt: str):
     """A comment from the requester's app: a public note; ``open`` on a closed request reopens it."""
     deployment = _deployment()
     values = request.form
-    key = apikeys.authenticate(deployment, values.get("api_key") or request.args.get("api_key"),
-                               action="create_update")
+    key = _api_key("create_update")
     tracking_number = params.optional(values, "service_request_id")
     if tracking_number is None:
         raise CivicError("service_request_id: missing", field="service_request_id")

@@ -13,6 +13,10 @@ MAX_RANGE = timedelta(days=90)
 MAX_PAGE_SIZE = 1000
 _ATTRIBUTE_KEY = re.compile(r"^attribute\[([^\[\]]*)\](\[\])?$")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
+#: A decimal number in ASCII digits ("1_0", other scripts' digits, "nan" and "inf" are not).
+_DECIMAL = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$")
+#: Instants outside these years are refused before any date arithmetic can overflow.
+_YEARS = (1900, 2999)
 
 
 def optional(values: MultiDict, name: str) -> str | None:
@@ -41,12 +45,15 @@ def when(values: MultiDict, name: str) -> datetime | None:
         parsed = datetime.fromisoformat(iso)
         if "T" not in iso.upper() or parsed.utcoffset() is None:
             raise ValueError
-        return parsed.astimezone(timezone.utc)
+        parsed = parsed.astimezone(timezone.utc)
     except (ValueError, OverflowError):
         raise CivicError(
             f"{name}: {text!r} is not a w3 date-time with a timezone, like 2010-01-01T00:00:00Z "
             "or 2010-01-01T00:00:00-06:00", field=name
         ) from None
+    if not _YEARS[0] <= parsed.year <= _YEARS[1]:
+        raise CivicError(f"{name}: {text!r} is outside the years {_YEARS[0]} to {_YEARS[1]}", field=name)
+    return parsed
 
 
 def date_range(values: MultiDict, start_name: str, end_name: str, now: datetime,
@@ -74,7 +81,8 @@ def positive_int(values: MultiDict, name: str, default: int, maximum: int | None
     text = optional(values, name)
     if text is None:
         return default
-    if not text.isdigit() or int(text) < 1 or (maximum is not None and int(text) > maximum):
+    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1 or (
+            maximum is not None and int(text) > maximum):
         limit = f" up to {maximum}" if maximum else ""
         raise CivicError(f"{name}: {text!r} is not a whole number from 1{limit}", field=name)
     return int(text)
@@ -110,10 +118,10 @@ def coordinate(values: MultiDict, name: str, bound: float) -> float | None:
     raw = optional(values, name)
     if raw is None:
         return None
-    try:
-        number = float(raw)
-    except ValueError:
-        raise CivicError(f"{name}: {raw!r} is not a number of degrees (WGS84)", field=name) from None
+    if not _DECIMAL.match(raw):
+        raise CivicError(f"{name}: {raw!r} is not a number of degrees (WGS84) in ASCII digits, like 39.0997",
+                         field=name)
+    number = float(raw)
     if not math.isfinite(number) or abs(number) > bound:
         raise CivicError(f"{name}: {raw!r} is not between -{bound:g} and {bound:g} degrees", field=name)
     return number

@@ -1,0 +1,93 @@
+"""Open311 bad input and leaks: 400 with the field named, keys only in the body, no Host echo, no secrets logged."""
+
+import pytest
+import requests
+
+from civiccrm.services import apikeys
+from civiccrm.web import create_app
+from civiccrm.web.access_log import redact_path
+from open311_helpers import start
+
+GOOD = {"service_code": "trash-missed-by-city", "description": "Cart not emptied", "lat": "39.0997",
+        "long": "-94.5786", "attribute[CONTAINER]": "cart"}
+
+
+@pytest.fixture
+def api(sqlite_deployment):
+    _, key = apikeys.add(sqlite_deployment, name="test app", channel="app")
+    client = create_app({"TESTING": True}, deployment=sqlite_deployment).test_client()
+    return client, key
+
+
+def field_of(response):
+    body = response.get_json()
+    return body[0]["description"] if isinstance(body, list) else body
+
+
+@pytest.mark.parametrize("query, field", [
+    ({"page": "²"}, "page"), ({"page": "١"}, "page"), ({"page_size": "1_0"}, "page_size"),
+    ({"page": "99999999999999999999"}, "page"),
+    ({"start_date": "9999-12-31T00:00:00Z"}, "start_date"), ({"end_date": "0001-01-01T12:00:00Z"}, "end_date"),
+    ({"start_date": "2026-01-01T00:00:00Z", "end_date": "9999-12-31T00:00:00Z"}, "end_date"),
+])
+def test_bad_list_parameters_are_400_naming_the_field(api, query, field):
+    client, _ = api
+    response = client.get("/open311/v2/requests.json", query_string=query)
+    assert response.status_code == 400, response.data
+    assert field_of(response).startswith(field)
+
+
+@pytest.mark.parametrize("lat, long", [("٣٩.١", "-94.5786"), ("3_9.1", "-94.5786"), ("39.0997", "-9_4.5"),
+                                       ("nan", "-94.5"), ("39.0997", "inf")])
+def test_coordinates_are_ascii_decimals(api, lat, long):
+    client, key = api
+    response = client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key, "lat": lat, "long": long})
+    assert response.status_code == 400
+    assert field_of(response).split(":")[0] in ("lat", "long")
+
+
+def test_a_body_that_is_not_utf8_is_refused_naming_the_encoding(api):
+    client, key = api
+    body = f"api_key={key}&service_code=trash-missed-by-city&description=Caf\xe9&lat=39.0997&long=-94.5786"
+    response = client.post("/open311/v2/requests.json", data=body.encode("latin-1"),
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400 and "UTF-8" in field_of(response)
+    declared = client.post("/open311/v2/requests.json", data=body.encode("latin-1"),
+                           content_type="application/x-www-form-urlencoded; charset=ISO-8859-1")
+    assert declared.status_code == 400 and "charset" in field_of(declared)
+    fine = client.post("/open311/v2/requests.json", data=body.encode("utf-8") + b"&attribute[CONTAINER]=cart",
+                       content_type="application/x-www-form-urlencoded; charset=utf-8")
+    assert fine.status_code == 200, fine.data
+
+
+def test_api_key_in_the_url_is_refused(api):
+    client, key = api
+    response = client.post(f"/open311/v2/requests.json?api_key={key}", data=GOOD)
+    assert response.status_code == 400 and "POST body" in field_of(response)
+
+
+def test_discovery_does_not_echo_the_host_header(sqlite_deployment):
+    app = create_app({"TESTING": True, "PUBLIC_URL": "https://311.kcmo.example"}, deployment=sqlite_deployment)
+    response = app.test_client().get("/open311/v2/discovery.json", headers={"Host": "evil.example"})
+    [endpoint] = response.get_json()["endpoints"]
+    assert endpoint["url"] == "https://311.kcmo.example/open311/v2"
+    assert b"evil.example" not in response.data
+
+
+def test_redact_path_masks_tokens_not_tracking_numbers():
+    assert redact_path("/survey/3q2-_Zx9aKe7Rm5TtY0bW1cLp4/opt-out") == "/survey/[token]/opt-out"
+    assert redact_path("/open311/v2/requests/KC-2026-000001.json") == "/open311/v2/requests/KC-2026-000001.json"
+
+
+def test_access_log_holds_no_key_or_token(tmp_path):
+    deployment, server, key = start(f"sqlite:///{tmp_path / 'civiccrm.db'}", tmp_path)
+    try:
+        requests.post(f"{server.api}/requests.json?api_key={key}", data=GOOD, timeout=10)
+        requests.get(f"{server.base}/survey/AbCdEfGhIjKlMnOpQrStUvWxYz012345", timeout=10)
+        requests.get(f"{server.api}/requests.json", params={"api_key": key, "email": "x@example.org"}, timeout=10)
+    finally:
+        server.stop()
+        deployment.engine.dispose()
+    log = server.log_path.read_text()
+    assert "POST /open311/v2/requests.json" in log and "/survey/[token]" in log
+    assert key not in log and "AbCdEfGhIjKl" not in log and "x@example.org" not in log
