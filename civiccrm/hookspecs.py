@@ -35,6 +35,12 @@ def register_integrations(register):
 
 
 @hookspec
+def register_deliverers(register):
+    """Register who delivers outbox rows of a kind (``message:sms``) or family (``integration``):
+    ``register(Deliverer(kind, deliver, description))``."""
+
+
+@hookspec
 def register_importers(register):
     """Register bulk importers for ``civiccrm import``: ``register(name, run, help)``."""
 

@@ -95,7 +95,7 @@ def main(argv=None):
     return cli.main(args=argv, prog_name="civiccrm")
 
 
-from civiccrm.cli import admin, apikeys, cases, imports, reports, serve, sla, surveys  # noqa: E402,F401  (register commands)
+from civiccrm.cli import admin, apikeys, cases, imports, outbox, reports, serve, sla, surveys  # noqa: E402,F401  (register commands)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -343,3 +343,50 @@ survey_responses_table = SurveyResponseRow.__table__
 survey_answers_table = SurveyAnswerRow.__table__
 survey_attrs_table = SurveyResponseAttrRow.__table__
 survey_invitations_table = SurveyInvitationRow.__table__
+
+
+class OutboxRow(SQLModel, table=True):
+    """One delivery (a message, an integration call) written in the transaction of the change causing it,
+    sent later by ``civiccrm deliver`` (see civiccrm.services.outbox)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "state", "next_attempt_at"),
+        Index("ix_outbox_subject", "subject"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=80)
+    destination: str = Field(max_length=320)
+    subject: str | None = Field(default=None, max_length=120)
+    payload: str = Field(sa_type=Text)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    state: str = Field(max_length=20)
+    tries: int = 0
+    max_attempts: int
+    created_at: datetime = _when()
+    next_attempt_at: datetime = _when()
+    lease_token: str | None = Field(default=None, max_length=120)
+    """The worker delivering it now (with ``lease_until``); None when no worker holds it."""
+    lease_until: datetime | None = _when(default=None)
+    sent_at: datetime | None = _when(default=None)
+    receipt: str | None = Field(default=None, max_length=500)
+    last_error: str | None = Field(default=None, sa_type=Text)
+
+
+class OutboxAttemptRow(SQLModel, table=True):
+    """Every try of an outbox row, with its outcome and reason (append-only by habit: never updated)."""
+
+    __tablename__ = "outbox_attempts"
+    __table_args__ = (Index("ix_outbox_attempts_outbox_id", "outbox_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int = Field(foreign_key="outbox.id")
+    attempt: int
+    worker: str = Field(max_length=120)
+    started_at: datetime = _when()
+    finished_at: datetime = _when()
+    outcome: str = Field(max_length=20)
+    reason: str | None = Field(default=None, sa_type=Text)
+
+
+outbox_table = OutboxRow.__table__
+outbox_attempts_table = OutboxAttemptRow.__table__
