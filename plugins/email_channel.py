@@ -19,6 +19,7 @@ from email.utils import make_msgid
 from civiccrm import hookimpl
 from civiccrm.domain.outbox import Deliverer, DeliveryRefused, MessagePayload, message_kind
 from civiccrm.errors import CivicError
+from civiccrm.registries import Channel
 
 
 def smtp_settings(profile) -> dict:
@@ -37,24 +38,26 @@ def smtp_settings(profile) -> dict:
     }
 
 
-@hookimpl
-def send_message(channel, address, subject, body, profile):
-    """Send on the ``email`` channel; other channels are left to other plugins."""
-    if channel != "email":
-        return None
-    config = smtp_settings(profile)
+def send(deployment, address, subject, body):
+    """Send one message through the SMTP server of the settings; the Message-ID is the receipt."""
+    config = smtp_settings(deployment.profile)
     message = EmailMessage()
     message["From"] = config["from"]
     message["To"] = address
     message["Subject"] = subject
     message["Message-ID"] = make_msgid(domain=config["host"])
     message.set_content(body)
+    _submit(config, message)
+    return message["Message-ID"]
+
+
+def _submit(config: dict, email: EmailMessage) -> None:
+    """Hand one message to the SMTP server (logging in after STARTTLS when a user is set)."""
     with smtplib.SMTP(config["host"], config["port"], timeout=20) as smtp:
         if config["user"]:
             smtp.starttls()
             smtp.login(config["user"], config["password"] or "")
-        smtp.send_message(message)
-    return message["Message-ID"]
+        smtp.send_message(email)
 
 
 def message_id(idempotency_key: str, domain: str) -> str:
@@ -99,11 +102,7 @@ def deliver_email(deployment, item) -> str:
     config = smtp_settings(deployment.profile)
     email = build_message(config, message, item.idempotency_key)
     try:
-        with smtplib.SMTP(config["host"], config["port"], timeout=20) as smtp:
-            if config["user"]:
-                smtp.starttls()
-                smtp.login(config["user"], config["password"] or "")
-            smtp.send_message(email)
+        _submit(config, email)
     except smtplib.SMTPException as exc:
         if _permanent(exc):
             raise DeliveryRefused(f"SMTP server {config['host']}:{config['port']} refused it: {exc}") from None
@@ -114,3 +113,12 @@ def deliver_email(deployment, item) -> str:
 @hookimpl
 def register_deliverers(register):
     register(Deliverer(message_kind("email"), deliver_email, "E-mail through the SMTP server of [plugins.email]"))
+
+
+EMAIL = Channel("email", "E-mail", outbound=True, description="A message to the centre's mailbox.", send=send)
+
+
+@hookimpl
+def register_channels(register):
+    """The ``email`` channel, with a sender (the standard list has it without one)."""
+    register(EMAIL)
