@@ -124,6 +124,7 @@ def main(argv=None):
 
 
 from civiccrm.cli import admin, apikeys, cases, imports, outbox, reports, serve, sla, surveys  # noqa: E402,F401  (register commands)
+from civiccrm.cli import duplicates  # noqa: E402,F401  (case duplicates, duplicates evaluate)
 
 if __name__ == "__main__":
     sys.exit(main())
