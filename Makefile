@@ -63,7 +63,9 @@ run: install
 	$(VENV)/bin/civiccrm --db $(DB) init --city kansas-city
 	$(VENV)/bin/civiccrm --db $(DB) import kcmo $(DATA)/*.csv
 	$(VENV)/bin/civiccrm --db $(DB) report summary --from 2007-01-01 --to 2020-12-31
+	@echo "Delivery worker: civiccrm deliver (sends the outbox: civiccrm outbox list; stops with the server)"
 	@echo "Open311 API: http://127.0.0.1:$(PORT)/open311/v2/ (Ctrl-C stops it)"
+	$(VENV)/bin/civiccrm --db $(DB) deliver & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT; \
 	$(VENV)/bin/civiccrm --db $(DB) serve --host 127.0.0.1 --port $(PORT)
 
 # Every benchmark in turn, even after one misses a target (its exit status says so);

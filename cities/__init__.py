@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from civiccrm import hookimpl
+from civiccrm.registries import CityProfileEntry
 
 HERE = Path(__file__).resolve().parent
 
@@ -11,4 +12,4 @@ HERE = Path(__file__).resolve().parent
 def register_city_profiles(register):
     for folder in sorted(HERE.iterdir()):
         if (folder / "profile.toml").is_file():
-            register(folder.name.replace("_", "-"), folder)
+            register(CityProfileEntry(folder.name.replace("_", "-"), folder))

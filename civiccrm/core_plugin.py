@@ -1,8 +1,13 @@
 """The core's own answers to the decision hooks, given last so any plugin can override them."""
 
+import re
+
 from civiccrm import hookimpl
 from civiccrm.domain import sla
-from civiccrm.domain.cases import Routing
+from civiccrm.domain.actors import Actor
+from civiccrm.domain.cases import STATUS_LABELS, Location, Routing
+from civiccrm.domain.messages import Notification
+from civiccrm.errors import CivicError
 
 
 @hookimpl(trylast=True)
@@ -16,3 +21,97 @@ def compute_due_at(opened_at, service_type, profile):
     """Due after the target of the SLA policy version in force, counted on its basis and calendar."""
     policy = profile.sla_policy(service_type, opened_at)
     return sla.due_at(policy, profile.calendars[policy.calendar], opened_at)
+
+
+_POINT = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*[, ]\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
+
+
+@hookimpl(trylast=True)
+def geocode(deployment, address):
+    """The core has no street directory: it reads only an address written as a point, ``lat, long``
+    (what a phone's map shares), inside the city limits; anything else is None."""
+    match = _POINT.match(address or "")
+    if match is None:
+        return None
+    try:
+        location = Location(latitude=float(match[1]), longitude=float(match[2]))
+    except CivicError:
+        return None
+    if not deployment.profile.city_map.contains(location.latitude, location.longitude):
+        return None
+    return location
+
+
+def _words(text: str) -> str:
+    return " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
+
+
+@hookimpl(trylast=True)
+def classify_inbound(deployment, message):
+    """The service type whose name (or code) the subject, else the body, spells out; the longest name wins."""
+    names = []
+    for code, service_type in deployment.profile.taxonomy.service_types.items():
+        for name in {service_type.name, code.replace("-", " ")}:
+            spelled = _words(name)
+            if spelled.strip():
+                names.append((len(spelled), spelled, code))
+    names.sort(reverse=True)
+    for text in (message.subject or "", message.body or ""):
+        words = _words(text)
+        for _, spelled, code in names:
+            if spelled in words:
+                return code
+    return None
+
+
+@hookimpl(trylast=True)
+def render_notification(deployment, kind, case, event, language, channel):
+    """Plain English for ``created``, ``status_changed`` and ``closed``; a text message is one short line.
+    Other kinds (a survey invitation carries its own link) are left to the caller: None."""
+    city = deployment.profile.name
+    number = case.tracking_number
+    if kind == "created":
+        line = f"we received your request {number} ({case.request_type})."
+    elif kind == "status_changed":
+        line = f"your request {number} is now: {STATUS_LABELS[case.status]}."
+    elif kind == "closed":
+        resolution = case.resolution.value.replace("_", " ") if case.resolution else "closed"
+        line = f"your request {number} ({case.request_type}) was closed: {resolution}."
+    else:
+        return None
+    if channel == "sms":
+        return Notification(subject="", body=f"{city}: {line}")
+    note = f"\n\n{event.note}" if event is not None and event.kind == "public_note" and event.note else ""
+    return Notification(subject=f"{city}: request {number}", body=f"Hello,\n\n{line[0].upper()}{line[1:]}{note}\n")
+
+
+@hookimpl(trylast=True)
+def actor_from_request(deployment, request):
+    """The API key the request brings (``api_key`` in the form or the query), if it is valid and not revoked."""
+    from civiccrm.services import apikeys
+
+    key = request.values.get("api_key") if request is not None else None
+    if not key:
+        return None
+    try:
+        found = apikeys.authenticate(deployment, key, action="this request")
+    except CivicError:
+        return None
+    return Actor(name=f"api_key:{found.name}", kind="api_key", id=found.id)
+
+
+#: What an API key may do without a plugin's say: what the Open311 API offers.
+API_KEY_ACTIONS = frozenset({"case.create", "case.read", "case.note"})
+
+
+@hookimpl(trylast=True)
+def permission_allowed(deployment, actor, action, resource):
+    """The system and a person at the command line may do anything; an API key may create, read and note
+    cases; a user with the ``administrator`` role may do anything; everyone else is refused."""
+    if actor is None:
+        return False
+    if actor.kind in ("system", "os"):
+        return True
+    if actor.kind == "api_key":
+        return action in API_KEY_ACTIONS
+    return actor.role == "administrator"

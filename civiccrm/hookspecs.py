@@ -1,42 +1,54 @@
-"""The plugin contract: every hook CivicCRM calls, with what it passes and expects."""
+"""The plugin contract: every hook CivicCRM calls, with what it passes and expects.
+
+Hooks are called with keyword arguments; an implementation may take any subset of them.
+Every decision and event hook gets the ``deployment`` (engine, profile, plugins, clock,
+``deployment.registry``) so a plugin that must act through the services can.
+"""
 
 import pluggy
 
 hookspec = pluggy.HookspecMarker("civiccrm")
 
 
-# Collection hooks: the plugin calls ``register`` once for each thing it provides.
+# Collection hooks: the plugin calls ``register(value)`` once for each thing it provides,
+# ``value`` being one of the attrs values of civiccrm.registries.
 
 
 @hookspec
 def register_city_profiles(register):
-    """Register city profile folders: ``register(slug, path)``."""
+    """Register city profile folders: ``register(CityProfileEntry(slug, path))``."""
 
 
 @hookspec
 def register_channels(register):
-    """Register intake and outbound channels: ``register(Channel(...))``."""
+    """Register intake and outbound channels: ``register(Channel(code, name, ..., send=None))``."""
 
 
 @hookspec
 def register_report_packs(register):
-    """Register report packs: ``register(name, render, description="", formats=("json", "csv", "html"))``;
-    ``render(deployment, *, start, end, format)`` returns the report as a str."""
+    """Register report packs: ``register(ReportPack(name, render, description, formats))``;
+    ``render(deployment, *, start, end, format)`` returns a ``Rendered(content, media_type)``."""
 
 
 @hookspec
 def register_survey_instruments(register):
-    """Register survey instruments not defined in a city profile: ``register(SurveyInstrument)``."""
+    """Register survey instruments not defined in a city profile: ``register(SurveyInstrument(...))``."""
 
 
 @hookspec
 def register_integrations(register):
-    """Register integrations (work orders, notifications, sync): ``register(name, description)``."""
+    """Register integrations (work orders, notifications, sync): ``register(Integration(...))``."""
+
+
+@hookspec
+def register_deliverers(register):
+    """Register who delivers outbox rows of a kind (``message:sms``) or family (``integration``):
+    ``register(Deliverer(kind, deliver, description))``."""
 
 
 @hookspec
 def register_importers(register):
-    """Register bulk importers for ``civiccrm import``: ``register(name, run, help)``."""
+    """Register bulk importers for ``civiccrm import``: ``register(Importer(name, run, help))``."""
 
 
 @hookspec
@@ -45,7 +57,7 @@ def register_commands(cli):
 
 
 @hookspec
-def register_admin_blueprints(app):
+def register_web_blueprints(app):
     """Register Flask blueprints (API, public pages, admin screens) on the web ``app``."""
 
 
@@ -53,40 +65,60 @@ def register_admin_blueprints(app):
 
 
 @hookspec(firstresult=True)
-def route_case(draft, service_type, profile):
+def route_case(deployment, draft, service_type, profile):
     """Return a ``Routing`` (department and work group) for a new case, or None."""
 
 
 @hookspec(firstresult=True)
-def compute_due_at(opened_at, service_type, profile):
+def compute_due_at(deployment, opened_at, service_type, profile):
     """Return the timezone-aware due time for a case opened at ``opened_at``, or None."""
 
 
 @hookspec(firstresult=True)
-def send_message(channel, address, subject, body, profile):
-    """Send an outbound message on ``channel`` (a code) to ``address``; return a receipt string, or None."""
+def geocode(deployment, address):
+    """Return a ``Location`` with a point for a street address, or None."""
+
+
+@hookspec(firstresult=True)
+def classify_inbound(deployment, message):
+    """Return the service code an ``InboundMessage`` is about, or None."""
+
+
+@hookspec(firstresult=True)
+def render_notification(deployment, kind, case, event, language, channel):
+    """Return the ``Notification`` (subject, body, html) telling a requester about ``kind``, or None."""
+
+
+@hookspec(firstresult=True)
+def actor_from_request(deployment, request):
+    """Return the ``Actor`` making a web request, or None."""
+
+
+@hookspec(firstresult=True)
+def permission_allowed(deployment, actor, action, resource):
+    """Return True or False: may ``actor`` do ``action`` on ``resource``; None for no opinion."""
 
 
 # Event hooks: called after the change is committed; a failure never loses the case.
 
 
 @hookspec
-def case_created(case, event):
+def case_created(deployment, case, event):
     """React to a new case (``event.origin`` says whether it came from intake or an import)."""
 
 
 @hookspec
-def case_updated(case, event):
+def case_updated(deployment, case, event):
     """React to a change of an open case: assignment, status, note, service type."""
 
 
 @hookspec
-def case_closed(case, event):
+def case_closed(deployment, case, event):
     """React to a case being closed with a resolution."""
 
 
 @hookspec
-def sla_breached(case, event):
+def sla_breached(deployment, case, event):
     """React to an open case escalated by the SLA scan.
 
     Resolution: ``event.changes["sla_level"][1]`` is warning or breached. First response
@@ -95,5 +127,5 @@ def sla_breached(case, event):
 
 
 @hookspec
-def survey_answered(response):
+def survey_answered(deployment, response):
     """React to a survey response submitted on the web (a ``SurveyResponse``; nothing to return)."""

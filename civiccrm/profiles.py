@@ -14,6 +14,7 @@ from civiccrm.domain.profile import CityProfile
 from civiccrm.domain.taxonomy import Department, ServiceType, SlaBasis, Taxonomy, WorkGroup
 from civiccrm.errors import CivicError
 from civiccrm.profile_csv import read_profile_csv
+from civiccrm.profile_duplicates import load_duplicates
 from civiccrm.profile_sla import load_sla
 from civiccrm.survey_profile import check_customers, load_surveys
 
@@ -32,7 +33,7 @@ _CALENDAR = {"name": str, "default": bool, "hours": dict, "holidays": dict, "clo
 _HOLIDAYS = {"country": str, "subdivision": str, "categories": list}
 _GEO = {"boundary": str, "districts": str, "district_property": str}
 _TOP = {"city": dict, "taxonomy": dict, "calendars": dict, "geo": dict, "surveys": list, "customers": dict, "import": dict, "plugins": dict,
-        "open311": dict, "sla": dict}
+        "open311": dict, "sla": dict, "duplicates": dict}
 _OPEN311 = {"jurisdiction_id": str}
 
 _SERVICE_TYPE_COLUMNS = ("code", "name", "department")
@@ -297,4 +298,5 @@ def load_profile(folder: Path | str) -> CityProfile:
         settings={k: v for k, v in data.items() if k in ("import", "plugins", "open311")}
         | {"customers": check_customers(data.get("customers", {}), file, taxonomy.departments)},
         service_attributes=service_attributes, sla=sla,
+        duplicates=load_duplicates(folder, data.get("duplicates", {}), file, taxonomy),
     )

@@ -1,7 +1,7 @@
 """The standard intake and outbound channels of a 311 centre."""
 
 from civiccrm import hookimpl
-from civiccrm.domain.channels import Channel
+from civiccrm.registries import Channel
 
 STANDARD_CHANNELS = (
     Channel("phone", "Phone", description="A call to the 311 centre, including voicemail."),

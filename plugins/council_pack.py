@@ -22,6 +22,7 @@ import attrs
 
 from civiccrm import hookimpl
 from civiccrm.errors import CivicError
+from civiccrm.registries import Rendered, ReportPack
 from civiccrm.metrics import definitions
 from civiccrm.metrics.matrix import QUADRANTS, MatrixReport, matrix
 from civiccrm.metrics.summary import SummaryReport, read_snapshot, summary
@@ -292,16 +293,18 @@ def to_html(report: CouncilReport) -> str:
     ])
 
 
-RENDERERS = {"json": to_json, "csv": to_csv, "html": to_html}
+#: format -> (renderer of the report to text, media type)
+RENDERERS = {"json": (to_json, "application/json"), "csv": (to_csv, "text/csv"), "html": (to_html, "text/html")}
 
 
-def render(deployment, *, start: datetime, end: datetime, format: str) -> str:
-    """The council pack for [start, end) as JSON, CSV or HTML."""
-    return RENDERERS[format](council_report(deployment, start=start, end=end))
+def render(deployment, *, start: datetime, end: datetime, format: str) -> Rendered:
+    """The council pack for [start, end) as JSON, CSV or HTML (UTF-8)."""
+    to_text, media_type = RENDERERS[format]
+    return Rendered.text(to_text(council_report(deployment, start=start, end=end)), media_type)
 
 
 @hookimpl
 def register_report_packs(register):
-    register(NAME, render, description="Monthly report to the mayor and council: summary by department, "
-                                        "channel mix and the 311 matrix (timeliness against satisfaction)",
-             formats=("json", "csv", "html"))
+    register(ReportPack(NAME, render, description="Monthly report to the mayor and council: summary by department, "
+                                                  "channel mix and the 311 matrix (timeliness against satisfaction)",
+                        formats=("json", "csv", "html")))

@@ -1,18 +1,25 @@
 """Outbound e-mail channel: sends messages through an SMTP server with smtplib.
 
+Outbox rows of kind ``message:email`` are delivered here: each message carries a Message-ID
+made from its idempotency key (a repeat after a crash is the same message to the receiver),
+``Auto-Submitted: auto-generated`` and our ``X-Loop`` so replies from robots are recognised.
+
 Settings, each from the environment first, then ``[plugins.email]`` in the profile:
 ``CIVICCRM_SMTP_HOST`` / ``host`` (default localhost), ``CIVICCRM_SMTP_PORT`` / ``port``
 (default 25), ``CIVICCRM_SMTP_FROM`` / ``from`` (default ``311@<host>``),
 ``CIVICCRM_SMTP_USER`` and ``CIVICCRM_SMTP_PASSWORD`` (log in after STARTTLS when set).
 """
 
+import hashlib
 import os
 import smtplib
 from email.message import EmailMessage
 from email.utils import make_msgid
 
 from civiccrm import hookimpl
+from civiccrm.domain.outbox import Deliverer, DeliveryRefused, MessagePayload, message_kind
 from civiccrm.errors import CivicError
+from civiccrm.registries import Channel
 
 
 def smtp_settings(profile) -> dict:
@@ -31,21 +38,87 @@ def smtp_settings(profile) -> dict:
     }
 
 
-@hookimpl
-def send_message(channel, address, subject, body, profile):
-    """Send on the ``email`` channel; other channels are left to other plugins."""
-    if channel != "email":
-        return None
-    config = smtp_settings(profile)
+def send(deployment, address, subject, body):
+    """Send one message through the SMTP server of the settings; the Message-ID is the receipt."""
+    config = smtp_settings(deployment.profile)
     message = EmailMessage()
     message["From"] = config["from"]
     message["To"] = address
     message["Subject"] = subject
     message["Message-ID"] = make_msgid(domain=config["host"])
     message.set_content(body)
+    _submit(config, message)
+    return message["Message-ID"]
+
+
+def _submit(config: dict, email: EmailMessage) -> None:
+    """Hand one message to the SMTP server (logging in after STARTTLS when a user is set)."""
     with smtplib.SMTP(config["host"], config["port"], timeout=20) as smtp:
         if config["user"]:
             smtp.starttls()
             smtp.login(config["user"], config["password"] or "")
-        smtp.send_message(message)
-    return message["Message-ID"]
+        smtp.send_message(email)
+
+
+def message_id(idempotency_key: str, domain: str) -> str:
+    """The same Message-ID for every try of one outbox row."""
+    return f"<{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}@{domain}>"
+
+
+def sender_domain(config: dict) -> str:
+    return config["from"].rpartition("@")[2].strip(">") or config["host"]
+
+
+def build_message(config: dict, message: MessagePayload, idempotency_key: str) -> EmailMessage:
+    email = EmailMessage()
+    email["From"] = config["from"]
+    email["To"] = message.address
+    email["Subject"] = message.subject
+    email["Message-ID"] = message_id(idempotency_key, sender_domain(config))
+    email["Auto-Submitted"] = "auto-generated"
+    email["X-Loop"] = config["from"]
+    if message.language:
+        email["Content-Language"] = message.language
+    for name, value in message.headers.items():
+        email[name] = value
+    email.set_content(message.body)
+    if message.html:
+        email.add_alternative(message.html, subtype="html")
+    return email
+
+
+def _permanent(exc: smtplib.SMTPException) -> bool:
+    """A 5xx answer about this message or recipient: trying again cannot help."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, (smtplib.SMTPSenderRefused, smtplib.SMTPDataError)):
+        return exc.smtp_code >= 500
+    return False
+
+
+def deliver_email(deployment, item) -> str:
+    """Send one ``message:email`` outbox row; its Message-ID is the receipt."""
+    message = MessagePayload.from_dict(item.payload)
+    config = smtp_settings(deployment.profile)
+    email = build_message(config, message, item.idempotency_key)
+    try:
+        _submit(config, email)
+    except smtplib.SMTPException as exc:
+        if _permanent(exc):
+            raise DeliveryRefused(f"SMTP server {config['host']}:{config['port']} refused it: {exc}") from None
+        raise
+    return email["Message-ID"]
+
+
+@hookimpl
+def register_deliverers(register):
+    register(Deliverer(message_kind("email"), deliver_email, "E-mail through the SMTP server of [plugins.email]"))
+
+
+EMAIL = Channel("email", "E-mail", outbound=True, description="A message to the centre's mailbox.", send=send)
+
+
+@hookimpl
+def register_channels(register):
+    """The ``email`` channel, with a sender (the standard list has it without one)."""
+    register(EMAIL)

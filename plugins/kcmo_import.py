@@ -28,6 +28,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from civiccrm import hookimpl
+from civiccrm.registries import Importer
 from civiccrm.domain.cases import Location, Status, parse_resolution, parse_status
 from civiccrm.domain.imports import ImportRecord, ImportReject, ImportSummary
 from civiccrm.errors import CivicError
@@ -310,4 +311,4 @@ def run(deployment, files, *, batch_size: int = 1000, actor: str = "import",
 
 @hookimpl
 def register_importers(register):
-    register(name=NAME, run=run, help="Kansas City open-data 311 service requests (CSV export of data.kcmo.org).")
+    register(Importer(name=NAME, run=run, help="Kansas City open-data 311 service requests (CSV export of data.kcmo.org)."))

@@ -3,17 +3,22 @@
 import logging
 
 from civiccrm import hookimpl
+from civiccrm.errors import CivicError
 
 log = logging.getLogger(__name__)
 
 
 @hookimpl
-def case_closed(case, event):
+def case_closed(deployment, case, event):
     """Live closes only: imported history (``event.origin`` import:...) is never surveyed."""
     if case.is_import or event.origin != "intake":
         return
     from civiccrm.services import surveys
-    from civiccrm.services.events import current_deployment
+    from civiccrm.store.surveys import last_invitation_error
 
-    outcome = surveys.dispatch_on_close(current_deployment(), case)
+    outcome = surveys.dispatch_on_close(deployment, case)
     log.info("survey invitation for case %s: %s", case.tracking_number, outcome)
+    if outcome == "failed":  # the dispatcher records it as a failed hook; `civiccrm hooks retry` sends again
+        with deployment.session() as s:
+            error = last_invitation_error(session=s, case_id=case.id)
+        raise CivicError(f"survey invitation for case {case.tracking_number} not sent: {error}")

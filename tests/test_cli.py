@@ -108,6 +108,7 @@ def test_cities(run):
 
 def test_a_broken_city_profile_does_not_hide_the_others(run, tmp_path):
     from civiccrm import hookimpl, plugins
+    from civiccrm.registries import CityProfileEntry
 
     broken = tmp_path / "brokenville"
     broken.mkdir()
@@ -116,7 +117,7 @@ def test_a_broken_city_profile_does_not_hide_the_others(run, tmp_path):
     class Registers:
         @hookimpl
         def register_city_profiles(self, register):
-            register("brokenville", broken)
+            register(CityProfileEntry("brokenville", broken))
 
     plugins.pm.register(Registers(), name="test-brokenville")
     try:

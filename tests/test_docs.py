@@ -71,8 +71,8 @@ def test_hooks_are_read_from_the_specs():
         if inspect.isfunction(func) and hasattr(func, "civiccrm_spec")
     }
     assert hooks == specs
-    assert hooks["route_case"] == ("draft", "service_type", "profile")
-    assert hooks["case_created"] == ("case", "event")
+    assert hooks["route_case"] == ("deployment", "draft", "service_type", "profile")
+    assert hooks["case_created"] == ("deployment", "case", "event")
 
 
 def test_every_hook_has_a_section():
@@ -92,7 +92,8 @@ def test_checker_reports_a_hook_without_a_section():
     assert "## route_case(" not in text and "## compute_due_at(" in text
     hooks = hook_arguments()
     new_problems = set(undocumented(text, hooks)) - set(undocumented(full, hooks))
-    assert new_problems == {"route_case: no section; add the heading '## route_case(draft, service_type, profile)'"}
+    assert new_problems == {
+        "route_case: no section; add the heading '## route_case(deployment, draft, service_type, profile)'"}
 
 
 def test_checker_reports_wrong_arguments_and_missing_example():

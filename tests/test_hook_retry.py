@@ -8,7 +8,7 @@ from civiccrm import hookimpl
 from civiccrm.cli import cli
 from civiccrm.domain.cases import CaseDraft, Location
 from civiccrm.services import cases as case_service
-from civiccrm.services.events import pending_failures, retry_failures
+from civiccrm.services.hook_retry import pending_failures, retry_failures
 
 POINT = Location(latitude=39.102738, longitude=-94.600134)
 

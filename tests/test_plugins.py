@@ -19,8 +19,8 @@ from click.testing import CliRunner
 import civiccrm
 from civiccrm import hookimpl, plugins
 from civiccrm.cli import cli
-from civiccrm.domain.cases import CaseDraft, Resolution, Routing
-from civiccrm.domain.channels import Channel
+from civiccrm.domain.cases import CaseDraft, Location, Resolution, Routing
+from civiccrm.registries import Channel, CityProfileEntry
 from civiccrm.errors import CivicError
 from civiccrm.services import cases
 
@@ -84,6 +84,27 @@ def test_a_plugin_changes_routing_for_one_service_type(deployment):
     assert created.changes["work_group"] == [None, "city-managers-office-311-field-staff"]
     assert (animal.department, animal.work_group) == (owner.department, owner.work_group)
     assert after.work_group == deployment.profile.taxonomy.service_types[POTHOLE].work_group
+
+
+class DistrictStreetCrews:
+    """The docs' example: dead animals on a street in council district 2 go to that district's street crew."""
+
+    @hookimpl
+    def route_case(self, draft, service_type):
+        if service_type.code == DEAD_ANIMAL and draft.location.council_district == "2":
+            return Routing(department="public-works", work_group="public-works-street-and-traffic-district-2")
+        return None
+
+
+def test_route_case_sees_the_council_district_of_the_point(deployment):
+    """Issue 9 defect: route_case was given the draft before its location was resolved (no district)."""
+    with registered(DistrictStreetCrews(), "test-district-crews"):
+        in_two = cases.intake(deployment, draft(DEAD_ANIMAL, location=Location(latitude=39.2, longitude=-94.64)))
+        in_four = cases.intake(deployment, draft(DEAD_ANIMAL, location=Location(latitude=39.102738,
+                                                                                longitude=-94.600134)))
+    assert in_two.location.council_district == "2"
+    assert (in_two.department, in_two.work_group) == ("public-works", "public-works-street-and-traffic-district-2")
+    assert in_four.work_group == deployment.profile.taxonomy.service_types[DEAD_ANIMAL].work_group
 
 
 class NotARouting:
@@ -201,13 +222,18 @@ def test_a_misspelled_hook_fails_loudly():
     plugins.check_plugins()
 
 
+#: Every decision hook, each answered last by the core.
+CORE_DEFAULTS = ("actor_from_request", "classify_inbound", "compute_due_at", "geocode", "permission_allowed",
+                 "render_notification", "route_case")
+
+
 def test_plugins_command_lists_default_plugins_with_versions_and_hooks():
     result = CliRunner().invoke(cli, ["plugins"])
     assert result.exit_code == 0, result.output
     lines = {line.split(" ")[0]: line for line in result.output.splitlines()}
     for name in plugins.DEFAULT_PLUGINS:
         assert f"(civiccrm {civiccrm.__version__})" in lines[name]
-    assert lines["civiccrm.core_plugin"].endswith(": compute_due_at, route_case")
+    assert lines["civiccrm.core_plugin"].endswith(": " + ", ".join(CORE_DEFAULTS))
     assert lines["civiccrm_plugins.channels"].endswith(": register_channels")
 
     result = CliRunner().invoke(cli, ["plugins", "--json"])
@@ -216,7 +242,7 @@ def test_plugins_command_lists_default_plugins_with_versions_and_hooks():
     assert set(plugins.DEFAULT_PLUGINS) <= set(rows)
     assert rows["civiccrm.core_plugin"] == {
         "name": "civiccrm.core_plugin", "package": "civiccrm", "version": civiccrm.__version__,
-        "hooks": ["compute_due_at", "route_case"],
+        "hooks": list(CORE_DEFAULTS),
     }
 
 
@@ -255,14 +281,14 @@ class RegistersAString:
 
 def test_a_channel_must_be_a_channel():
     with registered(RegistersAString(), "test-string-channel"):
-        with pytest.raises(CivicError, match="expected a civiccrm.domain.channels.Channel, got 'pigeon'"):
+        with pytest.raises(CivicError, match="register takes one civiccrm.registries.Channel, got 'pigeon'"):
             plugins.channels()
 
 
 class Springfield:
     @hookimpl
     def register_city_profiles(self, register):
-        register("springfield", SPRINGFIELD)
+        register(CityProfileEntry("springfield", SPRINGFIELD))
 
 
 def test_a_third_city_needs_only_a_folder(database_url):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from civiccrm import profile_sla, profiles, survey_profile
+from civiccrm import profile_duplicates, profile_sla, profiles, survey_profile
 from civiccrm.domain.calendar import WEEKDAYS
 from civiccrm.services import surveys as survey_service
 from civiccrm_plugins import council_pack
@@ -41,6 +41,9 @@ def accepted_keys() -> dict[str, tuple[str, ...]]:
         "[sla] (profile_sla.SLA_KEYS)": tuple(profile_sla.SLA_KEYS),
         "sla_policies.csv (profile_sla.POLICY_COLUMNS)": profile_sla.POLICY_COLUMNS,
         "sla_policies.csv (profile_sla.POLICY_OPTIONAL)": profile_sla.POLICY_OPTIONAL,
+        "[duplicates] (profile_duplicates.DUPLICATES_KEYS)": tuple(profile_duplicates.DUPLICATES_KEYS),
+        "duplicate_rules.csv (profile_duplicates.RULE_COLUMNS)": profile_duplicates.RULE_COLUMNS,
+        "duplicate_rules.csv (profile_duplicates.RULE_OPTIONAL)": profile_duplicates.RULE_OPTIONAL,
         "[[surveys]] (survey_profile._SURVEY)": tuple(survey_profile._SURVEY),
         "[[surveys.questions]] (survey_profile._QUESTION)": tuple(survey_profile._QUESTION),
         "[[surveys.targets]] (survey_profile._TARGET)": tuple(survey_profile._TARGET),

@@ -23,6 +23,7 @@ from civiccrm.cli import cli
 from civiccrm.cli.params import inclusive_range
 from civiccrm.domain.cases import CaseDraft, Customer, Resolution
 from civiccrm.errors import CivicError
+from civiccrm.registries import Channel, Rendered, ReportPack
 from civiccrm.metrics.matrix import matrix, quadrant
 from civiccrm.services import cases
 from civiccrm.services import surveys
@@ -56,20 +57,26 @@ class Outbox:
     def __init__(self):
         self.tokens = {}
 
-    @hookimpl(tryfirst=True)
-    def send_message(self, channel, address, subject, body, profile):
+    def send(self, deployment, address, subject, body):
         self.tokens[address] = re.search(r"/survey/([A-Za-z0-9_-]+)", body).group(1)
         return f"test-{len(self.tokens)}"
+
+    @hookimpl
+    def register_channels(self, register):
+        register(Channel("email", "E-mail", outbound=True, send=self.send))
 
 
 @pytest.fixture
 def outbox(deployment):
+    """The box sends e-mail in place of the SMTP channel plugin while the test runs."""
     box = Outbox()
+    email = deployment.pm.unregister(name="civiccrm_plugins.email_channel")
     deployment.pm.register(box, name="test-outbox")
     try:
         yield box
     finally:
         deployment.pm.unregister(name="test-outbox")
+        deployment.pm.register(email, name="civiccrm_plugins.email_channel")
 
 
 # (name, service code, channel, opened, closed or None, answered at or None, department_service, timeliness)
@@ -189,7 +196,10 @@ def test_matrix_rejects_bad_targets(sqlite_deployment):
 
 def _render(deployment, fmt):
     pack = plugins.report_pack("council-monthly", profile=deployment.profile, pm=deployment.pm)
-    return pack.render_report(deployment, start=START, end=END, format=fmt)
+    rendered = pack.render_report(deployment, start=START, end=END, format=fmt)
+    assert rendered.media_type == {"json": "application/json", "csv": "text/csv",
+                                   "html": "text/html"}[fmt] + "; charset=utf-8"
+    return rendered.content.decode("utf-8")
 
 
 def test_council_pack_json(loaded):
@@ -318,7 +328,7 @@ def test_council_pack_settings(sqlite_deployment):
 
 
 def _packs(*registrations) -> dict:
-    """What ``report_packs`` collects from a plugin calling ``register(*args, **kwargs)`` for each registration."""
+    """What ``report_packs`` collects from a plugin calling ``register(ReportPack(*args, **kwargs))`` for each one."""
     pm = pluggy.PluginManager("civiccrm")
     pm.add_hookspecs(hookspecs)
 
@@ -326,14 +336,14 @@ def _packs(*registrations) -> dict:
         @hookimpl
         def register_report_packs(self, register):
             for args, kwargs in registrations:
-                register(*args, **kwargs)
+                register(ReportPack(*args, **kwargs))
 
     pm.register(Plugin())
     return plugins.report_packs(pm)
 
 
 def _render_nothing(deployment, *, start, end, format):
-    return ""
+    return Rendered(b"", "text/plain")
 
 
 @pytest.mark.parametrize("args, kwargs, message", [
@@ -341,7 +351,8 @@ def _render_nothing(deployment, *, start, end, format):
     (("x", "not a function"), {}, "pack 'x': render must be callable"),
     (("x", _render_nothing), {"formats": "json"}, "formats must be a non-empty tuple"),
     (("x", _render_nothing), {"formats": ()}, "formats must be a non-empty tuple"),
-    (("x", _render_nothing), {"formats": ("json", "pdf")}, "formats ('json', 'pdf'); each one of json, csv, html, once"),
+    (("x", _render_nothing), {"formats": ("json", "PDF")}, "formats ('json', 'PDF'); each a lower-case name"),
+    (("x", _render_nothing), {"formats": ("json", "json")}, "formats ('json', 'json'); each a lower-case name"),
 ])
 def test_register_validates(args, kwargs, message):
     with pytest.raises(CivicError) as caught:
@@ -353,6 +364,7 @@ def test_register_defaults_and_duplicates():
     pack = _packs((("x", _render_nothing), {}))["x"]
     assert (pack.description, pack.formats) == ("", ("json", "csv", "html"))
     assert _packs((("x", _render_nothing), {"formats": ["html"]}))["x"].formats == ("html",)
+    assert _packs((("x", _render_nothing), {"formats": ("pdf", "png")}))["x"].formats == ("pdf", "png")  # an open set
     with pytest.raises(CivicError, match="two plugins register the report pack 'x'"):
         _packs((("x", _render_nothing), {}), (("x", _render_nothing), {}))
 
@@ -362,10 +374,10 @@ def test_render_report_validates(sqlite_deployment):
 
     def render(deployment, *, start, end, format):
         calls.append((start, end, format))
-        return b"bytes" if format == "csv" else "ok"
+        return "text, not Rendered" if format == "csv" else Rendered(b"%PDF-1.7", "application/pdf")
 
     pack = _packs((("echo", render), {"formats": ("json", "csv")}))["echo"]
-    assert pack.render_report(sqlite_deployment, start=START, end=END) == "ok"
+    assert pack.render_report(sqlite_deployment, start=START, end=END) == Rendered(b"%PDF-1.7", "application/pdf")
     assert calls == [(START, END, "json")]
     with pytest.raises(CivicError, match=r"format: report pack 'echo' renders json, csv, not 'html'"):
         pack.render_report(sqlite_deployment, start=START, end=END, format="html")
@@ -373,7 +385,7 @@ def test_render_report_validates(sqlite_deployment):
         pack.render_report(sqlite_deployment, start=datetime(2026, 3, 1), end=END, format="json")
     with pytest.raises(CivicError, match="end: .* is not after start"):
         pack.render_report(sqlite_deployment, start=END, end=START, format="json")
-    with pytest.raises(CivicError, match="render returned bytes, not str"):
+    with pytest.raises(CivicError, match="render returned str, not Rendered"):
         pack.render_report(sqlite_deployment, start=START, end=END, format="csv")
     assert len(calls) == 2
 
@@ -400,9 +412,11 @@ def test_docs_example_pack_renders(loaded):
     try:
         pack = plugins.report_pack("backlog", profile=attrs.evolve(loaded.profile, report_packs=()), pm=loaded.pm)
         assert pack.formats == ("json", "csv")
-        data = json.loads(pack.render_report(loaded, start=START, end=END, format="json"))
+        data = json.loads(pack.render_report(loaded, start=START, end=END, format="json").content)
         assert data[0] == {"department": "KCPD", "opened": 8, "closed": 6, "backlog": 2}
-        rows = list(csv.reader(io.StringIO(pack.render_report(loaded, start=START, end=END, format="csv"))))
+        rendered = pack.render_report(loaded, start=START, end=END, format="csv")
+        assert rendered.media_type == "text/csv; charset=utf-8"
+        rows = list(csv.reader(io.StringIO(rendered.content.decode("utf-8"))))
         assert rows[0] == ["department", "opened", "closed", "backlog"] and rows[2] == ["Parks & Rec", "3", "3", "0"]
     finally:
         loaded.pm.unregister(name=module.__name__)
@@ -416,12 +430,12 @@ class EchoPack:
 
     @hookimpl
     def register_report_packs(self, register):
-        register("test-echo", self.render, description="Echo the period", formats=("json",))
+        register(ReportPack("test-echo", self.render, description="Echo the period", formats=("json",)))
 
     @staticmethod
     def render(deployment, *, start, end, format):
-        return json.dumps({"city": deployment.profile.slug, "start": start.isoformat(), "end": end.isoformat(),
-                           "format": format})
+        return Rendered.text(json.dumps({"city": deployment.profile.slug, "start": start.isoformat(),
+                                         "end": end.isoformat(), "format": format}), "application/json")
 
 
 @pytest.fixture

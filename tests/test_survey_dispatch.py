@@ -1,5 +1,6 @@
 """Post-case survey: invitation on close through a real SMTP server, answers through the web page."""
 
+import json
 import re
 import socket
 import threading
@@ -15,6 +16,7 @@ from civiccrm.cli import cli
 from civiccrm.domain.cases import CaseDraft, Customer, Resolution
 from civiccrm.errors import CivicError
 from civiccrm.metrics import surveys as survey_metrics
+from civiccrm.registries import Channel
 from civiccrm.services import cases, surveys
 from civiccrm.store import repo
 from civiccrm.store.tables import SurveyAnswerRow, SurveyInvitationRow, SurveyResponseRow
@@ -193,6 +195,48 @@ def test_failed_smtp_keeps_the_case_closed(deployment, clock, monkeypatch):
     assert row.status == "failed" and "Connection" in row.error
 
 
+def test_a_failed_send_is_one_line_a_failed_hook_and_retried(deployment, database_url, clock, monkeypatch):
+    """Issue 9 defect: closing a case with no SMTP server printed a 33-line traceback; the send is now
+    recorded as a failed hook, listed by `hooks failed` and sent by `hooks retry`."""
+    from civiccrm.services import deployment as deployment_module
+
+    monkeypatch.setattr(deployment_module, "open_deployment", lambda url=None: deployment)
+    monkeypatch.setenv("CIVICCRM_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("CIVICCRM_SMTP_PORT", str(_free_port()))  # nobody listens
+    case = _case(deployment, email="ash@example.org")
+    runner = CliRunner()
+    closed = runner.invoke(cli, ["--db", database_url, "case", "close", case.tracking_number, "--resolution", "fixed"])
+    assert closed.exit_code == 0, closed.output
+    assert closed.stdout == f"{case.tracking_number}: closed (fixed)\n"
+    assert "Traceback" not in closed.stderr
+    [line] = closed.stderr.splitlines()
+    assert "survey_dispatch failed in case_closed" in line and "ConnectionRefusedError" in line
+    assert "hooks retry" in line
+
+    listed = runner.invoke(cli, ["--db", database_url, "hooks", "failed", "--json"])
+    [failure] = json.loads(listed.stdout)
+    assert (failure["case"], failure["plugin"], failure["hook"]) == (
+        case.tracking_number, "civiccrm_plugins.survey_dispatch", "case_closed")
+
+    handler = Inbox()
+    port = _free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        monkeypatch.setenv("CIVICCRM_SMTP_PORT", str(port))
+        retried = runner.invoke(cli, ["--db", database_url, "hooks", "retry"])
+        assert retried.exit_code == 0 and "retried 1, failed again 0" in retried.stdout, retried.output
+        assert handler.arrived.wait(10)
+    finally:
+        controller.stop()
+    [(recipients, content)] = handler.messages
+    assert recipients == ["ash@example.org"] and case.tracking_number in content
+    with deployment.session() as s:
+        statuses = [r.status for r in s.scalars(select(SurveyInvitationRow).order_by(SurveyInvitationRow.id))]
+    assert statuses == ["failed", "sent"]
+    assert json.loads(runner.invoke(cli, ["--db", database_url, "hooks", "failed", "--json"]).stdout) == []
+
+
 # --- the requester's preferred channel ---------------------------------------------------
 
 
@@ -202,12 +246,13 @@ class TextMessages:
     def __init__(self):
         self.sent = []
 
-    @hookimpl
-    def send_message(self, channel, address, subject, body, profile):
-        if channel != "sms":
-            return None
+    def send(self, deployment, address, subject, body):
         self.sent.append((address, body))
         return f"sms-{len(self.sent)}"
+
+    @hookimpl
+    def register_channels(self, register):
+        register(Channel("sms", "Text message (SMS)", outbound=True, send=self.send))
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The ``civiccrm`` command line: a click group that plugins can add commands to."""
 
 import json
+import logging
 import sys
 from datetime import date, datetime
 
@@ -41,6 +42,32 @@ class PluginGroup(CivicGroup):
     def get_command(self, ctx, name):
         self._add_plugin_commands()
         return super().get_command(ctx, name)
+
+
+class OneLine(logging.Handler):
+    """Prints a warning or error logged under ``civiccrm`` as one line on stderr, without its traceback.
+
+    A failing plugin is logged with its traceback (for a log file or a test); at the command
+    line the person reads what failed and that it was recorded, in one line."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+
+    def emit(self, record):
+        exc = record.exc_info[1] if record.exc_info else None
+        message = record.getMessage()
+        if exc is not None and type(exc).__name__ not in message:
+            message += f" ({type(exc).__name__}: {exc})"
+        click.echo(f"{record.levelname.lower()}: {message}", err=True)
+
+
+_one_line = OneLine()
+
+
+def _log_in_one_line() -> None:
+    logger = logging.getLogger("civiccrm")
+    if _one_line not in logger.handlers:
+        logger.addHandler(_one_line)
 
 
 class Obj:
@@ -88,6 +115,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 @click.pass_context
 def cli(ctx, db, actor):
     """CivicCRM: cases, SLAs, surveys and metrics for a city's 311 centre."""
+    _log_in_one_line()
     ctx.obj = Obj(db, actor)
 
 
@@ -95,7 +123,9 @@ def main(argv=None):
     return cli.main(args=argv, prog_name="civiccrm")
 
 
-from civiccrm.cli import admin, apikeys, audit, backup, cases, imports, privacy, reports, serve, sla, surveys  # noqa: E402,F401  (register commands)
+from civiccrm.cli import admin, apikeys, cases, imports, outbox, reports, serve, sla, surveys  # noqa: E402,F401  (register commands)
+from civiccrm.cli import duplicates  # noqa: E402,F401  (case duplicates, duplicates evaluate)
+from civiccrm.cli import audit, backup, privacy  # noqa: E402,F401  (audit chain, db backup/restore, personal data)
 
 if __name__ == "__main__":
     sys.exit(main())

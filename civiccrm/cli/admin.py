@@ -139,7 +139,7 @@ def hooks():
 @pass_obj
 def hooks_failed(obj, plugin, as_json):
     """List failed event hooks not yet retried, oldest first."""
-    from civiccrm.services.events import pending_failures
+    from civiccrm.services.hook_retry import pending_failures
 
     tz = obj.deployment.profile.tz
     rows = [{"id": f.id, "case": f.tracking_number, "plugin": f.plugin, "hook": f.hook,
@@ -160,7 +160,7 @@ def hooks_failed(obj, plugin, as_json):
 @pass_obj
 def hooks_retry(obj, plugin, limit, as_json):
     """Call failed event hooks again (the case as it is now, the original event); safe to run from cron."""
-    from civiccrm.services.events import retry_failures
+    from civiccrm.services.hook_retry import retry_failures
 
     result = retry_failures(obj.deployment, plugin=plugin, limit=limit)
     if as_json:

@@ -141,11 +141,9 @@ def report_packs(obj, as_json):
     A city enables packs with `[city] report_packs = [...]` in its profile; without that
     list every registered pack may be rendered.
     """
-    from civiccrm import plugins
-
     deployment = obj.deployment
     profile = deployment.profile
-    packs = plugins.report_packs(deployment.pm)
+    packs = deployment.registry.report_packs
     rows = [{"name": p.name, "description": p.description, "formats": list(p.formats),
              "enabled": p.enabled_for(profile)} for p in sorted(packs.values(), key=lambda p: p.name)]
     missing = [name for name in profile.report_packs if name not in packs]
@@ -170,7 +168,7 @@ def report_packs(obj, as_json):
 @click.option("--month", metavar="YYYY-MM", help="The whole of one month instead of --from/--to.")
 @click.option("--fiscal-year", type=int, metavar="YEAR", help="One fiscal year (named by the year it ends in).")
 @click.option("--format", "fmt", metavar="FORMAT",
-              help="json, csv or html: one the pack renders (default: the pack's first format).")
+              help="One the pack renders (json, csv, html, pdf, ...; default: the pack's first format).")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
               help="Write the report to FILE instead of printing it.")
 @pass_obj
@@ -179,21 +177,21 @@ def report_render(obj, name, date_from, date_to, month, fiscal_year, fmt, out):
 
     `civiccrm report packs` lists the packs; see docs/metrics.md for the council-monthly pack.
     """
-    from civiccrm import plugins
-
     deployment = obj.deployment
-    pack = plugins.report_pack(name, profile=deployment.profile, pm=deployment.pm)
+    pack = deployment.registry.report_pack(name, profile=deployment.profile)
     date_from, date_to = period_options(date_from, date_to, month, fiscal_year, deployment.profile.fiscal_year_start)
     if not (date_from and date_to):
         raise CivicError("report render: give the period with --from and --to, --month or --fiscal-year")
     start, end = inclusive_range(date_from, date_to, deployment.profile.tz)
-    text = pack.render_report(deployment, start=start, end=end, format=fmt)
+    rendered = pack.render_report(deployment, start=start, end=end, format=fmt)
     if out is None:
-        click.echo(text)
+        if not rendered.is_text:
+            raise CivicError(f"--out: {name} rendered {rendered.media_type}, not text; give --out FILE to write it")
+        click.echo(rendered.content.decode("utf-8"))
         return
     try:
-        with open(out, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with open(out, "wb") as handle:
+            handle.write(rendered.content)
     except OSError as exc:
         raise CivicError(f"--out: cannot write {out} ({exc.strerror})") from None
     click.echo(f"{name}: wrote {out}", err=True)

@@ -9,6 +9,7 @@ import attrs
 
 from civiccrm.domain.attributes import ServiceAttribute
 from civiccrm.domain.calendar import BusinessCalendar
+from civiccrm.domain.duplicates import DuplicatePolicy
 from civiccrm.domain.sla import PolicyBook, SlaPolicy
 from civiccrm.domain.geo import CityMap
 from civiccrm.domain.surveys import SurveyInstrument
@@ -42,6 +43,8 @@ class CityProfile:
     """SLA policy versions per service type (profile files, then versions stored by the CLI)."""
     service_attributes: dict[str, tuple[ServiceAttribute, ...]] = attrs.field(factory=dict)
     """Service code -> the extra questions that service type asks, in order (Open311 definitions)."""
+    duplicates: DuplicatePolicy = attrs.field(factory=DuplicatePolicy, eq=False, repr=False)
+    """How possible duplicates are found at intake (``[duplicates]``)."""
 
     @cached_property
     def tz(self) -> ZoneInfo:

@@ -10,7 +10,6 @@ design-weighted share and variance for stratified samples; no interval, and the 
 
 from sqlalchemy import Integer, String, cast, func, literal, select
 
-from civiccrm import plugins
 from civiccrm.domain.sampling import Method
 from civiccrm.domain.survey_stats import StratumCount, stratified_share, wilson
 from civiccrm.domain.surveys import QuestionType
@@ -87,7 +86,7 @@ def results(deployment, instrument_code: str, *, item: str | None = None, by: st
     """Per group and rated item (scale, yes/no): answered, acceptable share, mean, interval, target,
     baseline, flags (``rows``); per group and choice or yes/no item: count and share per option
     (``choices``); per group and free-text item: answers given (``text_items``)."""
-    instrument = plugins.survey_instrument(deployment.profile, instrument_code)
+    instrument = deployment.registry.survey_instrument(deployment.profile, instrument_code)
     asked = [instrument.question(item)] if item is not None else list(instrument.questions)
     rated = [q for q in asked if q.is_rated]
     optioned = [q for q in asked if q.type in (QuestionType.CHOICE, QuestionType.YES_NO)]

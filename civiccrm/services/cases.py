@@ -3,6 +3,8 @@
 from datetime import datetime
 from types import SimpleNamespace
 
+import attrs
+
 from civiccrm.domain.attributes import validate_attributes
 from civiccrm.domain.cases import (
     Case,
@@ -60,26 +62,24 @@ def locate(deployment, location: Location) -> Location:
     district = city_map.district_at(location.latitude, location.longitude)
     if district is None:
         return location
-    from attrs import evolve
-
-    return evolve(location, council_district=district)
+    return attrs.evolve(location, council_district=district)
 
 
 def due_at(deployment, opened_at: datetime, service_type: ServiceType) -> datetime | None:
-    return deployment.pm.hook.compute_due_at(opened_at=opened_at, service_type=service_type, profile=deployment.profile)
+    return deployment.pm.hook.compute_due_at(deployment=deployment, opened_at=opened_at, service_type=service_type,
+                                             profile=deployment.profile)
 
 
 def route(deployment, draft: CaseDraft, service_type: ServiceType) -> Routing:
-    routing = deployment.pm.hook.route_case(draft=draft, service_type=service_type, profile=deployment.profile)
+    routing = deployment.pm.hook.route_case(deployment=deployment, draft=draft, service_type=service_type,
+                                            profile=deployment.profile)
     if not isinstance(routing, Routing):
         raise CivicError(f"route_case returned {routing!r}; a plugin must return a Routing or None")
     return routing
 
 
 def _channel(deployment, code: str) -> str:
-    from civiccrm import plugins
-
-    known = plugins.channels()
+    known = deployment.registry.channels
     allowed = [c for c in deployment.profile.channels if c in known] or list(known)
     if code not in allowed:
         raise CivicError(f"channel: {code!r} is not a channel of {deployment.profile.name}; expected one of {', '.join(allowed)}", field="channel")
@@ -100,6 +100,7 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system") -> Case:
     )
     media_url = _media_url(draft.media_url)
     location = locate(deployment, draft.location)
+    draft = attrs.evolve(draft, location=location)  # route_case sees the council district
     routing = route(deployment, draft, service_type)
     now = deployment.clock()
     opened_at = draft.opened_at or now
@@ -134,7 +135,7 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system") -> Case:
         on_time=None, duplicate_of=None, external_id=None, city_exceeded_timeframe=None, city_days_to_close=None,
         **values,
     ))
-    fire(deployment, "case_created", case, event)
+    fire(deployment, "case_created", case=case, event=event)
     return case
 
 
@@ -160,7 +161,7 @@ def _change(deployment, tracking_number: str, actor: str, kind: str, apply, *, n
         repo.add_event(session=s, case_id=row.id, event=event)
         s.commit()
         case = repo.case_from_row(row)
-    fire(deployment, hook, case, event)
+    fire(deployment, hook, case=case, event=event)
     return case
 
 
@@ -300,8 +301,8 @@ def merge(deployment, duplicate: str, into: str, *, actor: str = "system") -> Ca
         repo.add_event(session=s, case_id=target.id, event=noted)
         s.commit()
         case, target_case = repo.case_from_row(row), repo.case_from_row(target)
-    fire(deployment, "case_closed", case, merged)
-    fire(deployment, "case_updated", target_case, noted)
+    fire(deployment, "case_closed", case=case, event=merged)
+    fire(deployment, "case_updated", case=target_case, event=noted)
     return case
 
 

@@ -13,6 +13,7 @@ from civiccrm.domain.profile import CityProfile
 from civiccrm.domain.timeutil import utcnow
 from civiccrm.errors import CivicError
 from civiccrm.profiles import load_profile
+from civiccrm.registries import Registry
 from civiccrm.services import sla
 from civiccrm.store import migrate, repo
 from civiccrm.store.db import is_initialised, make_engine, session
@@ -20,12 +21,21 @@ from civiccrm.store.db import is_initialised, make_engine, session
 
 @attrs.define
 class Deployment:
-    """What every service needs: the engine, the profile, the plugin manager and a clock."""
+    """What every service needs: the engine, the profile, the plugin manager and a clock.
+
+    ``registry`` holds what the plugins register (channels, report packs, importers,
+    integrations, cities), collected once for the deployment.
+    """
 
     engine: Engine
     profile: CityProfile
     pm: pluggy.PluginManager
     clock: Callable[[], datetime] = utcnow
+    registry: Registry = attrs.field(init=False)
+
+    @registry.default
+    def _registry(self) -> Registry:
+        return Registry(self.pm)
 
     def session(self):
         return session(self.engine)

@@ -1,164 +1,109 @@
-"""Fire event hooks after commit; a failing plugin is logged, noted on the case and can be retried."""
+"""The one dispatcher of event hooks: called after commit; a failing plugin is logged and recorded on
+the case (``hook_failed``) so ``civiccrm hooks retry`` (civiccrm.services.hook_retry) can call it again."""
 
-import contextvars
-import json
 import logging
 from datetime import datetime
 
 import attrs
-from sqlalchemy import select
 
 from civiccrm.domain.cases import Case, CaseEvent
-from civiccrm.errors import CivicError
+from civiccrm.domain.surveys import SurveyResponse
 from civiccrm.store import repo
-from civiccrm.store.tables import cases_table, events_table
 
 log = logging.getLogger(__name__)
-_current: contextvars.ContextVar = contextvars.ContextVar("civiccrm_deployment", default=None)
+
+#: Event hook -> its arguments besides ``deployment``.
+EVENT_HOOKS = {
+    "case_created": ("case", "event"),
+    "case_updated": ("case", "event"),
+    "case_closed": ("case", "event"),
+    "sla_breached": ("case", "event"),
+    "survey_answered": ("response",),
+}
 
 
-def fire(deployment, hook_name: str, case: Case, event: CaseEvent) -> list[str]:
-    """Call every implementation of ``hook_name``; returns the names of plugins that failed.
+def fire(deployment, hook_name: str, **arguments) -> list[str]:
+    """Call every implementation of the event hook ``hook_name``; returns the names of plugins that failed.
 
-    Each implementation is called on its own so one failure does not stop the
-    others; a failure is logged and written to the case's history as a
-    ``hook_failed`` event in a transaction of its own.
+    ``arguments`` are the hook's (``case`` and ``event``, or ``response``); ``deployment`` is
+    added. Each implementation is called on its own so one failure does not stop the others.
     """
+    _check_arguments(hook_name, arguments)
     hook = getattr(deployment.pm.hook, hook_name)
-    failed = []
-    kwargs = {"case": case, "event": event}
-    token = _current.set(deployment)
+    return [impl.plugin_name for impl in reversed(hook.get_hookimpls())
+            if call_one(deployment, hook_name, impl, arguments) is not None]
+
+
+def _check_arguments(hook_name: str, arguments: dict) -> None:
+    if hook_name not in EVENT_HOOKS:
+        raise ValueError(f"{hook_name!r} is not an event hook; expected one of {', '.join(EVENT_HOOKS)}")
+    if set(arguments) != set(EVENT_HOOKS[hook_name]):
+        raise ValueError(f"{hook_name} takes {', '.join(EVENT_HOOKS[hook_name])}, not {', '.join(arguments)}")
+
+
+def call_one(deployment, hook_name: str, impl, arguments: dict, *, retry_of: int | None = None):
+    """Call one implementation; on failure log one line, record ``hook_failed`` and return the exception."""
+    given = {"deployment": deployment, **arguments}
     try:
-        _call(deployment, hook_name, hook, kwargs, case, event, failed)
-    finally:
-        _current.reset(token)
-    return failed
-
-
-def current_deployment():
-    """The Deployment whose event is being fired, for a plugin that must act through the services.
-
-    Hook arguments stay domain objects; a plugin such as the survey dispatcher, which
-    stores invitations, asks for the deployment here (like Flask's ``current_app``).
-    Outside an event hook there is none and CivicError is raised.
-    """
-    deployment = _current.get()
-    if deployment is None:
-        raise CivicError("no deployment: current_deployment() is only available while an event hook runs")
-    return deployment
-
-
-def _call(deployment, hook_name, hook, kwargs, case, event, failed, *, retry_of: int | None = None):
-    for impl in reversed(hook.get_hookimpls()):
-        if _call_one(deployment, hook_name, impl, kwargs, case, event, retry_of=retry_of) is not None:
-            failed.append(impl.plugin_name)
-
-
-def _call_one(deployment, hook_name, impl, kwargs, case, event, *, retry_of: int | None = None):
-    """Call one implementation; on failure log it, record ``hook_failed`` and return the exception."""
-    try:
-        impl.function(*[kwargs[name] for name in impl.argnames])
+        impl.function(*[given[name] for name in impl.argnames])
         return None
     except Exception as exc:  # a plugin's bug must not lose the case
-        log.exception("plugin %s failed in %s for case %s", impl.plugin_name, hook_name, case.tracking_number)
-        note = f"{hook_name} in plugin {impl.plugin_name} failed: {type(exc).__name__}: {exc}"
-        changes = {"plugin": impl.plugin_name, "hook": hook_name, "event": _event_payload(event)}
-        if retry_of is not None:
-            changes["retry_of"] = retry_of
-        with deployment.session() as s:
-            repo.add_event(session=s, case_id=case.id, event=CaseEvent(
-                kind="hook_failed", at=deployment.clock(), actor="system", changes=changes, note=note[:2000],
-                origin=event.origin,
-            ))
-            s.commit()
+        subject = _subject(arguments)
+        log.exception("plugin %s failed in %s for %s: %s: %s (recorded; `civiccrm hooks retry` calls it again)",
+                      impl.plugin_name, hook_name, subject, type(exc).__name__, exc)
+        record_failure(deployment, hook_name, impl.plugin_name, arguments, exc, retry_of=retry_of)
         return exc
 
 
-def _event_payload(event: CaseEvent) -> dict:
-    """What a retry needs to hand the plugin the same event again."""
-    return {"kind": event.kind, "at": event.at.isoformat(), "actor": event.actor, "changes": event.changes,
-            "note": event.note, "origin": event.origin}
+def _subject(arguments: dict) -> str:
+    if "case" in arguments:
+        return f"case {arguments['case'].tracking_number}"
+    response = arguments["response"]
+    return f"survey response {response.id}" + (f" (case {response.tracking_number})"
+                                               if response.tracking_number else "")
 
 
-# --- retrying failed event hooks -----------------------------------------------------------
+def record_failure(deployment, hook_name: str, plugin: str, arguments: dict, exc: Exception, *,
+                   retry_of: int | None = None) -> None:
+    """Write ``hook_failed`` to the history of the case the event is about, with what a retry needs."""
+    note = f"{hook_name} in plugin {plugin} failed: {type(exc).__name__}: {exc}"
+    changes = {"plugin": plugin, "hook": hook_name, **_payload(arguments)}
+    if retry_of is not None:
+        changes["retry_of"] = retry_of
+    with deployment.session() as s:
+        if "case" in arguments:
+            case_id, origin = arguments["case"].id, arguments["event"].origin
+        else:
+            number = arguments["response"].tracking_number
+            if number is None:  # an answer about no case: nowhere to keep it but the log
+                log.error("%s (survey response %s, about no case: not recorded)", note, arguments["response"].id)
+                return
+            case_id, origin = repo.get_case_row(session=s, tracking_number=number).id, "intake"
+        repo.add_event(session=s, case_id=case_id, event=CaseEvent(
+            kind="hook_failed", at=deployment.clock(), actor="system", changes=changes, note=note[:2000],
+            origin=origin,
+        ))
+        s.commit()
 
 
-@attrs.frozen
-class HookFailure:
-    """A ``hook_failed`` history event not yet retried."""
-
-    id: int
-    tracking_number: str
-    plugin: str
-    hook: str
-    at: datetime
-    note: str | None
-
-
-def pending_failures(deployment, *, plugin: str | None = None, limit: int | None = None) -> list[HookFailure]:
-    """Failed event hooks that no later retry has answered, oldest first.
-
-    A retry writes ``hook_retried`` (it worked) or a new ``hook_failed`` (it failed again),
-    each naming the failure it answers in ``changes["retry_of"]``; history stays append-only.
-    """
-    t, c = events_table, cases_table
-    query = (select(t.c.id, t.c.kind, t.c.at, t.c.changes, t.c.note, c.c.tracking_number)
-             .join(c, c.c.id == t.c.case_id)
-             .where(t.c.kind.in_(("hook_failed", "hook_retried"))).order_by(t.c.id))
-    answered, failures = set(), []
-    with deployment.engine.connect() as conn:
-        for row in conn.execute(query):
-            changes = json.loads(row.changes or "{}")
-            if changes.get("retry_of") is not None:
-                answered.add(changes["retry_of"])
-            if row.kind == "hook_failed" and "event" in changes:
-                failures.append(HookFailure(id=row.id, tracking_number=row.tracking_number, plugin=changes["plugin"],
-                                            hook=changes["hook"], at=row.at, note=row.note))
-    pending = [f for f in failures if f.id not in answered and (plugin is None or f.plugin == plugin)]
-    return pending[:limit] if limit is not None else pending
+def _payload(arguments: dict) -> dict:
+    """What a retry needs to hand the plugin the same event again (the case is read as it is then)."""
+    if "event" in arguments:
+        event = arguments["event"]
+        return {"event": {"kind": event.kind, "at": event.at.isoformat(), "actor": event.actor,
+                          "changes": event.changes, "note": event.note, "origin": event.origin}}
+    response = attrs.asdict(arguments["response"])
+    response["answered_at"] = response["answered_at"].isoformat()
+    return {"response": response}
 
 
-@attrs.frozen
-class RetryResult:
-    retried: int = 0
-    failed_again: int = 0
-    skipped: tuple[str, ...] = ()
-    """Why failures were left pending (their plugin is not loaded)."""
-
-
-def retry_failures(deployment, *, plugin: str | None = None, limit: int | None = None) -> RetryResult:
-    """Call each pending failure's plugin again with the case as it is now and the original event."""
-    from civiccrm.services import cases as case_service
-
-    retried = failed_again = 0
-    skipped = []
-    token = _current.set(deployment)
-    try:
-        for failure in pending_failures(deployment, plugin=plugin, limit=limit):
-            hook = getattr(deployment.pm.hook, failure.hook, None)
-            impl = next((i for i in (hook.get_hookimpls() if hook else ()) if i.plugin_name == failure.plugin), None)
-            if impl is None:
-                skipped.append(f"failure {failure.id} on case {failure.tracking_number}: plugin {failure.plugin!r} "
-                               f"does not implement {failure.hook} (not loaded?)")
-                continue
-            with deployment.engine.connect() as conn:
-                stored = json.loads(conn.execute(select(events_table.c.changes).where(
-                    events_table.c.id == failure.id)).scalar_one())["event"]
-            event = CaseEvent(kind=stored["kind"], at=datetime.fromisoformat(stored["at"]), actor=stored["actor"],
-                              changes=stored["changes"], note=stored["note"], origin=stored["origin"])
-            case = case_service.get(deployment, failure.tracking_number)
-            kwargs = {"case": case, "event": event}
-            if _call_one(deployment, failure.hook, impl, kwargs, case, event, retry_of=failure.id) is None:
-                retried += 1
-                with deployment.session() as s:
-                    repo.add_event(session=s, case_id=case.id, event=CaseEvent(
-                        kind="hook_retried", at=deployment.clock(), actor="system",
-                        changes={"plugin": failure.plugin, "hook": failure.hook, "retry_of": failure.id},
-                        note=f"{failure.hook} in plugin {failure.plugin} succeeded on retry", origin=event.origin,
-                    ))
-                    s.commit()
-            else:
-                failed_again += 1
-    finally:
-        _current.reset(token)
-    return RetryResult(retried=retried, failed_again=failed_again, skipped=tuple(skipped))
+def arguments_from_payload(changes: dict, case: Case) -> dict:
+    """The hook arguments of a recorded failure: the case as it is now and the original event or response."""
+    if "event" in changes:
+        stored = changes["event"]
+        return {"case": case, "event": CaseEvent(
+            kind=stored["kind"], at=datetime.fromisoformat(stored["at"]), actor=stored["actor"],
+            changes=stored["changes"], note=stored["note"], origin=stored["origin"])}
+    stored = dict(changes["response"])
+    stored["answered_at"] = datetime.fromisoformat(stored["answered_at"])
+    return {"response": SurveyResponse(**stored)}

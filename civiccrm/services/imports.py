@@ -79,14 +79,12 @@ class _Mapper:
     """Turns records into case-row values with the profile's codes; lookups are memoised."""
 
     def __init__(self, deployment, origin: str):
-        from civiccrm import plugins
-
         self.deployment = deployment
         self.origin = origin
         profile = deployment.profile
         tax = profile.taxonomy
         self.taxonomy = tax
-        known_channels = plugins.channels()
+        known_channels = deployment.registry.channels
         self.channels = frozenset(c for c in profile.channels if c in known_channels) or frozenset(known_channels)
         self._types: dict = {}
         self._departments: dict = {}
@@ -237,8 +235,8 @@ class _DueTimes:
         else:
             for it in items:
                 if it.service_type is not None:
-                    it.values["due_at"] = self.hook(opened_at=it.values["opened_at"], service_type=it.service_type,
-                                                    profile=self.profile)
+                    it.values["due_at"] = self.hook(deployment=self.deployment, opened_at=it.values["opened_at"],
+                                                    service_type=it.service_type, profile=self.profile)
         for it in items:
             values = it.values
             if values["closed_at"] is not None and values["due_at"] is not None:
@@ -403,7 +401,7 @@ class _Writer:
             case = repo.case_from_row(SimpleNamespace(id=case_id, **it.values))
             event = CaseEvent(kind="imported", at=now, actor=self.actor, changes=changes,
                               note=self._note(it.record), origin=self.origin, case_id=case_id)
-            self.summary.hook_failures += len(fire(self.deployment, "case_created", case, event))
+            self.summary.hook_failures += len(fire(self.deployment, "case_created", case=case, event=event))
 
 
 def import_cases(

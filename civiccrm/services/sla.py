@@ -117,7 +117,8 @@ def compute_due(deployment, service_type: ServiceType, opened_at: datetime, *, c
                 paused_seconds: float = 0.0) -> datetime | None:
     """The due time: the ``compute_due_at`` hook from the clock's start, pushed back by paused time."""
     start = clock_from or opened_at
-    due = deployment.pm.hook.compute_due_at(opened_at=start, service_type=service_type, profile=deployment.profile)
+    due = deployment.pm.hook.compute_due_at(deployment=deployment, opened_at=start, service_type=service_type,
+                                            profile=deployment.profile)
     if due is None or not paused_seconds:
         return due
     policy = policy_for(deployment, service_type, start)
@@ -343,7 +344,7 @@ def scan(deployment, *, warning: timedelta | None = None, actor: str = "sla-scan
                 cases[case_id] = repo.case_from_row(s.get(CaseRow, case_id))
     failed = 0
     for case_id, _, _, event in escalated:
-        failed += len(fire(deployment, "sla_breached", cases[case_id], event))
+        failed += len(fire(deployment, "sla_breached", case=cases[case_id], event=event))
 
     def numbers(kind, name):
         return tuple(cases[i].tracking_number for i, k, n, _ in escalated if k == kind and n == name)

@@ -25,6 +25,7 @@ from civiccrm.domain.surveys import (
 )
 from civiccrm.errors import CivicError, NotFound
 from civiccrm.profile_csv import open_csv
+from civiccrm.services.events import fire
 from civiccrm.store import repo
 from civiccrm.store.surveys import action_plan_from_row, list_action_plans
 from civiccrm.store.tables import (
@@ -66,15 +67,11 @@ def settings(deployment) -> dict:
 
 def instruments(deployment) -> dict[str, SurveyInstrument]:
     """The profile's instruments and those plugins register."""
-    from civiccrm import plugins
-
-    return plugins.survey_instruments(deployment.profile)
+    return deployment.registry.survey_instruments(deployment.profile)
 
 
 def instrument(deployment, code: str) -> SurveyInstrument:
-    from civiccrm import plugins
-
-    return plugins.survey_instrument(deployment.profile, code)
+    return deployment.registry.survey_instrument(deployment.profile, code)
 
 
 # --- sampling plans and draws ------------------------------------------------------------
@@ -203,13 +200,6 @@ def _normal(address: str) -> str:
     return address.strip().lower()
 
 
-def outbound_channels() -> set[str]:
-    """Codes of the registered channels the city can send on (email, sms, ...)."""
-    from civiccrm import plugins
-
-    return {code for code, channel in plugins.channels().items() if channel.outbound}
-
-
 def _message(deployment, case: Case, channel: str, link: str, until: date) -> tuple[str, str]:
     """(subject, body) of an invitation; a text message is kept short."""
     if channel == "sms":
@@ -228,7 +218,7 @@ def invite_case(deployment, case: Case, *, plan: SamplingPlan | None, instrument
     """Invite the requester of a closed case; returns ``sent`` or why nobody was invited.
 
     The invitation goes through the customer's preferred channel when a plugin sends on
-    it (``send_message`` answers), else by e-mail when there is an address (see
+    it (its ``Channel`` has ``send``), else by e-mail when there is an address (see
     ``contact_routes``). Never for imported cases, anonymous cases, cases without an
     address on an outbound channel, customers with an opted-out address, or a customer
     invited within ``repeat_days`` at any of their addresses. When the customer asked for
@@ -245,7 +235,7 @@ def invite_case(deployment, case: Case, *, plan: SamplingPlan | None, instrument
         customer = repo.get_customer(session=s, customer_id=case.customer_id)
     if customer is None:
         return "no_contact"
-    routes = contact_routes(customer, outbound_channels())
+    routes = contact_routes(customer, deployment.registry.outbound_channels())
     preferred = customer.contact_by
     if not routes and not (preferred and customer.address_for(preferred)):
         return "no_contact"
@@ -257,7 +247,7 @@ def invite_case(deployment, case: Case, *, plan: SamplingPlan | None, instrument
         if s.scalar(select(func.count()).select_from(SurveyOptOutRow).where(SurveyOptOutRow.address.in_(addresses))):
             return "opted_out"
         recent = s.scalar(select(func.count()).select_from(SurveyInvitationRow).where(
-            SurveyInvitationRow.address.in_(addresses), SurveyInvitationRow.status != "skipped",
+            SurveyInvitationRow.address.in_(addresses), SurveyInvitationRow.status.not_in(("skipped", "failed")),
             SurveyInvitationRow.created_at > now - timedelta(days=config["repeat_days"])))
         if recent:
             return "recently_invited"
@@ -283,10 +273,10 @@ def invite_case(deployment, case: Case, *, plan: SamplingPlan | None, instrument
         subject, body = _message(deployment, case, channel, link, until.date())
         tried.append(channel)
         try:
-            receipt = deployment.pm.hook.send_message(channel=channel, address=address, subject=subject,
-                                                      body=body, profile=deployment.profile)
+            sender = deployment.registry.sender(channel)
+            receipt = sender.send(deployment, address, subject, body) if sender is not None else None
         except Exception as exc:  # a mail server's failure must not undo the close
-            log.exception("survey invitation for case %s failed on %s", case.tracking_number, channel)
+            log.info("survey invitation for case %s not sent on %s: %s", case.tracking_number, channel, exc)
             error = f"{type(exc).__name__}: {exc}"
             break
         if receipt is not None:
@@ -434,11 +424,7 @@ def answer(deployment, token: str, answers: dict) -> SurveyResponse:
         tracking_number=invitation.tracking_number, department=invitation.department,
         service_code=case.service_code if case else None,
     )
-    for impl in reversed(deployment.pm.hook.survey_answered.get_hookimpls()):
-        try:
-            impl.function(response=response) if impl.argnames else impl.function()
-        except Exception:  # a plugin's bug must not lose the answer
-            log.exception("plugin %s failed in survey_answered for response %s", impl.plugin_name, response_id)
+    fire(deployment, "survey_answered", response=response)
     return response
 
 

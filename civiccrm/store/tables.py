@@ -359,3 +359,89 @@ class AuditChainRow(SQLModel, table=True):
 
 
 audit_chain_table = AuditChainRow.__table__
+
+
+class OutboxRow(SQLModel, table=True):
+    """One delivery (a message, an integration call) written in the transaction of the change causing it,
+    sent later by ``civiccrm deliver`` (see civiccrm.services.outbox)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "state", "next_attempt_at"),
+        Index("ix_outbox_subject", "subject"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=80)
+    destination: str = Field(max_length=320)
+    subject: str | None = Field(default=None, max_length=120)
+    payload: str = Field(sa_type=Text)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    state: str = Field(max_length=20)
+    tries: int = 0
+    max_attempts: int
+    created_at: datetime = _when()
+    next_attempt_at: datetime = _when()
+    lease_token: str | None = Field(default=None, max_length=120)
+    """The worker delivering it now (with ``lease_until``); None when no worker holds it."""
+    lease_until: datetime | None = _when(default=None)
+    sent_at: datetime | None = _when(default=None)
+    receipt: str | None = Field(default=None, max_length=500)
+    last_error: str | None = Field(default=None, sa_type=Text)
+
+
+class OutboxAttemptRow(SQLModel, table=True):
+    """Every try of an outbox row, with its outcome and reason (append-only by habit: never updated)."""
+
+    __tablename__ = "outbox_attempts"
+    __table_args__ = (Index("ix_outbox_attempts_outbox_id", "outbox_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int = Field(foreign_key="outbox.id")
+    attempt: int
+    worker: str = Field(max_length=120)
+    started_at: datetime = _when()
+    finished_at: datetime = _when()
+    outcome: str = Field(max_length=20)
+    reason: str | None = Field(default=None, sa_type=Text)
+
+
+outbox_table = OutboxRow.__table__
+outbox_attempts_table = OutboxAttemptRow.__table__
+
+
+# The duplicate check's lookup at intake: open cases of a type, narrowed by a bounding box.
+OPEN_CASE = "status <> 'closed' AND latitude IS NOT NULL"
+Index("ix_cases_open_point", cases_table.c.service_code, cases_table.c.latitude, cases_table.c.longitude,
+      cases_table.c.opened_at, sqlite_where=text(OPEN_CASE), postgresql_where=text(OPEN_CASE))
+
+
+class CaseFollowerRow(SQLModel, table=True):
+    """A person told about a case they did not open (the requester of a duplicate merged into it)."""
+
+    __tablename__ = "case_followers"
+    __table_args__ = (UniqueConstraint("case_id", "customer_id", name="uq_case_followers_case_customer"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id")
+    customer_id: int = Field(foreign_key="customers.id")
+    via_case_id: int | None = Field(default=None, foreign_key="cases.id")
+    """The case the follower opened (the merged duplicate), if any."""
+    created_at: datetime = _when()
+
+
+class CaseLinkRow(SQLModel, table=True):
+    """A link between two cases, one row each way (``duplicate_of`` on the duplicate, ``duplicate`` on the main case)."""
+
+    __tablename__ = "case_links"
+    __table_args__ = (
+        UniqueConstraint("case_id", "linked_case_id", "kind", name="uq_case_links"),
+        Index("ix_case_links_case_id", "case_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id")
+    linked_case_id: int = Field(foreign_key="cases.id")
+    kind: str = Field(max_length=20)
+    created_at: datetime = _when()
+    actor: str = Field(max_length=100)
+
+
+case_followers_table = CaseFollowerRow.__table__
+case_links_table = CaseLinkRow.__table__

@@ -62,5 +62,5 @@ def create_app(config: dict | None = None, *, deployment=None) -> Flask:
 
     from civiccrm import plugins
 
-    plugins.load_plugins().hook.register_admin_blueprints(app=app)
+    plugins.load_plugins().hook.register_web_blueprints(app=app)
     return app

@@ -98,5 +98,5 @@ def opt_out(token):
 
 
 @hookimpl
-def register_admin_blueprints(app):
+def register_web_blueprints(app):
     app.register_blueprint(bp)

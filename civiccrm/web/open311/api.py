@@ -10,9 +10,11 @@ from werkzeug.exceptions import HTTPException
 
 from civiccrm.domain.attributes import validate_attributes
 from civiccrm.domain.cases import CaseDraft, Customer, Location, Status
+from civiccrm.domain.duplicates import describe
 from civiccrm.errors import CivicError, NotFound
 from civiccrm.services import apikeys
 from civiccrm.services import cases as case_service
+from civiccrm.services import duplicates
 from civiccrm.store import open311 as queries
 from civiccrm.web import get_deployment
 from civiccrm.web.open311 import params
@@ -382,11 +384,17 @@ def post_request(fmt: str):
         attributes=answers, media_url=media_url,
     )
     case = case_service.intake(deployment, draft, actor=f"open311 api key {key.id}")
-    return respond(fmt, "service_requests", [{
-        "service_request_id": case.tracking_number,
-        "service_notice": _service_notice(deployment, service_type),
-        "account_id": None,
-    }])
+    candidates = duplicates.for_case(deployment, case)
+    notice = _service_notice(deployment, service_type)
+    if candidates:
+        notice = f"{notice} Possible duplicate of {'; '.join(describe(c) for c in candidates)}."
+    created = {"service_request_id": case.tracking_number, "service_notice": notice, "account_id": None}
+    if params.flag(request.values, "extensions"):
+        created["possible_duplicates"] = [{
+            "service_request_id": c.tracking_number, "service_code": c.service_code, "service_name": c.request_type,
+            "requested_datetime": _iso(deployment, c.opened_at), "distance_m": c.distance_m,
+        } for c in candidates]
+    return respond(fmt, "service_requests", [created])
 
 
 def list_updates(fmt: str):

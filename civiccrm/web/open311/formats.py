@@ -12,7 +12,7 @@ FORMATS = tuple(CONTENT_TYPES)
 ITEM_NAMES = {
     "services": "service", "service_requests": "request", "errors": "error", "attributes": "attribute",
     "values": "value", "notes": "note", "service_request_updates": "request_update", "endpoints": "endpoint",
-    "formats": "format",
+    "formats": "format", "possible_duplicates": "possible_duplicate",
 }
 
 

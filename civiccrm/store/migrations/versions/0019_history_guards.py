@@ -7,7 +7,7 @@ refused here instead, whatever the connection's settings. A case is never delete
 either database, even with foreign keys off (as in the sqlite3 shell).
 
 Revision ID: 0019
-Revises: 0007
+Revises: 0017
 Create Date: 2026-12-01
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from civiccrm.store.types import UTCDateTime
 
 revision = "0019"
-down_revision = ("0005", "0006", "0007")
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

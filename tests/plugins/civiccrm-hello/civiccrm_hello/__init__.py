@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from civiccrm import hookimpl
-from civiccrm.domain.channels import Channel
+from civiccrm.registries import Channel, CityProfileEntry
 
 HERE = Path(__file__).resolve().parent
 
@@ -26,4 +26,4 @@ def register_commands(cli):
 
 @hookimpl
 def register_city_profiles(register):
-    register("shelbyville", HERE / "shelbyville")
+    register(CityProfileEntry("shelbyville", HERE / "shelbyville"))

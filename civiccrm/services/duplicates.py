@@ -1,0 +1,42 @@
+"""Possible duplicates at intake: what a call taker, a channel or the Open311 POST is offered."""
+
+from datetime import datetime
+
+from civiccrm.domain.cases import Case, CaseDraft, Location
+from civiccrm.domain.duplicates import DuplicateCandidate, bounding_box, rank
+from civiccrm.store import duplicates as store
+from civiccrm.store import repo
+
+
+def _find(deployment, service_code: str, location: Location, at: datetime, *, exclude_id: int | None = None
+          ) -> list[DuplicateCandidate]:
+    policy = deployment.profile.duplicates
+    rule = policy.rule_for(service_code)
+    if not rule.enabled or not location.has_point:
+        return []
+    box = bounding_box(location.latitude, location.longitude, rule.radius_m)
+    with deployment.engine.connect() as connection:
+        rows = store.open_cases_in_box(connection, service_codes=policy.related_codes(service_code), box=box,
+                                       opened_from=at - rule.window, opened_to=at, exclude_id=exclude_id)
+    return rank((location.latitude, location.longitude), at, rule, rows, limit=policy.limit)
+
+
+def for_draft(deployment, draft: CaseDraft) -> list[DuplicateCandidate]:
+    """Open cases that may be the problem ``draft`` describes, best first (before it is stored: the call
+    taker's screen asks this while the resident is on the line)."""
+    service_type = deployment.profile.service_type(draft.service_code)
+    return _find(deployment, service_type.code, draft.location, draft.opened_at or deployment.clock())
+
+
+def for_case(deployment, case: Case | str) -> list[DuplicateCandidate]:
+    """Open cases opened before ``case`` (a Case or a tracking number) that may be the same problem."""
+    if isinstance(case, str):
+        with deployment.session() as s:
+            case = repo.case_from_row(repo.get_case_row(session=s, tracking_number=case))
+    return _find(deployment, case.service_code, case.location, case.opened_at, exclude_id=case.id)
+
+
+def links(deployment, case: Case) -> list[tuple[str, str]]:
+    """(kind, tracking number) of every case linked to ``case`` (``duplicate_of`` / ``duplicate``)."""
+    with deployment.engine.connect() as connection:
+        return store.links_of(connection, case.id)

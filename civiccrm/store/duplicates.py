@@ -1,0 +1,73 @@
+"""Queries of the duplicate check: open cases in a bounding box, followers and links of cases."""
+
+from datetime import datetime
+
+from sqlalchemy import and_, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from civiccrm.store.tables import OPEN_CASE, case_followers_table, case_links_table, cases_table
+
+_OPEN = text(OPEN_CASE)  # written as the index's own predicate, so the partial index applies
+
+
+def open_cases_in_box(connection, *, service_codes, box: tuple[float, float, float, float],
+                      opened_from: datetime, opened_to: datetime, exclude_id: int | None = None) -> list:
+    """Open cases of ``service_codes`` whose point lies in ``box`` (south, north, west, east), opened in
+    [opened_from, opened_to]; rows with the columns ``rank`` reads."""
+    c = cases_table
+    south, north, west, east = box
+    query = (
+        select(c.c.id, c.c.tracking_number, c.c.service_code, c.c.request_type, c.c.status, c.c.opened_at,
+               c.c.latitude, c.c.longitude, c.c.address)
+        .where(_OPEN, c.c.service_code.in_(tuple(service_codes)),
+               c.c.latitude.between(south, north), c.c.longitude.between(west, east),
+               c.c.opened_at.between(opened_from, opened_to))
+    )
+    if exclude_id is not None:
+        query = query.where(c.c.id != exclude_id)
+    return list(connection.execute(query))
+
+
+def _insert_ignore(connection, table, rows: list[dict], constraint_columns: list[str]) -> None:
+    if not rows:
+        return
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    connection.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=constraint_columns), rows)
+
+
+def link_merge(connection, *, duplicate_id: int, target_id: int, customer_id: int | None, at: datetime,
+               actor: str) -> None:
+    """Record a merge: links both ways, and the duplicate's requester as a follower of the main case."""
+    _insert_ignore(connection, case_links_table, [
+        {"case_id": duplicate_id, "linked_case_id": target_id, "kind": "duplicate_of", "created_at": at, "actor": actor},
+        {"case_id": target_id, "linked_case_id": duplicate_id, "kind": "duplicate", "created_at": at, "actor": actor},
+    ], ["case_id", "linked_case_id", "kind"])
+    if customer_id is not None:
+        _insert_ignore(connection, case_followers_table, [
+            {"case_id": target_id, "customer_id": customer_id, "via_case_id": duplicate_id, "created_at": at},
+        ], ["case_id", "customer_id"])
+
+
+def links_of(connection, case_id: int) -> list[tuple[str, str]]:
+    """(kind, tracking number of the linked case) for every link of a case, oldest first."""
+    c, link = cases_table, case_links_table
+    rows = connection.execute(
+        select(link.c.kind, c.c.tracking_number).join(c, c.c.id == link.c.linked_case_id)
+        .where(link.c.case_id == case_id).order_by(link.c.id))
+    return [(row.kind, row.tracking_number) for row in rows]
+
+
+def follower_ids(connection, case_id: int) -> list[int]:
+    """Customer ids of a case's followers (not its own requester), oldest first."""
+    f = case_followers_table
+    return list(connection.scalars(select(f.c.customer_id).where(f.c.case_id == case_id).order_by(f.c.id)))
+
+
+def closed_and_open_with_points(connection):
+    """Every case with a point, for measuring the rule against a city's own duplicate marks."""
+    c = cases_table
+    return connection.execute(
+        select(c.c.id, c.c.tracking_number, c.c.service_code, c.c.request_type, c.c.status, c.c.resolution,
+               c.c.opened_at, c.c.closed_at, c.c.latitude, c.c.longitude, c.c.address)
+        .where(and_(c.c.latitude.is_not(None), c.c.longitude.is_not(None)))
+        .order_by(c.c.opened_at, c.c.id))

@@ -1,0 +1,63 @@
+"""A real SMTP server on loopback (aiosmtpd) for tests that send or receive e-mail."""
+
+import asyncio
+import socket
+import threading
+from email import message_from_bytes, policy
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SmtpSink:
+    """Keeps every message it is given; ``refuse`` holds recipients answered with 550, ``delay`` slows DATA."""
+
+    def __init__(self, *, delay: float = 0.0):
+        self.messages = []
+        self.arrived = threading.Event()
+        self.refuse: set[str] = set()
+        self.delay = delay
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        self.arrived.set()
+        return "250 Message accepted"
+
+    def message_ids(self) -> list[str]:
+        return [m["Message-ID"] for m in self.messages]
+
+
+class SmtpServer:
+    """An aiosmtpd Controller on 127.0.0.1 with a free port; ``with`` starts and stops it."""
+
+    def __init__(self, handler, port: int | None = None):
+        self.handler = handler
+        self.port = port or free_port()
+        self.controller = Controller(handler, hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self):
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.controller.stop()
+
+
+def use_smtp(monkeypatch, port: int, sender: str = "311@kcmo.test") -> None:
+    """Point the e-mail channel at the SMTP server on ``port``."""
+    monkeypatch.setenv("CIVICCRM_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("CIVICCRM_SMTP_PORT", str(port))
+    monkeypatch.setenv("CIVICCRM_SMTP_FROM", sender)
