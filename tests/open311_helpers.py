@@ -34,7 +34,7 @@ class Server:
              "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), *extra_args, "civiccrm.web.wsgi:app"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while True:
             try:
                 if requests.get(f"{self.base}/healthz", timeout=10).status_code == 200:
