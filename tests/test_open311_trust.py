@@ -91,3 +91,57 @@ def test_access_log_holds_no_key_or_token(tmp_path):
     log = server.log_path.read_text()
     assert "POST /open311/v2/requests.json" in log and "/survey/[token]" in log
     assert key not in log and "AbCdEfGhIjKl" not in log and "x@example.org" not in log
+
+
+# --- who may change what -------------------------------------------------------------------
+
+
+def test_a_key_updates_only_its_own_cases_and_never_imported_history(sqlite_deployment):
+    from datetime import datetime, timezone
+
+    from civiccrm.domain.cases import CaseDraft, Location, Resolution
+    from civiccrm.services import cases as case_service
+
+    deployment = sqlite_deployment
+    client = create_app({"TESTING": True}, deployment=deployment).test_client()
+    _, mine = apikeys.add(deployment, name="web form", channel="web")
+    _, other = apikeys.add(deployment, name="other app", channel="app")
+    _, partner = apikeys.add(deployment, name="partner system", channel="app", scope="all")
+    created = client.post("/open311/v2/requests.json", data={**GOOD, "api_key": mine}).get_json()[0]
+    number = created["service_request_id"]
+
+    def update(key, case, status="open"):
+        return client.post("/open311/v2/servicerequestupdates.json", data={
+            "api_key": key, "service_request_id": case, "status": status, "description": "any news?"})
+
+    assert update(mine, number).status_code == 200
+    refused = update(other, number)
+    assert refused.status_code == 403 and "only the requests it created" in refused.get_json()[0]["description"]
+    assert update(partner, number).status_code == 200
+
+    old = case_service.intake(deployment, CaseDraft(
+        service_code="trash-missed-by-city", description="2007 case", channel="phone", origin="import:kcmo",
+        opened_at=datetime(2007, 3, 1, 15, tzinfo=timezone.utc), location=Location(address="1 Main St")))
+    case_service.close(deployment, old.tracking_number, Resolution.FIXED)
+    before = case_service.get(deployment, old.tracking_number)
+    for key in (mine, partner):
+        answer = update(key, old.tracking_number)
+        assert answer.status_code == 403 and "imported history" in answer.get_json()[0]["description"]
+    after = case_service.get(deployment, old.tracking_number)
+    assert (after.status, after.resolution, after.closed_at, after.on_time) == (
+        before.status, before.resolution, before.closed_at, before.on_time)
+
+
+def test_apikey_add_scope_on_the_command_line(sqlite_deployment):
+    from click.testing import CliRunner
+
+    from civiccrm.cli import cli
+
+    url = sqlite_deployment.engine.url.render_as_string(hide_password=False)
+    runner = CliRunner()
+    made = runner.invoke(cli, ["--db", url, "apikey", "add", "--name", "Partner", "--channel", "app", "--scope", "all"])
+    assert made.exit_code == 0 and "updates to all cases" in made.output
+    listed = runner.invoke(cli, ["--db", url, "apikey", "list", "--json"])
+    assert '"scope": "all"' in listed.output
+    bad = runner.invoke(cli, ["--db", url, "apikey", "add", "--name", "X", "--channel", "app", "--scope", "every"])
+    assert bad.exit_code == 2 and "--scope" in bad.output

@@ -12,10 +12,16 @@ from civiccrm.errors import CivicError, NotFound
 from civiccrm.store.tables import ApiKeyRow
 
 KEY_PREFIX = "c311_"
+#: What a key's updates may touch: the cases it created, or every case (a partner's system).
+SCOPES = ("own", "all")
 
 
 class InvalidApiKey(CivicError):
     """A request needs a valid, unrevoked API key and did not bring one (HTTP 403)."""
+
+
+class KeyNotAllowed(InvalidApiKey):
+    """A valid key asked for what its scope does not allow (HTTP 403)."""
 
 
 @attrs.frozen
@@ -31,6 +37,8 @@ class ApiKey:
     """The first characters of the key, so a person can tell keys apart."""
     created_at: datetime
     revoked_at: datetime | None = None
+    scope: str = "own"
+    """``own``: updates only to the cases created with this key; ``all``: to any case."""
 
     @property
     def active(self) -> bool:
@@ -43,11 +51,18 @@ def _hash(key: str) -> str:
 
 def _from_row(row: ApiKeyRow) -> ApiKey:
     return ApiKey(id=row.id, name=row.name, channel=row.channel, prefix=row.key_prefix,
-                  created_at=row.created_at, revoked_at=row.revoked_at)
+                  created_at=row.created_at, revoked_at=row.revoked_at, scope=row.scope)
 
 
-def add(deployment, *, name: str, channel: str) -> tuple[ApiKey, str]:
+def actor(key: ApiKey) -> str:
+    """How a key is named in the history of what it does (and how its own cases are found)."""
+    return f"open311 api key {key.id}"
+
+
+def add(deployment, *, name: str, channel: str, scope: str = "own") -> tuple[ApiKey, str]:
     """Issue a key for ``channel``; returns it and the secret, which is never stored or shown again."""
+    if scope not in SCOPES:
+        raise CivicError(f"--scope: {scope!r}; expected one of {', '.join(SCOPES)}", field="scope")
     from civiccrm.services.cases import _channel
 
     name = check_plain_text((name or "").strip(), "--name", multiline=False)
@@ -56,7 +71,7 @@ def add(deployment, *, name: str, channel: str) -> tuple[ApiKey, str]:
     channel = _channel(deployment, channel)
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKeyRow(key_hash=_hash(secret), key_prefix=secret[:12], name=name, channel=channel,
-                    created_at=deployment.clock())
+                    created_at=deployment.clock(), scope=scope)
     with deployment.session() as s:
         s.add(row)
         s.commit()
@@ -95,3 +110,14 @@ def authenticate(deployment, key: str | None, *, action: str) -> ApiKey:
     if row.revoked_at is not None:
         raise InvalidApiKey(f"api_key: this key was revoked -- can't proceed with {action}", field="api_key")
     return _from_row(row)
+
+
+def check_may_update(key: ApiKey, *, case, created_by: str | None) -> None:
+    """Refuse an update the key's scope does not allow; imported history is never changed this way."""
+    if case.is_import:
+        raise KeyNotAllowed(f"service_request_id: {case.tracking_number} is imported history; it is not changed "
+                            "through the API", field="service_request_id")
+    if key.scope != "all" and created_by != actor(key):
+        raise KeyNotAllowed(f"service_request_id: this key may update only the requests it created; "
+                            f"{case.tracking_number} was not (ask the city for a key with scope all)",
+                            field="service_request_id")

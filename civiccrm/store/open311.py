@@ -116,3 +116,9 @@ def public_updates(connection: Connection, *, start: datetime, end: datetime, li
         .order_by(e.at, e.id).limit(limit).offset(offset)
     )
     return [dict(r) for r in connection.execute(statement).mappings()]
+
+
+def created_by(connection: Connection, case_id: int) -> str | None:
+    """The actor of a case's ``created`` event (one indexed row)."""
+    return connection.execute(select(events_table.c.actor).where(
+        events_table.c.case_id == case_id, events_table.c.kind == "created").limit(1)).scalar()

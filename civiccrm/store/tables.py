@@ -176,6 +176,8 @@ class ApiKeyRow(SQLModel, table=True):
     channel: str = Field(max_length=40)
     created_at: datetime = _when()
     revoked_at: datetime | None = _when(default=None)
+    scope: str = Field(default="own", max_length=20)
+    """Which cases the key's updates may touch: ``own`` (those it created) or ``all``."""
 
 
 class CaseAttributeRow(SQLModel, table=True):

@@ -383,7 +383,7 @@ def post_request(fmt: str):
         customer=Customer(name=" ".join(n for n in names if n) or None, email=email, phone=phone),
         attributes=answers, media_url=media_url,
     )
-    case = case_service.intake(deployment, draft, actor=f"open311 api key {key.id}")
+    case = case_service.intake(deployment, draft, actor=apikeys.actor(key))
     candidates = duplicates.for_case(deployment, case)
     notice = _service_notice(deployment, service_type)
     if candidates:
@@ -440,7 +440,9 @@ def post_update(fmt: str):
         params.text(values, name, 320)
     params.text(values, "media_url", case_service.MAX_MEDIA_URL)
     case = case_service.get(deployment, tracking_number)
-    actor = f"open311 api key {key.id}"
+    with deployment.engine.connect() as connection:
+        apikeys.check_may_update(key, case=case, created_by=queries.created_by(connection, case.id))
+    actor = apikeys.actor(key)
     if status == "open" and not case.is_open:
         case_service.reopen(deployment, case.tracking_number, actor=actor, reason=description)
         kind = "reopened"
