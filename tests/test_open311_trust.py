@@ -145,3 +145,45 @@ def test_apikey_add_scope_on_the_command_line(sqlite_deployment):
     assert '"scope": "all"' in listed.output
     bad = runner.invoke(cli, ["--db", url, "apikey", "add", "--name", "X", "--channel", "app", "--scope", "every"])
     assert bad.exit_code == 2 and "--scope" in bad.output
+
+
+# --- a retried POST ----------------------------------------------------------------------------
+
+
+def count(deployment):
+    from sqlalchemy import text
+
+    with deployment.engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM cases")).scalar()
+
+
+def test_a_post_retried_with_its_idempotency_key_returns_the_first_answer(deployment):
+    _, key = apikeys.add(deployment, name="app", channel="app")
+    client = create_app({"TESTING": True}, deployment=deployment).test_client()
+    first = client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key},
+                        headers={"Idempotency-Key": "retry-7f3a"})
+    again = client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key},
+                        headers={"Idempotency-Key": "retry-7f3a"})
+    as_field = client.post("/open311/v2/requests.xml", data={**GOOD, "api_key": key, "idempotency_key": "retry-7f3a"})
+    assert first.status_code == again.status_code == as_field.status_code == 200
+    assert again.get_json() == first.get_json()
+    assert first.get_json()[0]["service_request_id"].encode() in as_field.data
+    assert count(deployment) == 1
+    other = client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key, "description": "Another cart"},
+                        headers={"Idempotency-Key": "retry-7f3a"})
+    assert other.status_code == 400 and "different request" in other.get_json()[0]["description"]
+    without = client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key})
+    assert without.status_code == 200 and count(deployment) == 2
+
+
+def test_a_refused_post_does_not_burn_its_idempotency_key(sqlite_deployment):
+    _, key = apikeys.add(sqlite_deployment, name="app", channel="app")
+    client = create_app({"TESTING": True}, deployment=sqlite_deployment).test_client()
+    bad = client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key, "lat": "91"},
+                      headers={"Idempotency-Key": "k1"})
+    assert bad.status_code == 400 and count(sqlite_deployment) == 0
+    good = client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key}, headers={"Idempotency-Key": "k1"})
+    assert good.status_code == 200 and count(sqlite_deployment) == 1
+    too_long = client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key},
+                           headers={"Idempotency-Key": "x" * 201})
+    assert too_long.status_code == 400 and "idempotency_key" in too_long.get_json()[0]["description"]

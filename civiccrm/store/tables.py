@@ -447,3 +447,21 @@ class CaseLinkRow(SQLModel, table=True):
 
 case_followers_table = CaseFollowerRow.__table__
 case_links_table = CaseLinkRow.__table__
+
+
+class IdempotencyKeyRow(SQLModel, table=True):
+    """The first answer to an Open311 POST sent with an idempotency key (per API key)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("api_key_id", "idem_key", name="uq_idempotency_keys"),)
+    id: int | None = Field(default=None, primary_key=True)
+    api_key_id: int = Field(foreign_key="api_keys.id")
+    idem_key: str = Field(max_length=200)
+    fingerprint: str = Field(max_length=64)
+    """SHA-256 of the request's fields, so a key reused for another request is refused."""
+    response: str | None = Field(default=None, sa_type=Text)
+    """The answer as JSON; None while the first request is still being handled."""
+    created_at: datetime = _when()
+
+
+idempotency_keys_table = IdempotencyKeyRow.__table__

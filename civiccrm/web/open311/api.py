@@ -12,7 +12,7 @@ from civiccrm.domain.attributes import validate_attributes
 from civiccrm.domain.cases import CaseDraft, Customer, Location, Status
 from civiccrm.domain.duplicates import describe
 from civiccrm.errors import CivicError, NotFound
-from civiccrm.services import apikeys
+from civiccrm.services import apikeys, idempotency
 from civiccrm.services import cases as case_service
 from civiccrm.services import duplicates
 from civiccrm.store import open311 as queries
@@ -193,7 +193,8 @@ def _requests(deployment, fmt: str, rows: list[dict], extensions: bool):
 
 @blueprint.errorhandler(CivicError)
 def _civic_error(exc: CivicError):
-    status = 403 if isinstance(exc, apikeys.InvalidApiKey) else 404 if isinstance(exc, NotFound) else 400
+    status = (403 if isinstance(exc, apikeys.InvalidApiKey) else 404 if isinstance(exc, NotFound)
+              else 409 if isinstance(exc, idempotency.InProgress) else 400)
     return error_response(g.get("open311_format", "xml"), status, str(exc))
 
 
@@ -351,6 +352,17 @@ def post_request(fmt: str):
     deployment = _deployment()
     values = request.form
     key = _api_key("create_request")
+    idem = idempotency.check_key(request.headers.get("Idempotency-Key") or values.get("idempotency_key"))
+    if idem is None:
+        return respond(fmt, "service_requests", [_create_request(deployment, key, values)])
+    fields = [(k, v) for k, v in values.items(multi=True) if k not in ("api_key", "idempotency_key")]
+    created = idempotency.once(deployment, api_key_id=key.id, key=idem, fields_hash=idempotency.fingerprint(fields),
+                               handle=lambda: _create_request(deployment, key, values))
+    return respond(fmt, "service_requests", [created])
+
+
+def _create_request(deployment, key, values) -> dict:
+    """Make the case a POST asks for; the answer's fields."""
     code = params.optional(values, "service_code")
     if code is None:
         raise CivicError("service_code: missing; GET services lists the codes", field="service_code")
@@ -394,7 +406,7 @@ def post_request(fmt: str):
             "service_request_id": c.tracking_number, "service_code": c.service_code, "service_name": c.request_type,
             "requested_datetime": _iso(deployment, c.opened_at), "distance_m": c.distance_m,
         } for c in candidates]
-    return respond(fmt, "service_requests", [created])
+    return created
 
 
 def list_updates(fmt: str):
