@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from civiccrm import profile_duplicates, profile_sla, profiles, survey_profile
+from civiccrm import profiles
+from civiccrm.profiles import sla as profile_sla
+from civiccrm.profiles import surveys as survey_profile
+from civiccrm.profiles import duplicates as profile_duplicates
 from civiccrm.domain.calendar import WEEKDAYS
 from civiccrm.services import surveys as survey_service
 from civiccrm_plugins import council_pack

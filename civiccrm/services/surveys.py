@@ -24,7 +24,7 @@ from civiccrm.domain.surveys import (
     contact_routes,
 )
 from civiccrm.errors import CivicError, NotFound
-from civiccrm.profile_csv import open_csv
+from civiccrm.profiles.csv_files import open_csv
 from civiccrm.services.events import fire
 from civiccrm.store import repo
 from civiccrm.store.surveys import action_plan_from_row, list_action_plans

@@ -8,7 +8,7 @@ from civiccrm.domain.cases import Status
 from civiccrm.domain.sla import DEFAULT_PAUSE_STATUSES, ClockStart, PolicyBook, SlaPolicy, check_target
 from civiccrm.domain.taxonomy import SlaBasis, Taxonomy
 from civiccrm.errors import CivicError
-from civiccrm.profile_csv import read_profile_csv
+from civiccrm.profiles.csv_files import read_profile_csv
 
 SLA_KEYS = {"policies": str, "warning": str, "pause_statuses": list, "clock_start": str}
 POLICY_COLUMNS = ("service_code", "effective_from", "target", "basis")

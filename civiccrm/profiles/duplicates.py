@@ -6,7 +6,7 @@ from pathlib import Path
 from civiccrm.domain.duplicates import DuplicatePolicy, DuplicateRule
 from civiccrm.domain.taxonomy import Taxonomy
 from civiccrm.errors import CivicError
-from civiccrm.profile_csv import read_profile_csv
+from civiccrm.profiles.csv_files import read_profile_csv
 
 DUPLICATES_KEYS = {"radius_m": (int, float), "window_days": (int, float), "limit": int, "rules": str}
 RULE_COLUMNS = ("service_code",)

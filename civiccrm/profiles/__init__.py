@@ -13,10 +13,10 @@ from civiccrm.domain.geo import CityMap
 from civiccrm.domain.profile import CityProfile
 from civiccrm.domain.taxonomy import Department, ServiceType, SlaBasis, Taxonomy, WorkGroup
 from civiccrm.errors import CivicError
-from civiccrm.profile_csv import read_profile_csv
-from civiccrm.profile_duplicates import load_duplicates
-from civiccrm.profile_sla import load_sla
-from civiccrm.survey_profile import check_customers, load_surveys
+from civiccrm.profiles.csv_files import read_profile_csv
+from civiccrm.profiles.duplicates import load_duplicates
+from civiccrm.profiles.sla import load_sla
+from civiccrm.profiles.surveys import check_customers, load_surveys
 
 PROFILE_FILE = "profile.toml"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from civiccrm.domain.surveys import ActionPlan, ActionStatus, Question, QuestionType, SurveyInstrument, Target
 from civiccrm.errors import CivicError
-from civiccrm.profile_csv import read_profile_csv
+from civiccrm.profiles.csv_files import read_profile_csv
 
 _SURVEY = {
     "code": str, "name": str, "audience": str, "questions": list, "items": str, "scale": list,
