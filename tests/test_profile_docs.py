@@ -96,12 +96,12 @@ def test_checker_fails_on_the_doc_without_a_key(table):
 def test_every_accepted_value_is_documented():
     """The fixed values the loaders accept for bases, clock starts, statuses, datatypes and survey types."""
     from civiccrm.domain.attributes import Datatype
-    from civiccrm.domain.sla import ClockStart
+    from civiccrm.domain.sla import PAUSABLE, ClockStart
     from civiccrm.domain.surveys import ActionStatus, QuestionType
     from civiccrm.domain.taxonomy import SlaBasis
 
     values = {
-        "SlaBasis.ALL": SlaBasis.ALL, "ClockStart.ALL": ClockStart.ALL, "profile_sla.PAUSABLE": profile_sla.PAUSABLE,
+        "SlaBasis.ALL": SlaBasis.ALL, "ClockStart.ALL": ClockStart.ALL, "sla.PAUSABLE": PAUSABLE,
         "Datatype.ALL": Datatype.ALL, "survey_profile.AUDIENCES": survey_profile.AUDIENCES,
         "QuestionType": tuple(t.value for t in QuestionType), "ActionStatus": tuple(s.value for s in ActionStatus),
     }

@@ -1,5 +1,6 @@
 """SLA policies: effective-dated time-frames per service type, and due times on a calendar."""
 
+import re
 from datetime import date, datetime, timedelta
 
 import attrs
@@ -11,6 +12,7 @@ from civiccrm.domain.calendar import (
     from_epoch,
     to_epoch,
 )
+from civiccrm.domain.cases import Status
 from civiccrm.domain.taxonomy import SlaBasis
 from civiccrm.errors import CivicError
 
@@ -43,6 +45,43 @@ def check_target(value, *, where: str) -> float:
     if not np.isfinite(number) or number <= 0:
         raise CivicError(f"{where}: {value!r}; expected a target greater than 0")
     return number
+
+
+PAUSABLE = tuple(s.value for s in Status if s is not Status.CLOSED)
+"""Statuses that may pause the clock (every one but closed)."""
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
+
+
+def parse_duration(text: str, *, where: str) -> timedelta:
+    """``90m``, ``24h``, ``3d``, ``1w`` -> timedelta."""
+    match = _DURATION.match(text or "")
+    if not match:
+        raise CivicError(f"{where}: {text!r} is not a duration like 90m, 24h, 3d or 1w")
+    amount, unit = float(match.group(1)), match.group(2)
+    return timedelta(**{{"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
+
+
+def parse_pause_statuses(values, *, where: str) -> frozenset[str]:
+    """Status names that pause the clock; closed cannot pause."""
+    found = set()
+    for value in values:
+        key = str(value).strip().lower().replace(" ", "_").replace("-", "_")
+        if key not in PAUSABLE:
+            raise CivicError(f"{where}: {value!r} is not a status that can pause the clock; expected {', '.join(PAUSABLE)}")
+        found.add(key)
+    return frozenset(found)
+
+
+def parse_clock_start(value: str, *, where: str) -> str:
+    if value not in ClockStart.ALL:
+        raise CivicError(f"{where}: {value!r}; expected {' or '.join(ClockStart.ALL)}")
+    return value
+
+
+def parse_basis(value: str, *, where: str) -> str:
+    if value not in SlaBasis.ALL:
+        raise CivicError(f"{where}: {value!r}; expected one of {', '.join(SlaBasis.ALL)}")
+    return value
 
 
 @attrs.frozen

@@ -1,11 +1,19 @@
 """Read a city profile's SLA settings: the ``[sla]`` table and the policy versions CSV."""
 
-import re
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
-from civiccrm.domain.cases import Status
-from civiccrm.domain.sla import DEFAULT_PAUSE_STATUSES, ClockStart, PolicyBook, SlaPolicy, check_target
+from civiccrm.domain.sla import (
+    DEFAULT_PAUSE_STATUSES,
+    ClockStart,
+    PolicyBook,
+    SlaPolicy,
+    check_target,
+    parse_basis,
+    parse_clock_start,
+    parse_duration,
+    parse_pause_statuses,
+)
 from civiccrm.domain.taxonomy import SlaBasis, Taxonomy
 from civiccrm.errors import CivicError
 from civiccrm.profiles.csv_files import read_profile_csv
@@ -13,42 +21,6 @@ from civiccrm.profiles.csv_files import read_profile_csv
 SLA_KEYS = {"policies": str, "warning": str, "pause_statuses": list, "clock_start": str}
 POLICY_COLUMNS = ("service_code", "effective_from", "target", "basis")
 POLICY_OPTIONAL = ("calendar", "first_response", "pause_statuses", "clock_start", "note")
-PAUSABLE = tuple(s.value for s in Status if s is not Status.CLOSED)
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
-
-
-def parse_duration(text: str, *, where: str) -> timedelta:
-    """``90m``, ``24h``, ``3d``, ``1w`` -> timedelta."""
-    match = _DURATION.match(text or "")
-    if not match:
-        raise CivicError(f"{where}: {text!r} is not a duration like 90m, 24h, 3d or 1w")
-    amount, unit = float(match.group(1)), match.group(2)
-    return timedelta(**{{"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
-
-
-def parse_pause_statuses(values, *, where: str) -> frozenset[str]:
-    """Status names that pause the clock; closed cannot pause."""
-    found = set()
-    for value in values:
-        key = str(value).strip().lower().replace(" ", "_").replace("-", "_")
-        if key not in PAUSABLE:
-            raise CivicError(f"{where}: {value!r} is not a status that can pause the clock; expected {', '.join(PAUSABLE)}")
-        found.add(key)
-    return frozenset(found)
-
-
-def parse_clock_start(value: str, *, where: str) -> str:
-    if value not in ClockStart.ALL:
-        raise CivicError(f"{where}: {value!r}; expected {' or '.join(ClockStart.ALL)}")
-    return value
-
-
-def parse_basis(value: str, *, where: str) -> str:
-    if value not in SlaBasis.ALL:
-        raise CivicError(f"{where}: {value!r}; expected one of {', '.join(SlaBasis.ALL)}")
-    return value
-
-
 def parse_effective_from(value: str, *, where: str) -> date | None:
     if not value:
         return None

@@ -13,7 +13,7 @@ from civiccrm.domain.cases import CaseEvent, Status
 from civiccrm.domain.sla import SlaPolicy
 from civiccrm.domain.taxonomy import ServiceType
 from civiccrm.errors import CivicError
-from civiccrm.profiles.sla import parse_basis, parse_clock_start, parse_pause_statuses
+from civiccrm.domain.sla import parse_basis, parse_clock_start, parse_pause_statuses
 from civiccrm.services.events import fire
 from civiccrm.store import repo
 from civiccrm.store.tables import CaseRow, DepartmentRow, SlaPolicyRow, cases_table
