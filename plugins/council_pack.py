@@ -37,7 +37,7 @@ FALLBACK_TARGET = 0.85
 
 def settings(deployment) -> dict:
     """The pack's settings: defaults, then ``[plugins.council_monthly]``; targets checked, question resolved."""
-    from civiccrm.services.surveys import instruments
+    from civiccrm.services.surveys.instruments import instruments
 
     table = deployment.profile.settings.get("plugins", {}).get(SETTINGS_TABLE, {})
     where = f"plugins.{SETTINGS_TABLE}"

@@ -13,10 +13,10 @@ def case_closed(deployment, case, event):
     """Live closes only: imported history (``event.origin`` import:...) is never surveyed."""
     if case.is_import or event.origin != "intake":
         return
-    from civiccrm.services import surveys
+    from civiccrm.services.surveys import invitations as survey_invitations
     from civiccrm.store.surveys import last_invitation_error
 
-    outcome = surveys.dispatch_on_close(deployment, case)
+    outcome = survey_invitations.dispatch_on_close(deployment, case)
     log.info("survey invitation for case %s: %s", case.tracking_number, outcome)
     if outcome == "failed":  # the dispatcher records it as a failed hook; `civiccrm hooks retry` sends again
         with deployment.session() as s:

@@ -14,7 +14,7 @@ from civiccrm.profiles import sla as profile_sla
 from civiccrm.profiles import surveys as survey_profile
 from civiccrm.profiles import duplicates as profile_duplicates
 from civiccrm.domain.calendar import WEEKDAYS
-from civiccrm.services import surveys as survey_service
+from civiccrm.services.surveys import invitations as survey_invitations
 from civiccrm_plugins import council_pack
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "city-profiles.md"
@@ -55,7 +55,7 @@ def accepted_keys() -> dict[str, tuple[str, ...]]:
         "survey item CSV (survey_profile._ITEM_OPTIONAL)": survey_profile._ITEM_OPTIONAL,
         "action plans CSV (survey_profile._PLAN_COLUMNS)": survey_profile._PLAN_COLUMNS,
         "action plans CSV (survey_profile._PLAN_OPTIONAL)": survey_profile._PLAN_OPTIONAL,
-        "[plugins.survey_dispatch] (services.surveys.DEFAULTS)": tuple(survey_service.DEFAULTS),
+        "[plugins.survey_dispatch] (services.surveys.DEFAULTS)": tuple(survey_invitations.DEFAULTS),
         "[plugins.council_monthly] (council_pack.DEFAULTS)": tuple(council_pack.DEFAULTS),
     }
 

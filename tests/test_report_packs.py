@@ -26,7 +26,7 @@ from civiccrm.errors import CivicError
 from civiccrm.registries import Channel, Rendered, ReportPack
 from civiccrm.metrics.matrix import matrix, quadrant
 from civiccrm.services import cases
-from civiccrm.services import surveys
+from civiccrm.services.surveys import answers as survey_answers
 from civiccrm_plugins import council_pack
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -134,7 +134,7 @@ def loaded(deployment, outbox):
             cases.close(deployment, tracking[name], Resolution.FIXED)
         else:
             token = outbox.tokens[f"{name}@example.org"]
-            surveys.answer(deployment, token, {"department_service": service, "timeliness": timely})
+            survey_answers.answer(deployment, token, {"department_service": service, "timeliness": timely})
     clock.now = local(2026, 4, 15, 12)
     return deployment
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from civiccrm.cli import cli
 from civiccrm.metrics import surveys as survey_metrics
-from civiccrm.services import surveys
+from civiccrm.services.surveys import imports as survey_imports
 from civiccrm.services.deployment import init_deployment
 
 TULSA = Path(__file__).resolve().parents[1] / "cities" / "tulsa"
@@ -55,7 +55,7 @@ def visit(database_url, tmp_path):
     dep = init_deployment(database_url, str(folder))
     path = tmp_path / "answers.csv"
     path.write_text(ANSWERS)
-    assert surveys.import_csv(dep, "visit", path)["imported"] == 7
+    assert survey_imports.import_csv(dep, "visit", path)["imported"] == 7
     yield dep
     dep.engine.dispose()
 
@@ -110,7 +110,7 @@ def test_choice_figures_on_the_command_line(visit):
 def test_kc_resident_priority_picks_by_district(sqlite_deployment, shared_data):
     folder = shared_data / "kc_resident_survey"
     files = [folder / "FY2022_RS_Cleaned_safe.csv", folder / "kcmo_mar_2022_safe.csv"]
-    surveys.import_resident_survey(sqlite_deployment, "kc-resident", files)
+    survey_imports.import_resident_survey(sqlite_deployment, "kc-resident", files)
     expected: dict = {}
     for path in files:
         with path.open(newline="") as handle:

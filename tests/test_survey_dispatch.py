@@ -17,7 +17,8 @@ from civiccrm.domain.cases import CaseDraft, Customer, Resolution
 from civiccrm.errors import CivicError
 from civiccrm.metrics import surveys as survey_metrics
 from civiccrm.registries import Channel
-from civiccrm.services import cases, surveys
+from civiccrm.services import cases
+from civiccrm.services.surveys import invitations as survey_invitations, plans as survey_plans
 from civiccrm.store import repo
 from civiccrm.store.tables import SurveyAnswerRow, SurveyInvitationRow, SurveyResponseRow
 from civiccrm.web import create_app
@@ -137,7 +138,7 @@ def test_close_invites_by_email_and_the_page_takes_one_answer(deployment, inbox,
 
 def test_who_is_never_invited(deployment, inbox, clock):
     first = _case(deployment, email="sam@example.org")
-    assert surveys.dispatch_on_close(deployment, _close(deployment, first)) == "recently_invited"  # the hook sent it
+    assert survey_invitations.dispatch_on_close(deployment, _close(deployment, first)) == "recently_invited"  # the hook sent it
     assert inbox.arrived.wait(10)
     inbox.arrived.clear()
 
@@ -148,11 +149,11 @@ def test_who_is_never_invited(deployment, inbox, clock):
     anonymous = _close(deployment, _case(deployment, name=None))
     phone_only = _close(deployment, _case(deployment, email=None, name="Phone Only"))
     imported = _close(deployment, _case(deployment, email="old@example.org", origin="import:test"))
-    assert surveys.invite_case(deployment, second, plan=None, instrument_code="post-case") == "recently_invited"
-    assert surveys.invite_case(deployment, anonymous, plan=None, instrument_code="post-case") == "anonymous"
-    assert surveys.invite_case(deployment, phone_only, plan=None, instrument_code="post-case") == "no_contact"
-    assert surveys.invite_case(deployment, imported, plan=None, instrument_code="post-case") == "imported"
-    assert surveys.dispatch_on_close(deployment, imported) == "imported"
+    assert survey_invitations.invite_case(deployment, second, plan=None, instrument_code="post-case") == "recently_invited"
+    assert survey_invitations.invite_case(deployment, anonymous, plan=None, instrument_code="post-case") == "anonymous"
+    assert survey_invitations.invite_case(deployment, phone_only, plan=None, instrument_code="post-case") == "no_contact"
+    assert survey_invitations.invite_case(deployment, imported, plan=None, instrument_code="post-case") == "imported"
+    assert survey_invitations.dispatch_on_close(deployment, imported) == "imported"
     assert _counts(deployment)[0] == 1
     assert len(inbox.messages) == 1
 
@@ -162,7 +163,7 @@ def test_who_is_never_invited(deployment, inbox, clock):
     client = create_app({"TESTING": True}, deployment=deployment).test_client()
     assert client.post(f"/survey/{token}/opt-out").status_code == 200
     third = _close(deployment, _case(deployment, email="sam@example.org"))
-    assert surveys.invite_case(deployment, third, plan=None, instrument_code="post-case") == "opted_out"
+    assert survey_invitations.invite_case(deployment, third, plan=None, instrument_code="post-case") == "opted_out"
     assert _counts(deployment)[0] == 1
 
 
@@ -177,10 +178,10 @@ def test_expired_link_and_plan_sampling(deployment, inbox, clock):
     assert _counts(deployment)[1:] == (0, 0)
 
     # a plan that samples nobody at close (rate tiny, fixed seed) invites nobody
-    surveys.create_plan(deployment, code="tiny", instrument_code="post-case", method="simple_random",
+    survey_plans.create_plan(deployment, code="tiny", instrument_code="post-case", method="simple_random",
                         rate=1e-9, seed=1)
     other = _close(deployment, _case(deployment, email="kim@example.org"))
-    assert surveys.dispatch_on_close(deployment, other) == "not_sampled"
+    assert survey_invitations.dispatch_on_close(deployment, other) == "not_sampled"
     assert _counts(deployment)[0] == 1
     assert case.tracking_number
 
@@ -296,10 +297,10 @@ def test_preferred_channel_without_an_sms_plugin(deployment, inbox, clock):
     row = _invitation(deployment, phone_only)
     assert (row.channel, row.address, row.status) == ("sms", "918-555-0104", "skipped")
     assert "prefers sms" in row.error and "no e-mail address" in row.error
-    assert surveys.invitation_counts(deployment, "post-case") == {"sent": 3, "skipped": 1}
+    assert survey_invitations.invitation_counts(deployment, "post-case") == {"sent": 3, "skipped": 1}
     assert len(inbox.messages) == 3
     # a skipped invitation does not count as one for the repeat window, nor for the response rate
-    assert surveys.invite_case(deployment, phone_only, plan=None, instrument_code="post-case") == "no_channel"
+    assert survey_invitations.invite_case(deployment, phone_only, plan=None, instrument_code="post-case") == "no_channel"
     assert survey_metrics.results(deployment, "post-case")["invited"] == 3
 
 
@@ -319,16 +320,16 @@ def test_preferred_sms_goes_through_the_sms_plugin(deployment, inbox, clock, sms
     assert inbox.arrived.wait(10)
     assert _invitation(deployment, mailed).channel == "email" and len(sms.sent) == 1
     # no preference and only a phone number: nobody is texted unasked
-    assert surveys.invite_case(deployment, _close(deployment, _case_for(deployment, phone="918-555-0107")),
+    assert survey_invitations.invite_case(deployment, _close(deployment, _case_for(deployment, phone="918-555-0107")),
                                plan=None, instrument_code="post-case") == "no_contact"
     # the same person is not invited again at another of their addresses within the window
     again = _close(deployment, _case_for(deployment, email="other@example.org", phone="918-555-0105", contact_by="sms"))
-    assert surveys.invite_case(deployment, again, plan=None, instrument_code="post-case") == "recently_invited"
+    assert survey_invitations.invite_case(deployment, again, plan=None, instrument_code="post-case") == "recently_invited"
     assert len(sms.sent) == 1
     # an opt-out by the texted number covers that person's e-mail too
     clock.now += timedelta(days=200)
-    surveys.opt_out(deployment, "918-555-0105")
-    assert surveys.invite_case(deployment, again, plan=None, instrument_code="post-case") == "opted_out"
+    survey_invitations.opt_out(deployment, "918-555-0105")
+    assert survey_invitations.invite_case(deployment, again, plan=None, instrument_code="post-case") == "opted_out"
 
 
 def test_contact_by_on_intake(deployment):

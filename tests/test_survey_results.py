@@ -10,7 +10,13 @@ from sqlalchemy import insert
 from civiccrm.cli import cli
 from civiccrm.errors import CivicError
 from civiccrm.metrics import surveys as survey_metrics
-from civiccrm.services import surveys
+from civiccrm.services.surveys import (
+    action_plans as survey_action_plans,
+    draws as survey_draws,
+    imports as survey_imports,
+    invitations as survey_invitations,
+    plans as survey_plans,
+)
 from civiccrm.store.tables import SurveyPlanRow, survey_answers_table, survey_responses_table
 
 
@@ -34,9 +40,9 @@ def _expected(files, item, by):
 
 def test_kc_resident_import_and_results(deployment, shared_data):
     files = _files(shared_data)
-    first = surveys.import_resident_survey(deployment, "kc-resident", files)
+    first = survey_imports.import_resident_survey(deployment, "kc-resident", files)
     assert first["imported"] == 1033 + 984
-    again = surveys.import_resident_survey(deployment, "kc-resident", files[:1])
+    again = survey_imports.import_resident_survey(deployment, "kc-resident", files[:1])
     assert again["imported"] == 0 and again["skipped"] == 1033
 
     figures = survey_metrics.results(deployment, "kc-resident", item="q3_13", by="district")
@@ -75,7 +81,7 @@ def test_kc_resident_bad_files(sqlite_deployment, tmp_path, content, message):
     path = tmp_path / "bad.csv"
     path.write_text(content)
     with pytest.raises(CivicError, match=message):
-        surveys.import_resident_survey(sqlite_deployment, "kc-resident", [path])
+        survey_imports.import_resident_survey(sqlite_deployment, "kc-resident", [path])
     assert survey_metrics.results(sqlite_deployment, "kc-resident", item="q1_01")["rows"] == []
 
 
@@ -124,22 +130,22 @@ def test_targets_baseline_and_action_plans(deployment):
     [row] = survey_metrics.results(deployment, "post-case", item="department_service")["rows"]
     assert row["baseline"] == 0.75  # the first period with answers
     assert row["share"] == 0.5 and row["under_target"]
-    plan = surveys.add_action_plan(deployment, instrument_code="post-case", item="department_service",
+    plan = survey_action_plans.add_action_plan(deployment, instrument_code="post-case", item="department_service",
                                    owner="Parks director", actions="Call back every dissatisfied requester",
                                    due=date(2026, 6, 30))
     [row] = survey_metrics.results(deployment, "post-case", item="department_service")["rows"]
     assert [p["id"] for p in row["action_plans"]] == [plan.id]
     with pytest.raises(CivicError, match="no department .nosuch."):
-        surveys.add_action_plan(deployment, instrument_code="post-case", item="department_service", owner="x",
+        survey_action_plans.add_action_plan(deployment, instrument_code="post-case", item="department_service", owner="x",
                                 actions="y", due=date(2026, 6, 30), department="nosuch")
     from civiccrm.domain.surveys import ActionStatus
 
-    surveys.update_action_plan(deployment, plan.id, ActionStatus.CLOSED)
-    assert surveys.action_plans(deployment) == []
-    assert len(surveys.action_plans(deployment, include_closed=True)) == 1
+    survey_action_plans.update_action_plan(deployment, plan.id, ActionStatus.CLOSED)
+    assert survey_action_plans.action_plans(deployment) == []
+    assert len(survey_action_plans.action_plans(deployment, include_closed=True)) == 1
     _store(deployment, [("parks", None, None, 5, "2026-03")] * 20)
     with pytest.raises(CivicError, match="not under its target"):
-        surveys.add_action_plan(deployment, instrument_code="post-case", item="department_service", owner="x",
+        survey_action_plans.add_action_plan(deployment, instrument_code="post-case", item="department_service", owner="x",
                                 actions="y", due=date(2026, 6, 30))
 
 
@@ -152,14 +158,14 @@ def test_draw_is_stored_and_reproducible(deployment):
         case = cases.intake(deployment, CaseDraft(service_code=code, description="x", channel="phone" if i % 2 else "web",
                                                   customer=Customer(name=f"R{i}")))
         cases.close(deployment, case.tracking_number, Resolution.FIXED)
-    surveys.create_plan(deployment, code="strat", instrument_code="post-case", method="stratified", sample_size=5,
+    survey_plans.create_plan(deployment, code="strat", instrument_code="post-case", method="stratified", sample_size=5,
                         strata="channel", seed=42)
     now = deployment.clock()
-    result = surveys.draw(deployment, "strat", datetime(2000, 1, 1, tzinfo=timezone.utc), now.replace(year=now.year + 1))
+    result = survey_draws.draw(deployment, "strat", datetime(2000, 1, 1, tzinfo=timezone.utc), now.replace(year=now.year + 1))
     assert result["frame_size"] == 12 and result["sample_size"] == 5
     assert sum(s["allocated"] for s in result["strata"].values()) == 5
-    assert surveys.verify_draw(deployment, result["draw"])
-    sent = surveys.send(deployment, result["draw"])
+    assert survey_draws.verify_draw(deployment, result["draw"])
+    sent = survey_invitations.send(deployment, result["draw"])
     assert sent["outcomes"] == {"no_contact": 5}  # named but no e-mail address
     with pytest.raises(CivicError, match="plan"):
-        surveys.draw(deployment, "nosuch", datetime(2000, 1, 1, tzinfo=timezone.utc), now)
+        survey_draws.draw(deployment, "nosuch", datetime(2000, 1, 1, tzinfo=timezone.utc), now)

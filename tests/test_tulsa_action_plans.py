@@ -11,7 +11,7 @@ from civiccrm.cli import cli
 from civiccrm.domain.surveys import ActionStatus
 from civiccrm.errors import CivicError
 from civiccrm.profiles import load_profile
-from civiccrm.services import surveys
+from civiccrm.services.surveys import action_plans as survey_action_plans, imports as survey_imports
 from civiccrm.services.deployment import init_deployment
 
 TULSA = Path(__file__).resolve().parents[1] / "cities" / "tulsa"
@@ -40,14 +40,14 @@ def test_the_profile_carries_action_plans():
 def test_init_loads_them_once_and_keeps_cli_plans(database_url, tmp_path):
     dep = init_deployment(database_url, "tulsa")
     try:
-        assert [p.code for p in surveys.action_plans(dep)] == OPEN_CODES
-        assert len(surveys.action_plans(dep, include_closed=True)) == 4
+        assert [p.code for p in survey_action_plans.action_plans(dep)] == OPEN_CODES
+        assert len(survey_action_plans.action_plans(dep, include_closed=True)) == 4
         # a plan added with the CLI, once answers put an item under its target
         answers = tmp_path / "answers.csv"
         answers.write_text("department,overall,knowledge\nparks,1,1\nparks,4,2\nparks,2,2\nparks,3,1\n")
-        assert surveys.import_csv(dep, "standard", answers)["imported"] == 4
+        assert survey_imports.import_csv(dep, "standard", answers)["imported"] == 4
         with pytest.raises(CivicError, match="has no target"):  # knowledge has none
-            surveys.add_action_plan(dep, instrument_code="standard", item="knowledge", owner="x", actions="y",
+            survey_action_plans.add_action_plan(dep, instrument_code="standard", item="knowledge", owner="x", actions="y",
                                     due=date(2027, 1, 1))
         runner = CliRunner()
         out = runner.invoke(cli, ["--db", database_url, "survey", "actions", "list"])
@@ -55,7 +55,7 @@ def test_init_loads_them_once_and_keeps_cli_plans(database_url, tmp_path):
         assert [line.split()[-1] for line in out.output.splitlines()] == [f"[{c}]" for c in OPEN_CODES]
         assert "cc-timely-fy2024" not in out.output  # closed in the profile: not listed
         # a profile plan closed later stays closed when init runs again
-        closed = next(p for p in surveys.action_plans(dep) if p.code == "finance-communication-fy2025")
+        closed = next(p for p in survey_action_plans.action_plans(dep) if p.code == "finance-communication-fy2025")
         out = runner.invoke(cli, ["--db", database_url, "survey", "actions", "status", str(closed.id), "closed"])
         assert out.exit_code == 0, out.output
     finally:
@@ -63,9 +63,9 @@ def test_init_loads_them_once_and_keeps_cli_plans(database_url, tmp_path):
 
     again = init_deployment(database_url, "tulsa")
     try:
-        everything = surveys.action_plans(again, include_closed=True)
+        everything = survey_action_plans.action_plans(again, include_closed=True)
         assert len(everything) == 4  # nothing duplicated
-        assert [p.code for p in surveys.action_plans(again)] == OPEN_CODES[1:]
+        assert [p.code for p in survey_action_plans.action_plans(again)] == OPEN_CODES[1:]
         # now one added with the CLI: `overall` is at 50% for parks (2 of 4 agree), under 85%
         out = CliRunner().invoke(cli, ["--db", database_url, "survey", "actions", "add", "--instrument", "standard",
                                        "--item", "overall", "--owner", "Parks director",
@@ -76,7 +76,7 @@ def test_init_loads_them_once_and_keeps_cli_plans(database_url, tmp_path):
 
     third = init_deployment(database_url, "tulsa")
     try:
-        plans = surveys.action_plans(third, include_closed=True)
+        plans = survey_action_plans.action_plans(third, include_closed=True)
         assert len(plans) == 5
         cli_plan = next(p for p in plans if p.code is None)
         assert cli_plan.owner == "Parks director" and cli_plan.status is ActionStatus.OPEN

@@ -31,9 +31,9 @@ def plan():
 @pass_obj
 def plan_add(obj, code, instrument, method, sample_size, rate, strata, allocation, seed):
     """Add a sampling plan; it becomes the instrument's active plan."""
-    from civiccrm.services import surveys
+    from civiccrm.services.surveys import plans as survey_plans
 
-    created = surveys.create_plan(obj.deployment, code=code, instrument_code=instrument, method=method,
+    created = survey_plans.create_plan(obj.deployment, code=code, instrument_code=instrument, method=method,
                                   sample_size=sample_size, rate=rate, strata=strata, allocation=allocation, seed=seed)
     click.echo(f"Plan {created.code}: {created.method.value} for {created.instrument}, seed {created.seed}")
 
@@ -43,9 +43,9 @@ def plan_add(obj, code, instrument, method, sample_size, rate, strata, allocatio
 @pass_obj
 def plan_list(obj, as_json):
     """List sampling plans."""
-    from civiccrm.services import surveys
+    from civiccrm.services.surveys import plans as survey_plans
 
-    rows = surveys.list_plans(obj.deployment)
+    rows = survey_plans.list_plans(obj.deployment)
     if as_json:
         emit_json(rows)
         return
@@ -62,10 +62,10 @@ def plan_list(obj, as_json):
 @pass_obj
 def draw(obj, plan_code, start, end, as_json):
     """Draw a plan's sample from the cases closed in a period; frame, seed and sample are stored."""
-    from civiccrm.services import surveys
+    from civiccrm.services.surveys import draws as survey_draws
 
     lo, hi = inclusive_range(start, end, obj.deployment.profile.tz)
-    result = surveys.draw(obj.deployment, plan_code, lo, hi)
+    result = survey_draws.draw(obj.deployment, plan_code, lo, hi)
     if as_json:
         emit_json(result)
         return
@@ -81,9 +81,9 @@ def draw(obj, plan_code, start, end, as_json):
 @pass_obj
 def audit(obj, draw_id, as_json):
     """Re-draw from a stored frame and seed and check the same sample comes out."""
-    from civiccrm.services import surveys
+    from civiccrm.services.surveys import draws as survey_draws
 
-    same = surveys.verify_draw(obj.deployment, draw_id)
+    same = survey_draws.verify_draw(obj.deployment, draw_id)
     if as_json:
         emit_json({"draw": draw_id, "reproduced": same})
     else:
@@ -98,9 +98,9 @@ def audit(obj, draw_id, as_json):
 @pass_obj
 def send(obj, draw_id, as_json):
     """Invite the requesters of a draw's sample (each once; the usual rules apply)."""
-    from civiccrm.services import surveys
+    from civiccrm.services.surveys import invitations as survey_invitations
 
-    result = surveys.send(obj.deployment, draw_id)
+    result = survey_invitations.send(obj.deployment, draw_id)
     if as_json:
         emit_json(result)
         return
@@ -115,13 +115,13 @@ def send(obj, draw_id, as_json):
 def import_(obj, instrument, files, as_json):
     """Import responses: a resident-survey file laid out as the profile says (e.g. kc-resident),
     or a CSV with one column per item code."""
-    from civiccrm.services import surveys
+    from civiccrm.services.surveys import imports as survey_imports, instruments as survey_instruments
 
-    inst = surveys.instrument(obj.deployment, instrument)
+    inst = survey_instruments.instrument(obj.deployment, instrument)
     if inst.respondent_column:
-        result = surveys.import_resident_survey(obj.deployment, instrument, list(files))
+        result = survey_imports.import_resident_survey(obj.deployment, instrument, list(files))
     else:
-        per_file = [surveys.import_csv(obj.deployment, instrument, f) for f in files]
+        per_file = [survey_imports.import_csv(obj.deployment, instrument, f) for f in files]
         result = {"files": per_file, "read": sum(f["read"] for f in per_file),
                   "imported": sum(f["imported"] for f in per_file), "skipped": sum(f["skipped"] for f in per_file)}
     if as_json:
@@ -182,9 +182,9 @@ def actions():
 @pass_obj
 def actions_list(obj, instrument, include_closed, as_json):
     """List action plans (open ones unless --all)."""
-    from civiccrm.services import surveys
+    from civiccrm.services.surveys import action_plans as survey_action_plans
 
-    plans = surveys.action_plans(obj.deployment, instrument_code=instrument, include_closed=include_closed)
+    plans = survey_action_plans.action_plans(obj.deployment, instrument_code=instrument, include_closed=include_closed)
     if as_json:
         import attrs
 
@@ -205,9 +205,9 @@ def actions_list(obj, instrument, include_closed, as_json):
 @pass_obj
 def actions_add(obj, instrument, item, department, owner, text, due):
     """Attach an action plan to an item under target."""
-    from civiccrm.services import surveys
+    from civiccrm.services.surveys import action_plans as survey_action_plans
 
-    created = surveys.add_action_plan(obj.deployment, instrument_code=instrument, item=item, owner=owner,
+    created = survey_action_plans.add_action_plan(obj.deployment, instrument_code=instrument, item=item, owner=owner,
                                       actions=text, due=parse_date(due, "--due"), department=department)
     click.echo(f"Action plan {created.id} for {created.item} ({created.department or 'all departments'}), due {created.due}")
 
@@ -219,9 +219,9 @@ def actions_add(obj, instrument, item, department, owner, text, due):
 def actions_status(obj, plan_id, status):
     """Set an action plan's status: open, in_progress or closed."""
     from civiccrm.domain.surveys import parse_action_status
-    from civiccrm.services import surveys
+    from civiccrm.services.surveys import action_plans as survey_action_plans
 
-    updated = surveys.update_action_plan(obj.deployment, plan_id, parse_action_status(status))
+    updated = survey_action_plans.update_action_plan(obj.deployment, plan_id, parse_action_status(status))
     click.echo(f"Action plan {updated.id}: {updated.status.value}")
 
 
@@ -230,9 +230,9 @@ def actions_status(obj, plan_id, status):
 @pass_obj
 def opt_out(obj, address):
     """Never send surveys to this e-mail address again."""
-    from civiccrm.services import surveys
+    from civiccrm.services.surveys import invitations as survey_invitations
 
-    surveys.opt_out(obj.deployment, address)
+    survey_invitations.opt_out(obj.deployment, address)
     click.echo(f"{address}: opted out of surveys")
 
 
@@ -241,9 +241,9 @@ def opt_out(obj, address):
 @pass_obj
 def list_instruments(obj, as_json):
     """List survey instruments with their items."""
-    from civiccrm.services import surveys
+    from civiccrm.services.surveys import instruments as survey_instruments
 
-    found = surveys.instruments(obj.deployment)
+    found = survey_instruments.instruments(obj.deployment)
     rows = [{"code": i.code, "name": i.name, "audience": i.audience, "items": len(i.questions), "note": i.note}
             for i in found.values()]
     if as_json:

@@ -68,9 +68,9 @@ def init_deployment(url: str | None, city: str) -> Deployment:
         s.commit()
     deployment = Deployment(engine=engine, profile=profile, pm=plugins.load_plugins())
     sla.load_stored_policies(deployment)
-    from civiccrm.services import surveys
+    from civiccrm.services.surveys import action_plans as survey_action_plans
 
-    surveys.load_profile_action_plans(deployment)  # the profile's action plans, once each (by code)
+    survey_action_plans.load_profile_action_plans(deployment)  # the profile's action plans, once each (by code)
     return deployment
 
 

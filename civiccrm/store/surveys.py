@@ -1,10 +1,11 @@
-"""Survey reads shared by the services and the metrics: action plans."""
+"""Survey rows to domain values, and reads shared by the services and the metrics."""
 
 from sqlalchemy import select
 from sqlmodel import Session
 
+from civiccrm.domain.sampling import Allocation, Method, SamplingPlan
 from civiccrm.domain.surveys import ActionPlan, ActionStatus
-from civiccrm.store.tables import SurveyActionPlanRow, SurveyInvitationRow
+from civiccrm.store.tables import SurveyActionPlanRow, SurveyInvitationRow, SurveyPlanRow
 
 
 def action_plan_from_row(row: SurveyActionPlanRow) -> ActionPlan:
@@ -27,3 +28,8 @@ def last_invitation_error(*, session: Session, case_id: int) -> str | None:
     """Why the latest invitation of a case was not sent (its ``error``), or None."""
     return session.scalar(select(SurveyInvitationRow.error).where(SurveyInvitationRow.case_id == case_id)
                           .order_by(SurveyInvitationRow.id.desc()).limit(1))
+
+
+def plan_from_row(row: SurveyPlanRow) -> SamplingPlan:
+    return SamplingPlan(code=row.code, instrument=row.instrument, method=Method(row.method), sample_size=row.sample_size,
+                        rate=row.rate, strata=row.strata, allocation=Allocation(row.allocation), seed=row.seed, id=row.id)

@@ -33,7 +33,7 @@ _PAGE = """<!doctype html>
 
 
 def _status(exc: CivicError) -> int:
-    from civiccrm.services.surveys import AlreadyAnswered, Expired
+    from civiccrm.services.surveys.answers import AlreadyAnswered, Expired
 
     if isinstance(exc, NotFound):
         return 404
@@ -52,11 +52,11 @@ def _error(exc: CivicError):
 
 @bp.get("/survey/<token>")
 def show(token):
-    from civiccrm.services import surveys
+    from civiccrm.services.surveys import answers as survey_answers
     from civiccrm.web import get_deployment
 
     try:
-        invitation = surveys.open_invitation(get_deployment(), token)
+        invitation = survey_answers.open_invitation(get_deployment(), token)
     except CivicError as exc:
         return _error(exc)
     from flask import url_for
@@ -70,14 +70,14 @@ def show(token):
 
 @bp.post("/survey/<token>")
 def submit(token):
-    from civiccrm.services import surveys
+    from civiccrm.services.surveys import answers as survey_answers
     from civiccrm.web import get_deployment
 
     answers = request.get_json(silent=True) if request.is_json else request.form.to_dict()
     if not isinstance(answers, dict):
         return _error(CivicError("answers: send a form or a JSON object of item code -> answer"))
     try:
-        response = surveys.answer(get_deployment(), token, answers)
+        response = survey_answers.answer(get_deployment(), token, answers)
     except CivicError as exc:
         return _error(exc)
     if request.is_json:
@@ -87,11 +87,11 @@ def submit(token):
 
 @bp.post("/survey/<token>/opt-out")
 def opt_out(token):
-    from civiccrm.services import surveys
+    from civiccrm.services.surveys import answers as survey_answers
     from civiccrm.web import get_deployment
 
     try:
-        surveys.opt_out_by_token(get_deployment(), token)
+        survey_answers.opt_out_by_token(get_deployment(), token)
     except CivicError as exc:
         return _error(exc)
     return render_template_string(_PAGE, title="Unsubscribed", message="You will not be sent surveys again.")
