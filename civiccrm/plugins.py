@@ -15,14 +15,14 @@ log = logging.getLogger(__name__)
 
 #: Built-in behaviour, written as plugins like any other.
 DEFAULT_PLUGINS = (
-    "civiccrm.core_plugin",
+    "civiccrm_plugins.core",
     "civiccrm_plugins.channels",
     "civiccrm_plugins.kcmo_import",
     "civiccrm_cities",
     "civiccrm_plugins.email_channel",
     "civiccrm_plugins.survey_dispatch",
-    "civiccrm.web.surveys",
-    "civiccrm.web.open311",
+    "civiccrm_plugins.survey_pages",
+    "civiccrm_plugins.open311",
     "civiccrm_plugins.council_pack",
 )
 

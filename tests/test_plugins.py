@@ -233,15 +233,15 @@ def test_plugins_command_lists_default_plugins_with_versions_and_hooks():
     lines = {line.split(" ")[0]: line for line in result.output.splitlines()}
     for name in plugins.DEFAULT_PLUGINS:
         assert f"(civiccrm {civiccrm.__version__})" in lines[name]
-    assert lines["civiccrm.core_plugin"].endswith(": " + ", ".join(CORE_DEFAULTS))
+    assert lines["civiccrm_plugins.core"].endswith(": " + ", ".join(CORE_DEFAULTS))
     assert lines["civiccrm_plugins.channels"].endswith(": register_channels")
 
     result = CliRunner().invoke(cli, ["plugins", "--json"])
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json.loads(result.output)}
     assert set(plugins.DEFAULT_PLUGINS) <= set(rows)
-    assert rows["civiccrm.core_plugin"] == {
-        "name": "civiccrm.core_plugin", "package": "civiccrm", "version": civiccrm.__version__,
+    assert rows["civiccrm_plugins.core"] == {
+        "name": "civiccrm_plugins.core", "package": "civiccrm", "version": civiccrm.__version__,
         "hooks": list(CORE_DEFAULTS),
     }
 

@@ -210,7 +210,7 @@ class _DueTimes:
     """
 
     def __init__(self, deployment):
-        from civiccrm import core_plugin
+        from civiccrm_plugins import core as core_plugin
 
         self.deployment = deployment
         self.profile = deployment.profile

@@ -18,7 +18,7 @@ from civiccrm.services.events import fire
 from civiccrm.store import repo
 from civiccrm.store.tables import CaseRow, DepartmentRow, SlaPolicyRow, cases_table
 
-CORE_PLUGIN = "civiccrm.core_plugin"
+CORE_PLUGIN = "civiccrm_plugins.core"
 LEVEL_NAMES = {0: None, 1: rules.WARNING, 2: rules.BREACHED}
 
 

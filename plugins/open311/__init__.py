@@ -6,7 +6,7 @@ from civiccrm import hookimpl
 @hookimpl
 def register_web_blueprints(app):
     """Mount the Open311 blueprint, and answer routing errors under its prefix in Open311 form."""
-    from civiccrm.web.open311.api import PREFIX, blueprint, routing_error
+    from civiccrm_plugins.open311.api import PREFIX, blueprint, routing_error
 
     app.register_blueprint(blueprint)
     for code in (404, 405):

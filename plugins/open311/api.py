@@ -17,8 +17,8 @@ from civiccrm.services import cases as case_service
 from civiccrm.services import duplicates
 from civiccrm.store import open311 as queries
 from civiccrm.web import get_deployment
-from civiccrm.web.open311 import params
-from civiccrm.web.open311.formats import FORMATS, error_response, respond
+from civiccrm_plugins.open311 import params
+from civiccrm_plugins.open311.formats import FORMATS, error_response, respond
 
 log = logging.getLogger(__name__)
 
