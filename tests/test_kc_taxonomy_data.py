@@ -13,7 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 KC_DIR = REPO / "cities" / "kansas_city"
-SCRIPT = KC_DIR / "build_taxonomy.py"
+SCRIPT = REPO / "scripts" / "kansas_city" / "build_taxonomy.py"
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "kc311"
 CSV_FILES = ("departments.csv", "work_groups.csv", "service_types.csv")
 HEADERS = {

@@ -8,7 +8,7 @@ agreement); where the pre-reset T is accepted and differs, the type gets two ver
 the pre-reset T from the beginning and its service_types.csv time-frame from
 2015-07-01. Standard library only; byte-identical output on every run.
 
-    python cities/kansas_city/build_sla_policies.py [--data DIR] [--out DIR]
+    python -m scripts.kansas_city.build_sla_policies [--data DIR] [--out DIR]   (from the repository root)
 """
 
 import argparse
@@ -18,11 +18,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from build_taxonomy import (  # noqa: E402
-    DEFAULT_DATA, MIN_AGREEMENT, MIN_VERDICTS, RESET_DATE, agreement, assign_codes, fit_threshold, parse_days, read_rows,
+from scripts.kansas_city.build_taxonomy import (
+    DEFAULT_DATA, MIN_AGREEMENT, MIN_VERDICTS, PROFILE_DIR, RESET_DATE, agreement, assign_codes, fit_threshold,
+    parse_days, read_rows,
 )
 
 FIELDS = ["service_code", "effective_from", "target", "basis", "note"]
@@ -69,7 +67,7 @@ def build(data_dir: Path, out_dir: Path) -> list[dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("--out", type=Path, default=PROFILE_DIR)
     args = parser.parse_args(argv)
     rows = build(args.data, args.out)
     print(f"{len(rows) // 2} service types get a pre-reset version")

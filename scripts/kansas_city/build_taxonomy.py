@@ -38,7 +38,7 @@ Method:
 * Output CSVs are sorted by code, UTF-8, ``\\n`` line endings; re-running
   gives byte-identical files. A coverage summary is printed to stdout.
 
-Usage: python cities/kansas_city/build_taxonomy.py [--data DIR] [--out DIR]
+Usage (from the repository root): python -m scripts.kansas_city.build_taxonomy [--data DIR] [--out DIR]
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "kc311"
+REPO = Path(__file__).resolve().parents[2]
+PROFILE_DIR = REPO / "cities" / "kansas_city"
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "kc311"
 
 RESET_DATE = dt.date(2015, 7, 1)  # Kansas City's time-frame reset
 MIN_VERDICTS = 5  # verdict cases needed in the window to accept a fitted T
@@ -295,7 +296,7 @@ def summary(stats) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="directory of KC 311 CSVs")
-    ap.add_argument("--out", type=Path, default=HERE, help="output directory (default: this script's folder)")
+    ap.add_argument("--out", type=Path, default=PROFILE_DIR, help="output directory (default: cities/kansas_city)")
     ap.add_argument("--quiet", action="store_true", help="do not print the coverage summary")
     args = ap.parse_args(argv)
     departments, work_groups, service_types, stats = build(args.data)
