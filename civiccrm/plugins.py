@@ -17,7 +17,6 @@ log = logging.getLogger(__name__)
 DEFAULT_PLUGINS = (
     "civiccrm_plugins.core",
     "civiccrm_plugins.channels",
-    "civiccrm_plugins.kcmo_import",
     "civiccrm_cities",
     "civiccrm_plugins.email_channel",
     "civiccrm_plugins.survey_dispatch",
@@ -121,3 +120,48 @@ def describe_plugins() -> list[dict]:
             version, package = __version__, "civiccrm"
         result.append({"name": name, "package": package, "version": version, "hooks": hooks})
     return sorted(result, key=lambda p: p["name"])
+
+
+_city_plugins: dict[str, object] = {}
+"""Modules some city profile names under ``[city] plugins``, by name, once registered."""
+
+
+class CityPlugins:
+    """The plugin manager as one city's deployment sees it: hooks skip the city-only
+    plugins of other cities; everything else (register, unregister, ...) is the manager's."""
+
+    def __init__(self, manager: pluggy.PluginManager, hidden: list):
+        self._manager = manager
+        self._hidden = hidden
+        self.hook = _HiddenHooks(manager, hidden)
+
+    def __getattr__(self, name):
+        return getattr(self._manager, name)
+
+
+class _HiddenHooks:
+    def __init__(self, manager: pluggy.PluginManager, hidden: list):
+        self._manager = manager
+        self._hidden = hidden
+
+    def __getattr__(self, name):
+        return self._manager.subset_hook_caller(name, remove_plugins=self._hidden)
+
+
+def for_city(profile) -> "pluggy.PluginManager | CityPlugins":
+    """The plugins of a deployment of ``profile``'s city: the loaded ones plus the modules its
+    ``[city] plugins`` names (registered on first use), without those only other cities name."""
+    manager = load_plugins()
+    for name in profile.plugins:
+        if name not in _city_plugins:
+            try:
+                module = importlib.import_module(name)
+            except ImportError as exc:
+                raise CivicError(f"{profile.path}/profile.toml: city.plugins: cannot import {name!r} ({exc})") from None
+            if manager.is_registered(module):  # loaded for every city already
+                continue
+            manager.register(module, name=name)
+            check_plugins()
+            _city_plugins[name] = module
+    hidden = [module for name, module in _city_plugins.items() if name not in profile.plugins]
+    return CityPlugins(manager, hidden) if hidden else manager

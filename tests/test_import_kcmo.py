@@ -26,7 +26,7 @@ UTC = timezone.utc
 
 def run_import(deployment, *files, **kwargs):
     rejects = []
-    importer = plugins.importers()["kcmo"]
+    importer = deployment.registry.importers["kcmo"]
     summary = importer.run(deployment, [str(f) for f in files], on_error=rejects.append, **kwargs)
     return summary, rejects
 
@@ -40,8 +40,32 @@ def events_of(deployment, tracking_number):
     return case_service.history(deployment, tracking_number)
 
 
-def test_importer_is_registered():
-    assert "kcmo" in plugins.importers()
+def test_importer_is_registered(sqlite_deployment):
+    assert "kcmo" in sqlite_deployment.registry.importers
+
+
+def test_importer_loads_for_kansas_city_only(tmp_path):
+    """The Kansas City importer is a city plugin ([city] plugins): another city's deployment
+    in the same process neither lists it nor answers to it, and the CLI says so."""
+    from civiccrm.services.deployment import init_deployment
+
+    kc = init_deployment(f"sqlite:///{tmp_path / 'kc.db'}", "kansas-city")
+    tulsa_url = f"sqlite:///{tmp_path / 'tulsa.db'}"
+    tulsa = init_deployment(tulsa_url, "tulsa")
+    assert "civiccrm_plugins.kcmo_import" not in plugins.DEFAULT_PLUGINS
+    assert "kcmo" in kc.registry.importers
+    assert "kcmo" not in tulsa.registry.importers
+    assert not [impl for impl in tulsa.pm.hook.register_importers.get_hookimpls()
+                if impl.plugin_name == "civiccrm_plugins.kcmo_import"]
+
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--db", tulsa_url, "import", "kcmo", str(GOOD)])
+    assert result.exit_code != 0 and "No such command 'kcmo'" in result.output
+    assert "kcmo" not in runner.invoke(cli, ["--db", tulsa_url, "import", "--help"]).output
+    kc_help = runner.invoke(cli, ["--db", f"sqlite:///{tmp_path / 'kc.db'}", "import", "--help"])
+    assert kc_help.exit_code == 0 and "kcmo" in kc_help.output
+    kc.engine.dispose()
+    tulsa.engine.dispose()
 
 
 def test_good_file_lands_with_mapped_fields(deployment):

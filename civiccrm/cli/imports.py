@@ -6,7 +6,8 @@ import sys
 import click
 
 from civiccrm import plugins
-from civiccrm.cli import CivicGroup, cli, emit_json, json_option, pass_obj
+from civiccrm.cli import CivicGroup, Obj, cli, emit_json, json_option, pass_obj
+from civiccrm.errors import CivicError
 
 MAX_SHOWN = 50
 """Rejected rows printed on stderr; the rest are counted (``--errors FILE`` keeps them all)."""
@@ -104,13 +105,18 @@ def _make_command(name: str, importer) -> click.Command:
 
 
 class ImportGroup(CivicGroup):
-    """Subcommands come from the importers plugins register (looked up when needed)."""
+    """Subcommands come from the importers the deployment's plugins register (looked up when
+    needed), a city's own importer included. Help without a database lists those every city has."""
 
     def list_commands(self, ctx):
-        return sorted(plugins.importers())
+        try:
+            importers = ctx.find_object(Obj).deployment.registry.importers
+        except CivicError:
+            importers = plugins.importers()
+        return sorted(importers)
 
     def get_command(self, ctx, name):
-        importer = plugins.importers().get(name)
+        importer = ctx.find_object(Obj).deployment.registry.importers.get(name)
         return _make_command(name, importer) if importer is not None else None
 
 

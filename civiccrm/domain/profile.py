@@ -45,6 +45,8 @@ class CityProfile:
     """Service code -> the extra questions that service type asks, in order (Open311 definitions)."""
     duplicates: DuplicatePolicy = attrs.field(factory=DuplicatePolicy, eq=False, repr=False)
     """How possible duplicates are found at intake (``[duplicates]``)."""
+    plugins: tuple[str, ...] = ()
+    """Modules loaded as plugins for this city only (``[city] plugins``), e.g. its own importer."""
 
     @cached_property
     def tz(self) -> ZoneInfo:

@@ -23,7 +23,7 @@ PROFILE_FILE = "profile.toml"
 # Allowed keys per table: key -> type (or a nested dict for sub-tables).
 _CITY = {
     "slug": str, "name": str, "timezone": str, "fiscal_year_start": str,
-    "tracking_prefix": str, "languages": list, "channels": list, "report_packs": list,
+    "tracking_prefix": str, "languages": list, "channels": list, "report_packs": list, "plugins": list,
 }
 _TAXONOMY = {
     "departments": str, "work_groups": str, "service_types": str, "default_sla_days": (int, float),
@@ -42,6 +42,7 @@ _SERVICE_TYPE_OPTIONAL = (
     "sla_source", "calendar", "keywords", "description", "cases", "cases_with_verdict",
 )
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
 def _check_keys(table: dict, allowed: dict, *, where: str, file: Path) -> None:
@@ -273,6 +274,10 @@ def load_profile(folder: Path | str) -> CityProfile:
         date(2001, month, day)
     except ValueError:
         raise CivicError(f"{file}: city.fiscal_year_start {fy!r} is not a month-day like \"05-01\"") from None
+    city_plugins = city.get("plugins", [])
+    for name in city_plugins:
+        if not isinstance(name, str) or not _MODULE.match(name):
+            raise CivicError(f"{file}: city.plugins: {name!r} is not a Python module name like \"civiccrm_plugins.kcmo_import\"")
 
     calendars, default_calendar = _load_calendars(data["calendars"], city["timezone"], file)
     taxonomy = _load_taxonomy(folder, data["taxonomy"], file, calendars)
@@ -297,6 +302,6 @@ def load_profile(folder: Path | str) -> CityProfile:
         surveys=load_surveys(data.get("surveys", []), file, taxonomy.departments), report_packs=tuple(city.get("report_packs", ())),
         settings={k: v for k, v in data.items() if k in ("import", "plugins", "open311")}
         | {"customers": check_customers(data.get("customers", {}), file, taxonomy.departments)},
-        service_attributes=service_attributes, sla=sla,
+        service_attributes=service_attributes, sla=sla, plugins=tuple(city_plugins),
         duplicates=load_duplicates(folder, data.get("duplicates", {}), file, taxonomy),
     )

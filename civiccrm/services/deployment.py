@@ -29,7 +29,8 @@ class Deployment:
 
     engine: Engine
     profile: CityProfile
-    pm: pluggy.PluginManager
+    pm: pluggy.PluginManager | plugins.CityPlugins
+    """The plugins as this city sees them (``plugins.for_city``)."""
     clock: Callable[[], datetime] = utcnow
     registry: Registry = attrs.field(init=False)
 
@@ -66,7 +67,7 @@ def init_deployment(url: str | None, city: str) -> Deployment:
             )
         repo.sync_profile(session=s, profile=profile)
         s.commit()
-    deployment = Deployment(engine=engine, profile=profile, pm=plugins.load_plugins())
+    deployment = Deployment(engine=engine, profile=profile, pm=plugins.for_city(profile))
     sla.load_stored_policies(deployment)
     from civiccrm.services.surveys import action_plans as survey_action_plans
 
@@ -91,6 +92,7 @@ def open_deployment(url: str | None = None) -> Deployment:
     folder = folders.get(slug) or (Path(saved_path) if saved_path else None)
     if folder is None or not (folder / "profile.toml").is_file():
         raise CivicError(f"city profile {slug!r} of this database is not installed (looked in {saved_path})")
-    deployment = Deployment(engine=engine, profile=load_profile(folder), pm=plugins.load_plugins())
+    profile = load_profile(folder)
+    deployment = Deployment(engine=engine, profile=profile, pm=plugins.for_city(profile))
     sla.load_stored_policies(deployment)
     return deployment
