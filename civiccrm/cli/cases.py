@@ -3,8 +3,9 @@
 import click
 
 from civiccrm.cli import CivicGroup, cli, emit_json, json_option, pass_obj
-from civiccrm.cli.params import format_remaining, inclusive_range, parse_duration
+from civiccrm.cli.params import format_remaining, inclusive_range
 from civiccrm.domain.cases import STATUS_LABELS, CaseDraft, Customer, Location, parse_resolution, parse_status
+from civiccrm.domain.sla import parse_duration
 from civiccrm.errors import CivicError
 from civiccrm.services import cases as case_service
 
@@ -171,7 +172,7 @@ def case_list(obj, status, department, work_group, district, type_, channel, dat
         department=department, work_group=work_group, district=district, service_code=service_code,
         channel=channel, opened_from=start, opened_before=end,
         overdue_at=now if overdue else None,
-        due_before=now + parse_duration(due_within, "--due-within") if due_within else None,
+        due_before=now + parse_duration(due_within, where="--due-within") if due_within else None,
         limit=limit, offset=offset,
     )
     with deployment.session() as s:

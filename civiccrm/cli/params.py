@@ -1,6 +1,5 @@
-"""Parsing helpers for command-line values: local dates, durations, statuses."""
+"""Parsing helpers for command-line values: local dates, named periods, time left."""
 
-import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -29,18 +28,6 @@ def inclusive_range(start: str | None, end: str | None, tz: ZoneInfo) -> tuple[d
         local_day_start(lo, tz) if lo else None,
         local_day_start(hi + timedelta(days=1), tz) if hi else None,
     )
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
-
-
-def parse_duration(text: str, option: str) -> timedelta:
-    """``90m``, ``24h``, ``3d``, ``1w`` -> timedelta."""
-    match = _DURATION.match(text or "")
-    if not match:
-        raise CivicError(f"{option}: {text!r} is not a duration like 90m, 24h, 3d or 1w")
-    amount, unit = float(match.group(1)), match.group(2)
-    return timedelta(**{{"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
 
 
 def format_remaining(delta: timedelta) -> str:

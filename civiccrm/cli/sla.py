@@ -3,7 +3,8 @@
 import click
 
 from civiccrm.cli import CivicGroup, cli, emit_json, json_option, pass_obj
-from civiccrm.cli.params import parse_date, parse_duration
+from civiccrm.cli.params import parse_date
+from civiccrm.domain.sla import parse_duration
 
 
 @cli.group(cls=CivicGroup)
@@ -20,7 +21,7 @@ def sla_scan(obj, warning, as_json):
     first-response due time with no first response (safe to run every minute)."""
     from civiccrm.services import sla as service
 
-    result = service.scan(obj.deployment, warning=parse_duration(warning, "--warning") if warning else None,
+    result = service.scan(obj.deployment, warning=parse_duration(warning, where="--warning") if warning else None,
                           actor=obj.actor if obj.actor != "cli" else "sla-scan")
     if as_json:
         emit_json({"warned": list(result.warned), "breached": list(result.breached),
