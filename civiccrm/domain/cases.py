@@ -5,6 +5,7 @@ from datetime import datetime
 
 import attrs
 
+from civiccrm.domain.names import parse_name
 from civiccrm.domain.timeutil import aware, require_aware
 from civiccrm.errors import CivicError
 
@@ -71,26 +72,12 @@ STATUS_LABELS = {
 def parse_status(text: str, *, field: str = "status") -> Status:
     """The Status named by ``text`` (``in progress``, ``in-progress`` and ``in_progress`` alike;
     ``waiting for resident`` for ``waiting``)."""
-    key = "_".join(text.strip().lower().replace("-", " ").replace("_", " ").split())
-    if key in STATUS_ALIASES:
-        return STATUS_ALIASES[key]
-    try:
-        return Status(key)
-    except ValueError:
-        allowed = ", ".join(s.value for s in Status)
-        raise CivicError(f"{field}: unknown status {text!r}; expected one of {allowed}", field=field) from None
+    return parse_name(Status, text, field=field, what="status", aliases=STATUS_ALIASES)
 
 
 def parse_resolution(text: str, *, field: str = "resolution") -> Resolution:
     """The Resolution named by ``text``."""
-    key = text.strip().lower().replace(" ", "_").replace("-", "_").replace("'", "")
-    try:
-        return Resolution(key)
-    except ValueError:
-        allowed = ", ".join(r.value for r in Resolution)
-        raise CivicError(
-            f"{field}: unknown resolution {text!r}; expected one of {allowed}", field=field
-        ) from None
+    return parse_name(Resolution, text, field=field, what="resolution")
 
 
 def check_transition(tracking_number: str, current: Status, target: Status) -> None:

@@ -8,6 +8,7 @@ from collections import defaultdict
 
 import attrs
 
+from civiccrm.domain.names import parse_name
 from civiccrm.errors import CivicError
 
 
@@ -28,13 +29,12 @@ STRATA = ("department", "service_type", "district", "channel")
 """What a stratified plan may stratify by (case attributes)."""
 
 
+METHOD_ALIASES = {"srs": Method.SIMPLE_RANDOM, "random": Method.SIMPLE_RANDOM, "stratified_random": Method.STRATIFIED}
+
+
 def parse_method(text: str) -> Method:
-    key = text.strip().lower().replace("-", "_").replace(" ", "_")
-    aliases = {"srs": "simple_random", "random": "simple_random", "stratified_random": "stratified"}
-    try:
-        return Method(aliases.get(key, key))
-    except ValueError:
-        raise CivicError(f"method: {text!r}; expected one of {', '.join(m.value for m in Method)}", field="method") from None
+    """The sampling Method named by ``text`` (``srs`` and ``random`` for simple random)."""
+    return parse_name(Method, text, field="method", what="sampling method", aliases=METHOD_ALIASES)
 
 
 @attrs.frozen

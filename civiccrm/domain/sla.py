@@ -13,6 +13,7 @@ from civiccrm.domain.calendar import (
     to_epoch,
 )
 from civiccrm.domain.cases import Status
+from civiccrm.domain.names import parse_name
 from civiccrm.domain.taxonomy import SlaBasis
 from civiccrm.errors import CivicError
 
@@ -63,13 +64,8 @@ def parse_duration(text: str, *, where: str) -> timedelta:
 
 def parse_pause_statuses(values, *, where: str) -> frozenset[str]:
     """Status names that pause the clock; closed cannot pause."""
-    found = set()
-    for value in values:
-        key = str(value).strip().lower().replace(" ", "_").replace("-", "_")
-        if key not in PAUSABLE:
-            raise CivicError(f"{where}: {value!r} is not a status that can pause the clock; expected {', '.join(PAUSABLE)}")
-        found.add(key)
-    return frozenset(found)
+    return frozenset(parse_name(Status, value, field=where, what="status that can pause the clock",
+                                allowed=[s for s in Status if s.value in PAUSABLE]).value for value in values)
 
 
 def parse_clock_start(value: str, *, where: str) -> str:

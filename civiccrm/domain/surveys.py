@@ -5,6 +5,7 @@ from datetime import date, datetime
 
 import attrs
 
+from civiccrm.domain.names import parse_name
 from civiccrm.errors import CivicError
 
 
@@ -216,12 +217,9 @@ class ActionPlan:
     """The plan's code in the city profile; None for plans added with the CLI."""
 
 
-def parse_action_status(text: str) -> ActionStatus:
-    key = text.strip().lower().replace(" ", "_").replace("-", "_")
-    try:
-        return ActionStatus(key)
-    except ValueError:
-        raise CivicError(f"status: {text!r}; expected one of {', '.join(s.value for s in ActionStatus)}", field="status") from None
+def parse_action_status(text: str, *, field: str = "status") -> ActionStatus:
+    """The ActionStatus named by ``text``."""
+    return parse_name(ActionStatus, text, field=field, what="action plan status")
 
 
 @attrs.frozen
