@@ -118,6 +118,13 @@ def test_slugs_and_collisions():
     assert codes["trash-roll-out-cart-missing-2"] == "trash-roll-out-cart-missing-2"
 
 
+def test_build_script_codes_with_the_importers_slugify():
+    """One slugify: the codes the script writes are those an import derives from a request type."""
+    from civiccrm.domain.imports import slugify
+
+    assert _load_script().slugify is slugify
+
+
 def test_fit_threshold():
     mod = _load_script()
     obs = [(0, False), (2, False), (3, False), (4, True), (9, True), (1, True)]

@@ -6,7 +6,7 @@ verdicts there. For those types this script fits T again on the cases created be
 the reset, with the same rule and acceptance test (at least 5 verdicts, one N, 90 %
 agreement); where the pre-reset T is accepted and differs, the type gets two versions:
 the pre-reset T from the beginning and its service_types.csv time-frame from
-2015-07-01. Standard library only; byte-identical output on every run.
+2015-07-01. Byte-identical output on every run.
 
     python -m scripts.kansas_city.build_sla_policies [--data DIR] [--out DIR]   (from the repository root)
 """

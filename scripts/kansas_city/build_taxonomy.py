@@ -9,8 +9,9 @@ Method:
   one row per distinct ``WORK GROUP`` (name kept exactly, trailing ``-``
   included) with the department it most often appears under;
   ``service_types.csv``: one row per distinct ``REQUEST TYPE``.
-* Codes are slugs (NFKD to ASCII, lowercase, runs of non-alphanumerics become
-  ``-``, leading/trailing ``-`` stripped). Names are processed in sorted order;
+* Codes are slugs, made by the importer's own ``civiccrm.domain.imports.slugify``
+  (NFKD to ASCII, lowercase, runs of non-alphanumerics become ``-``,
+  leading/trailing ``-`` stripped), so imported request types find their codes. Names are processed in sorted order;
   a slug already taken (or equal to another name's plain slug) gets ``-2``,
   ``-3``, ... so codes are unique and stable.
 * "Most common" always breaks ties by the smaller value (string order), so the
@@ -46,12 +47,12 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import re
 import statistics
 import sys
-import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
+
+from civiccrm.domain.imports import slugify
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILE_DIR = REPO / "cities" / "kansas_city"
@@ -66,11 +67,6 @@ SERVICE_TYPE_FIELDS = [
     "code", "name", "category", "type", "detail", "department", "work_group",
     "sla_days", "sla_source", "cases", "cases_with_verdict",
 ]
-
-
-def slugify(name: str) -> str:
-    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
 
 
 def assign_codes(names) -> dict[str, str]:
