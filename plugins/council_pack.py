@@ -26,6 +26,7 @@ from civiccrm.registries import Rendered, ReportPack
 from civiccrm.metrics import definitions
 from civiccrm.metrics.matrix import QUADRANTS, MatrixReport, matrix
 from civiccrm.metrics.summary import SummaryReport, read_snapshot, summary
+from civiccrm.profiles.settings import plugin_settings
 
 NAME = "council-monthly"
 SETTINGS_TABLE = "council_monthly"
@@ -39,12 +40,8 @@ def settings(deployment) -> dict:
     """The pack's settings: defaults, then ``[plugins.council_monthly]``; targets checked, question resolved."""
     from civiccrm.services.surveys.instruments import instruments
 
-    table = deployment.profile.settings.get("plugins", {}).get(SETTINGS_TABLE, {})
+    found = plugin_settings(deployment.profile, SETTINGS_TABLE, DEFAULTS)
     where = f"plugins.{SETTINGS_TABLE}"
-    unknown = sorted(set(table) - set(DEFAULTS))
-    if unknown:
-        raise CivicError(f"{where}: unknown key {unknown[0]!r}; expected one of {', '.join(DEFAULTS)}")
-    found = {**DEFAULTS, **table}
     known = instruments(deployment)
     if found["instrument"] not in known:
         raise CivicError(f"{where}.instrument: no survey {found['instrument']!r} in {deployment.profile.name}; "

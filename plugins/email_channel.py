@@ -19,23 +19,26 @@ from email.utils import make_msgid
 from civiccrm import hookimpl
 from civiccrm.domain.outbox import Deliverer, DeliveryRefused, MessagePayload, message_kind
 from civiccrm.errors import CivicError
+from civiccrm.profiles.settings import plugin_settings
 from civiccrm.registries import Channel
 
 
+DEFAULTS = {"host": "localhost", "port": 25, "from": None, "user": None}
+"""SMTP settings; a profile overrides them under ``[plugins.email]``, the environment overrides both."""
+ENV = {"host": "CIVICCRM_SMTP_HOST", "port": "CIVICCRM_SMTP_PORT", "from": "CIVICCRM_SMTP_FROM",
+       "user": "CIVICCRM_SMTP_USER"}
+
+
 def smtp_settings(profile) -> dict:
-    table = profile.settings.get("plugins", {}).get("email", {}) if profile is not None else {}
-    host = os.environ.get("CIVICCRM_SMTP_HOST") or table.get("host") or "localhost"
-    raw_port = os.environ.get("CIVICCRM_SMTP_PORT") or table.get("port") or 25
+    """Host, port, sender and login; the password comes from ``CIVICCRM_SMTP_PASSWORD`` only."""
+    found = plugin_settings(profile, "email", DEFAULTS, env=ENV)
     try:
-        port = int(raw_port)
+        found["port"] = int(found["port"])
     except (TypeError, ValueError):
-        raise CivicError(f"CIVICCRM_SMTP_PORT: {raw_port!r} is not a port number") from None
-    return {
-        "host": host, "port": port,
-        "from": os.environ.get("CIVICCRM_SMTP_FROM") or table.get("from") or f"311@{host}",
-        "user": os.environ.get("CIVICCRM_SMTP_USER") or table.get("user"),
-        "password": os.environ.get("CIVICCRM_SMTP_PASSWORD"),
-    }
+        raise CivicError(f"CIVICCRM_SMTP_PORT: {found['port']!r} is not a port number") from None
+    found["from"] = found["from"] or f"311@{found['host']}"
+    found["password"] = os.environ.get("CIVICCRM_SMTP_PASSWORD")
+    return found
 
 
 def send(deployment, address, subject, body):

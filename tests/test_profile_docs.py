@@ -15,7 +15,7 @@ from civiccrm.profiles import surveys as survey_profile
 from civiccrm.profiles import duplicates as profile_duplicates
 from civiccrm.domain.calendar import WEEKDAYS
 from civiccrm.services.surveys import invitations as survey_invitations
-from civiccrm_plugins import council_pack
+from civiccrm_plugins import council_pack, email_channel
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "city-profiles.md"
 
@@ -57,6 +57,7 @@ def accepted_keys() -> dict[str, tuple[str, ...]]:
         "action plans CSV (survey_profile._PLAN_OPTIONAL)": survey_profile._PLAN_OPTIONAL,
         "[plugins.survey_dispatch] (services.surveys.DEFAULTS)": tuple(survey_invitations.DEFAULTS),
         "[plugins.council_monthly] (council_pack.DEFAULTS)": tuple(council_pack.DEFAULTS),
+        "[plugins.email] (email_channel.DEFAULTS)": tuple(email_channel.DEFAULTS),
     }
 
 

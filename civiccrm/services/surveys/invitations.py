@@ -3,7 +3,6 @@
 import hashlib
 import json
 import logging
-import os
 import secrets
 from datetime import date, timedelta
 
@@ -13,6 +12,7 @@ from civiccrm.domain.cases import Case
 from civiccrm.domain.sampling import Method, SamplingPlan
 from civiccrm.domain.surveys import contact_routes
 from civiccrm.errors import CivicError, NotFound
+from civiccrm.profiles.settings import plugin_settings
 from civiccrm.services.surveys.instruments import instrument, instruments
 from civiccrm.services.surveys.plans import active_plan
 from civiccrm.store import repo
@@ -29,10 +29,7 @@ DEFAULTS = {"instrument": "post-case", "repeat_days": 90, "expires_days": 30, "b
 def settings(deployment) -> dict:
     """Dispatch settings: defaults, then the profile's ``[plugins.survey_dispatch]``, then
     ``CIVICCRM_SURVEY_BASE_URL`` for the public address of the answer page."""
-    found = dict(DEFAULTS)
-    found.update(deployment.profile.settings.get("plugins", {}).get("survey_dispatch", {}))
-    if os.environ.get("CIVICCRM_SURVEY_BASE_URL"):
-        found["base_url"] = os.environ["CIVICCRM_SURVEY_BASE_URL"]
+    found = plugin_settings(deployment.profile, "survey_dispatch", DEFAULTS, env={"base_url": "CIVICCRM_SURVEY_BASE_URL"})
     for key in ("repeat_days", "expires_days"):
         if not isinstance(found[key], int) or found[key] < 0:
             raise CivicError(f"plugins.survey_dispatch.{key}: {found[key]!r} must be a whole number of days")
