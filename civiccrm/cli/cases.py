@@ -169,7 +169,8 @@ def case_list(obj, status, department, work_group, district, type_, channel, dat
     now = deployment.clock()
     filters = CaseFilter(
         statuses=tuple(parse_status(s, field="--status").value for s in status),
-        department=department, work_group=work_group, district=district, service_code=service_code,
+        department=department, work_group=work_group, district=district,
+        service_codes=(service_code,) if service_code else (),
         channel=channel, opened_from=start, opened_before=end,
         overdue_at=now if overdue else None,
         due_before=now + parse_duration(due_within, where="--due-within") if due_within else None,

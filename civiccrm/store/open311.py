@@ -3,10 +3,10 @@
 from collections import defaultdict
 from datetime import datetime
 
-import attrs
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.engine import Connection
 
+from civiccrm.store.queries import CaseFilter, case_conditions
 from civiccrm.store.tables import (
     case_attributes_table,
     case_media_table,
@@ -32,44 +32,11 @@ _CASE_COLUMNS = [
 _ONE_REQUEST = select(*_CASE_COLUMNS).where(cases_table.c.tracking_number == bindparam("tracking_number"))
 
 
-@attrs.frozen
-class RequestQuery:
-    """The filters of GET requests, already checked; empty means any."""
-
-    tracking_numbers: tuple[str, ...] = ()
-    """When given, every other filter but the limit is ignored."""
-    service_codes: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()
-    """Internal status values."""
-    opened_from: datetime | None = None
-    opened_to: datetime | None = None
-    updated_after: datetime | None = None
-    updated_before: datetime | None = None
-    limit: int = 1000
-    offset: int = 0
-
-
-def find_requests(connection: Connection, query: RequestQuery) -> list[dict]:
+def find_requests(connection: Connection, query: CaseFilter) -> list[dict]:
     """Case rows (as dicts) matching ``query``, newest first, each with its first ``media_url``."""
     c = cases_table.c
-    if query.tracking_numbers:
-        conditions = [c.tracking_number.in_(query.tracking_numbers)]
-    else:
-        conditions = []
-        if query.service_codes:
-            conditions.append(c.service_code.in_(query.service_codes))
-        if query.statuses:
-            conditions.append(c.status.in_(query.statuses))
-        if query.opened_from is not None:
-            conditions.append(c.opened_at >= query.opened_from)
-        if query.opened_to is not None:
-            conditions.append(c.opened_at <= query.opened_to)
-        if query.updated_after is not None:
-            conditions.append(c.updated_at >= query.updated_after)
-        if query.updated_before is not None:
-            conditions.append(c.updated_at <= query.updated_before)
     statement = (
-        select(*_CASE_COLUMNS).where(and_(True, *conditions))
+        select(*_CASE_COLUMNS).where(and_(True, *case_conditions(query)))
         .order_by(c.opened_at.desc(), c.id.desc()).limit(query.limit).offset(query.offset)
     )
     return [dict(r) for r in connection.execute(statement).mappings()]

@@ -16,6 +16,7 @@ from civiccrm.services import apikeys, idempotency
 from civiccrm.services import cases as case_service
 from civiccrm.services import duplicates
 from civiccrm.store import open311 as queries
+from civiccrm.store.queries import CaseFilter
 from civiccrm.web import get_deployment
 from civiccrm_plugins.open311 import params
 from civiccrm_plugins.open311.formats import FORMATS, error_response, respond
@@ -297,7 +298,7 @@ def list_requests(fmt: str):
     extensions = params.flag(values, "extensions")
     ids = params.comma_list(values, "service_request_id")
     if ids:
-        query = queries.RequestQuery(tracking_numbers=ids, limit=limit, offset=offset)
+        query = CaseFilter(tracking_numbers=ids, limit=limit, offset=offset)
     else:
         statuses = params.comma_list(values, "status")
         unknown = [s for s in statuses if s.lower() not in ("open", "closed")]
@@ -312,7 +313,7 @@ def list_requests(fmt: str):
             raise CivicError("updated_before: it is before updated_after", field="updated_before")
         start, end = params.date_range(values, "start_date", "end_date", deployment.clock(),
                                        default=not (updated_after or updated_before))
-        query = queries.RequestQuery(
+        query = CaseFilter(
             service_codes=params.comma_list(values, "service_code"),
             statuses=tuple(sorted(internal)) if len(internal) < len(Status) else (),
             opened_from=start, opened_to=end, updated_after=updated_after, updated_before=updated_before,
