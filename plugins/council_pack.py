@@ -24,6 +24,7 @@ from civiccrm import hookimpl
 from civiccrm.errors import CivicError
 from civiccrm.registries import Rendered, ReportPack
 from civiccrm.metrics import definitions
+from civiccrm.metrics.definitions import format_days, format_share
 from civiccrm.metrics.matrix import QUADRANTS, MatrixReport, matrix
 from civiccrm.metrics.summary import SummaryReport, read_snapshot, summary
 from civiccrm.profiles.settings import plugin_settings
@@ -180,14 +181,6 @@ svg text { font-size: 11px; }
 """
 
 
-def _pct(numerator: int, denominator: int) -> str:
-    return "-" if not denominator else f"{numerator / denominator:.1%} ({numerator}/{denominator})"
-
-
-def _days(value) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
 def _cells(tag: str, cells, left: int) -> str:
     """Escaped cells; the first ``left`` hold text (aligned left), the rest figures (aligned right)."""
     text, figure = f'<{tag} class="l">', f"<{tag}>"
@@ -244,8 +237,8 @@ def to_html(report: CouncilReport) -> str:
     d = definitions
     title = f"{report.city}: council report, {report.first_day} to {report.last_day}"
     summary_rows = [
-        _row([g.label, g.opened, g.closed, g.backlog, _days(g.median_days), _days(g.p90_days),
-              _pct(g.on_time, g.on_time_known), _pct(g.city_on_time, g.city_on_time_known)],
+        _row([g.label, g.opened, g.closed, g.backlog, format_days(g.median_days), format_days(g.p90_days),
+              format_share(g.on_time, g.on_time_known), format_share(g.city_on_time, g.city_on_time_known)],
              total=g is s.total)
         for g in (*s.groups, s.total)
     ]
@@ -253,13 +246,13 @@ def to_html(report: CouncilReport) -> str:
     numbers = {row.work_group: n for n, row in enumerate(m.rows, start=1)}
     matrix_rows = [
         _row([numbers[row.work_group], row.label, row.department or "-", row.closed,
-              _pct(row.on_time, row.on_time_known), _pct(row.acceptable, row.answered),
+              format_share(row.on_time, row.on_time_known), format_share(row.acceptable, row.answered),
               QUADRANTS.get(row.quadrant, "not placed")], left=3)
         for row in m.rows
     ]
     total = m.total
-    matrix_rows.append(_row(["", "total", "", total.closed, _pct(total.on_time, total.on_time_known),
-                             _pct(total.acceptable, total.answered), QUADRANTS.get(total.quadrant, "not placed")],
+    matrix_rows.append(_row(["", "total", "", total.closed, format_share(total.on_time, total.on_time_known),
+                             format_share(total.acceptable, total.answered), QUADRANTS.get(total.quadrant, "not placed")],
                             left=3, total=True))
     metrics = (*s.definitions, *m.definitions)
     glossary = "".join(f"<dt>{escape(x.label)}</dt><dd>{escape(x.definition)}</dd>" for x in metrics)

@@ -8,6 +8,7 @@ import click
 from civiccrm.cli import CivicGroup, cli, emit_json, json_option, pass_obj
 from civiccrm.cli.params import inclusive_range, parse_date, period_options
 from civiccrm.errors import CivicError
+from civiccrm.metrics.definitions import format_days, format_share
 
 DEFAULT_DAYS = 30
 """Without --from/--to a report covers the last 30 days, today included (city time)."""
@@ -73,14 +74,6 @@ def report_summary(obj, date_from, date_to, month, fiscal_year, by, as_json):
     click.echo(render_text(result, city=profile.name, tz=tz, first=first, last=last))
 
 
-def _days(value) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
-def _share(numerator: int, denominator: int) -> str:
-    return "-" if not denominator else f"{numerator / denominator:.1%} ({numerator}/{denominator})"
-
-
 def _table(header: list[str], rows: list[list[str]], *, left: int = 1) -> list[str]:
     """Rows as aligned text: the first ``left`` columns left-aligned, the rest right-aligned."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -108,8 +101,8 @@ def render_text(result, *, city: str, tz, first: date, last: date) -> str:
         rows.append(result.total)
     header = [_BY_HEADINGS[result.by], d.OPENED.label, d.CLOSED.label, d.BACKLOG.label, d.MEDIAN_DAYS.label,
               d.P90_DAYS.label, d.SHARE_ON_TIME.label, d.SHARE_ON_TIME_CITY.label]
-    body = [[_clip(g.label), str(g.opened), str(g.closed), str(g.backlog), _days(g.median_days),
-             _days(g.p90_days), _share(g.on_time, g.on_time_known), _share(g.city_on_time, g.city_on_time_known)]
+    body = [[_clip(g.label), str(g.opened), str(g.closed), str(g.backlog), format_days(g.median_days),
+             format_days(g.p90_days), format_share(g.on_time, g.on_time_known), format_share(g.city_on_time, g.city_on_time_known)]
             for g in rows]
     out += _table(header, body)
 

@@ -3,6 +3,16 @@
 import attrs
 
 
+def format_days(value: float | None) -> str:
+    """Days to one decimal, ``-`` for none: ``4.2``."""
+    return "-" if value is None else f"{value:.1f}"
+
+
+def format_share(numerator: int, denominator: int) -> str:
+    """A share with its counts, ``-`` when nothing is counted: ``85.0% (17/20)``."""
+    return "-" if not denominator else f"{numerator / denominator:.1%} ({numerator}/{denominator})"
+
+
 @attrs.frozen
 class Metric:
     """A named figure and what it means, in words a council member can check."""
