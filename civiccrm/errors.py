@@ -5,8 +5,11 @@ class CivicError(Exception):
     """A problem the person at the keyboard can fix; the message says what and where.
 
     The CLI prints it on one line without a traceback and exits non-zero; the web
-    answers 4xx with the same message.
+    answers ``http_status`` with the same message.
     """
+
+    http_status = 400
+    """The status a web face answers with; a subclass says its own (404, 409, ...)."""
 
     def __init__(self, message: str, *, field: str | None = None):
         super().__init__(message)
@@ -15,3 +18,5 @@ class CivicError(Exception):
 
 class NotFound(CivicError):
     """A case, service type, city or other named thing does not exist."""
+
+    http_status = 404

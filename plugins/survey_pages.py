@@ -3,7 +3,7 @@
 from flask import Blueprint, jsonify, render_template_string, request
 
 from civiccrm import hookimpl
-from civiccrm.errors import CivicError, NotFound
+from civiccrm.errors import CivicError
 
 bp = Blueprint("surveys", __name__)
 
@@ -32,22 +32,10 @@ _PAGE = """<!doctype html>
 </body></html>"""
 
 
-def _status(exc: CivicError) -> int:
-    from civiccrm.services.surveys.answers import AlreadyAnswered, Expired
-
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, AlreadyAnswered):
-        return 409
-    if isinstance(exc, Expired):
-        return 410
-    return 400
-
-
 def _error(exc: CivicError):
     if request.is_json or request.accept_mimetypes.best == "application/json":
-        return jsonify({"error": str(exc), "field": exc.field}), _status(exc)
-    return render_template_string(_PAGE, title="Survey", error=str(exc)), _status(exc)
+        return jsonify({"error": str(exc), "field": exc.field}), exc.http_status
+    return render_template_string(_PAGE, title="Survey", error=str(exc)), exc.http_status
 
 
 @bp.get("/survey/<token>")

@@ -17,7 +17,9 @@ SCOPES = ("own", "all")
 
 
 class InvalidApiKey(CivicError):
-    """A request needs a valid, unrevoked API key and did not bring one (HTTP 403)."""
+    """A request needs a valid, unrevoked API key and did not bring one."""
+
+    http_status = 403
 
 
 class KeyNotAllowed(InvalidApiKey):

@@ -22,7 +22,9 @@ STALE = timedelta(minutes=2)
 
 
 class InProgress(CivicError):
-    """The first request with this key is still being handled (HTTP 409)."""
+    """The first request with this key is still being handled."""
+
+    http_status = 409
 
 
 def check_key(text: str | None) -> str | None:

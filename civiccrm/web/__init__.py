@@ -6,7 +6,7 @@ from flask import Flask, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from civiccrm.errors import CivicError, NotFound
+from civiccrm.errors import CivicError
 
 
 class Config:
@@ -45,8 +45,7 @@ def create_app(config: dict | None = None, *, deployment=None) -> Flask:
 
     @app.errorhandler(CivicError)
     def civic_error(exc):
-        status = 404 if isinstance(exc, NotFound) else 400
-        return jsonify({"error": str(exc), "field": exc.field}), status
+        return jsonify({"error": str(exc), "field": exc.field}), exc.http_status
 
     @app.errorhandler(OperationalError)
     def database_unavailable(exc):

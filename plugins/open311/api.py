@@ -194,9 +194,7 @@ def _requests(deployment, fmt: str, rows: list[dict], extensions: bool):
 
 @blueprint.errorhandler(CivicError)
 def _civic_error(exc: CivicError):
-    status = (403 if isinstance(exc, apikeys.InvalidApiKey) else 404 if isinstance(exc, NotFound)
-              else 409 if isinstance(exc, idempotency.InProgress) else 400)
-    return error_response(g.get("open311_format", "xml"), status, str(exc))
+    return error_response(g.get("open311_format", "xml"), exc.http_status, str(exc))
 
 
 @blueprint.errorhandler(HTTPException)

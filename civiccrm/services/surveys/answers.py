@@ -16,9 +16,13 @@ from civiccrm.store.tables import CaseRow, SurveyInvitationRow, survey_answers_t
 class AlreadyAnswered(CivicError):
     """The invitation has been answered: one answer per invitation."""
 
+    http_status = 409
+
 
 class Expired(CivicError):
     """The invitation's link is past its expiry date."""
+
+    http_status = 410
 
 
 @attrs.frozen
