@@ -66,6 +66,36 @@ def test_db_upgrade_on_empty_database(database_url):
     assert again.exit_code == 0 and again.stdout.split()[-1] == head
 
 
+def test_migrations_are_one_linear_history():
+    """One head, and every revision revises the one before it: a second head fails here."""
+    script = migrate.history()
+    assert len(script.get_heads()) == 1, f"several Alembic heads: {script.get_heads()}"
+    chain = list(script.walk_revisions())
+    assert chain[-1].down_revision is None
+    for newer, older in zip(chain, chain[1:]):
+        assert newer.down_revision == older.revision, f"{newer.revision} does not revise {older.revision}"
+
+
+def test_a_database_migrated_on_the_old_branches_upgrades_to_the_one_head(database_url):
+    """A database set up while 0005, 0006 and 0007 were three heads keeps its data and ends on one head."""
+    from sqlalchemy import text
+
+    engine = make_engine(database_url)
+    try:
+        migrate.upgrade(engine, "0007")
+        with engine.begin() as conn:  # what the branched history left in alembic_version
+            conn.execute(text("DELETE FROM alembic_version"))
+            conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0005'), ('0006'), ('0007')"))
+        assert migrate.current(engine) == "0005,0006,0007"
+        migrate.upgrade(engine)
+        head = migrate.history().get_current_head()
+        assert migrate.current(engine) == head
+    finally:
+        engine.dispose()
+    current = CliRunner().invoke(cli, ["--db", database_url, "db", "current"])
+    assert current.stdout.strip() == head
+
+
 def test_first_revision_creates_the_core_tables(database_url):
     engine = make_engine(database_url)
     try:
