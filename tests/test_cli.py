@@ -9,10 +9,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
+from profile_helpers import copy_kansas_city, edit
 
 from civiccrm.cli import cli
 from civiccrm.domain.cases import CaseDraft, Location, Resolution
 from civiccrm.services import cases as case_service
+from civiccrm.store import repo
+from civiccrm.store.db import make_engine, session
 
 CHICAGO = ZoneInfo("America/Chicago")
 DISTRICT_4 = ("39.102738", "-94.600134")
@@ -86,6 +89,27 @@ def test_init_twice_and_another_city(run, tmp_path):
     toml.write_text(toml.read_text(encoding="utf-8").replace('slug = "kansas-city"', 'slug = "springfield"'),
                     encoding="utf-8")
     user_error(run("init", "--city", str(other)), "kansas-city", "springfield")
+
+
+def test_init_with_a_relative_folder_works_from_anywhere_later(tmp_path, monkeypatch):
+    """`init --city ./folder` stores the folder's absolute path, so a command run elsewhere finds it."""
+    folder = copy_kansas_city(tmp_path)
+    edit(folder / "profile.toml", 'slug = "kansas-city"', 'slug = "kc-copy"')
+    url = f"sqlite:///{tmp_path / 'copy.db'}"
+    runner = CliRunner()
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(cli, ["--db", url, "init", "--city", "./kc"]).exit_code == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = runner.invoke(cli, ["--db", url, "case", "list"])
+    assert result.exit_code == 0, result.output
+    engine = make_engine(url)
+    try:
+        with session(engine) as s:
+            assert repo.get_setting(session=s, key="city_path") == str(folder.resolve())
+    finally:
+        engine.dispose()
 
 
 def test_init_unknown_city(run):

@@ -49,7 +49,7 @@ def find_city(city: str) -> Path:
         return folders[city]
     path = Path(city).expanduser()
     if (path / "profile.toml").is_file():
-        return path
+        return path.resolve()  # stored at init: later commands may run from another directory
     known = ", ".join(sorted(folders)) or "none"
     raise CivicError(f"--city: no city profile {city!r}; known cities: {known}, or give a folder holding profile.toml")
 
