@@ -21,7 +21,6 @@ verdict follow from that; the city's own DAYS TO CLOSE and EXCEEDED EST TIMEFRAM
 kept beside them unchanged.
 """
 
-import codecs
 import csv
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timezone
@@ -31,6 +30,7 @@ from civiccrm import hookimpl
 from civiccrm.registries import Importer
 from civiccrm.domain.cases import Location, Status, parse_resolution, parse_status
 from civiccrm.domain.imports import ImportRecord, ImportReject, ImportSummary
+from civiccrm.domain.text import WINDOWS_1252_FALLBACK
 from civiccrm.errors import CivicError
 
 NAME = "kcmo"
@@ -216,19 +216,6 @@ def parse_row(row: dict, fmt: KcmoFormat, file: str, line: int) -> ImportRecord:
     )
 
 
-CP1252_FALLBACK = "civiccrm-cp1252-fallback"
-
-
-def _cp1252_fallback(error: UnicodeError):
-    """Codec error handler: decode the bytes UTF-8 refused as Windows-1252 instead."""
-    if not isinstance(error, UnicodeDecodeError):
-        raise error
-    return error.object[error.start:error.end].decode("cp1252", errors="replace"), error.end
-
-
-codecs.register_error(CP1252_FALLBACK, _cp1252_fallback)
-
-
 def read_file(path: Path, fmt: KcmoFormat, *, progress: Callable[[int], None] | None = None,
               counts: dict | None = None) -> Iterator[ImportRecord | ImportReject]:
     """Stream one export file: a record or a reject per row, or one whole-file reject."""
@@ -236,7 +223,7 @@ def read_file(path: Path, fmt: KcmoFormat, *, progress: Callable[[int], None] | 
     try:
         # A byte that is not UTF-8 is read as Windows-1252 (what spreadsheet exports use), so
         # one stray accented letter costs neither the row nor the rest of the file.
-        handle = open(path, newline="", encoding="utf-8-sig", errors=CP1252_FALLBACK)
+        handle = open(path, newline="", encoding="utf-8-sig", errors=WINDOWS_1252_FALLBACK)
     except OSError as exc:
         yield ImportReject(file, None, f"cannot read: {exc.strerror}")
         return

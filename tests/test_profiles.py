@@ -261,3 +261,23 @@ def test_a_row_with_more_fields_than_the_header_names_its_line(city):
     line = append_line(city / "departments.csv", "parks-2,Parks, and Rec")
     message = load_error(city)
     assert "departments.csv" in message and f"line {line}" in message and "3 fields for 2 columns" in message
+
+
+def test_a_csv_saved_in_windows_1252_reads_as_the_import_reads_it(tmp_path):
+    """A spreadsheet's Latin-1 / Windows-1252 export of a profile CSV loads: the accents survive."""
+    folder = copy_kansas_city(tmp_path)
+    path = folder / "departments.csv"
+    text = path.read_text(encoding="utf-8").replace("aviation,Aviation", "aviation,Aviación – Airports")
+    path.write_bytes(text.encode("cp1252"))
+    profile = load_profile(folder)
+    assert profile.taxonomy.departments["aviation"].name == "Aviación – Airports"
+
+
+def test_a_byte_neither_utf8_nor_windows_1252_is_refused_with_file_and_line(tmp_path):
+    folder = copy_kansas_city(tmp_path)
+    path = folder / "departments.csv"
+    lines = path.read_bytes().split(b"\n")
+    lines[2] = lines[2] + b"\x81"
+    path.write_bytes(b"\n".join(lines))
+    message = load_error(folder)
+    assert f"{path}: line 3: byte 0x81 is neither UTF-8 nor Windows-1252" in message

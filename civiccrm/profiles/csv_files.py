@@ -1,17 +1,21 @@
 """Read one of a city profile's CSV files: checked header, stripped values, line numbers."""
 
 import csv
+import io
 from pathlib import Path
 
+from civiccrm.domain.text import decode_text
 from civiccrm.errors import CivicError
 
 
-def open_csv(path: Path):
-    """Open a CSV for csv.reader (UTF-8, a byte-order mark skipped); CivicError naming the file if it cannot be read."""
+def open_csv(path: Path) -> io.StringIO:
+    """A CSV's text for csv.reader, read as the case import reads files (``domain.text.decode_text``:
+    UTF-8, else Windows-1252); CivicError naming the file (and line) if it cannot be read."""
     try:
-        return Path(path).open(newline="", encoding="utf-8-sig")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise CivicError(f"{path}: cannot read ({exc.strerror})") from None
+    return io.StringIO(decode_text(data, where=str(path)), newline="")
 
 
 def read_profile_csv(path: Path, required, optional=()) -> list[tuple[int, dict]]:
