@@ -112,6 +112,35 @@ def test_init_with_a_relative_folder_works_from_anywhere_later(tmp_path, monkeyp
         engine.dispose()
 
 
+def test_case_new_refuses_an_address_that_is_not_an_email(run):
+    ok(run("init", "--city", "kansas-city"))
+    user_error(run("case", "new", "--type", "pothole-north-of-river", "--description", "Hole", "--email", "notanemail"),
+               "email: 'notanemail' is not an e-mail address")
+    ok(run("case", "new", "--type", "pothole-north-of-river", "--description", "Hole", "--email", "pat@example.org"))
+
+
+def test_case_new_gives_the_service_attributes_open311_asks_for(run, database_url):
+    """`--attribute CODE=VALUE` answers the service type's questions, checked as the Open311 POST checks them."""
+    from civiccrm.store import open311
+
+    ok(run("init", "--city", "kansas-city"))
+    number = ok(run("case", "new", "--type", "pothole-north-of-river", "--description", "Hole",
+                    "--attribute", "SIZE=large")).stdout.strip()
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            case_id = open311.find_request(connection, number)["id"]
+            assert open311.attributes_of(connection, [case_id])[case_id] == [("SIZE", "large")]
+    finally:
+        engine.dispose()
+    user_error(run("case", "new", "--type", "pothole-north-of-river", "--description", "Hole",
+                   "--attribute", "SIZE=enormous"), "attribute[SIZE]", "enormous")
+    user_error(run("case", "new", "--type", "pothole-north-of-river", "--description", "Hole",
+                   "--attribute", "COLOUR=red"), "has no attribute 'COLOUR'")
+    user_error(run("case", "new", "--type", "pothole-north-of-river", "--description", "Hole",
+                   "--attribute", "SIZE"), "--attribute: 'SIZE' must be written CODE=VALUE")
+
+
 def test_init_unknown_city(run):
     user_error(run("init", "--city", "atlantis"), "atlantis", "kansas-city")
 

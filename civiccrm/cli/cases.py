@@ -69,15 +69,25 @@ def case():
 @click.option("--phone")
 @click.option("--contact-by", type=click.Choice(["email", "sms", "phone"]),
               help="How the requester prefers to be contacted (surveys, notifications).")
+@click.option("--attribute", "attributes", multiple=True, metavar="CODE=VALUE",
+              help="An answer to one of the service type's questions, as Open311's attribute[CODE]=VALUE "
+                   "(repeat it; a multi-value list takes CODE=VALUE once per value).")
 @json_option
 @pass_obj
-def case_new(obj, type_, description, channel, address, lat, long_, zip_code, name, email, phone, contact_by, as_json):
+def case_new(obj, type_, description, channel, address, lat, long_, zip_code, name, email, phone, contact_by,
+             attributes, as_json):
     """Open a case and print its tracking number."""
     deployment = obj.deployment
+    answers: dict[str, tuple[str, ...]] = {}
+    for item in attributes:
+        code, sep, value = item.partition("=")
+        if not sep or not code.strip():
+            raise CivicError(f"--attribute: {item!r} must be written CODE=VALUE, like SIZE=large", field="attribute")
+        answers[code.strip()] = (*answers.get(code.strip(), ()), value.strip())
     draft = CaseDraft(
         service_code=type_, description=description, channel=channel,
         location=Location(address=address, latitude=lat, longitude=long_, zip_code=zip_code),
-        customer=Customer(name=name, email=email, phone=phone, contact_by=contact_by),
+        customer=Customer(name=name, email=email, phone=phone, contact_by=contact_by), attributes=answers,
     )
     created = case_service.intake(deployment, draft, actor=obj.actor)
     if as_json:

@@ -1,6 +1,7 @@
 """Cases: statuses, resolutions, the lifecycle's legal transitions, and case values."""
 
 import enum
+import re
 from datetime import datetime
 
 import attrs
@@ -137,6 +138,10 @@ def _contact_channel(value):
     return {"e-mail": "email", "text": "sms", "call": "phone"}.get(key, key)
 
 
+EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+"""What an e-mail address looks like: a local part, ``@`` and a domain with a dot."""
+
+
 @attrs.frozen
 class Customer:
     """The person who asked. Kept in its own table, never published."""
@@ -149,6 +154,9 @@ class Customer:
     """The channel the customer prefers (email, sms or phone); None when they did not say."""
 
     def __attrs_post_init__(self):
+        if self.id is None and self.email and not EMAIL_ADDRESS.match(self.email.strip()):
+            # a new customer's address is checked; a stored one is kept as it was recorded
+            raise CivicError(f"email: {self.email!r} is not an e-mail address like someone@example.org", field="email")
         if self.contact_by is None:
             return
         if self.contact_by not in CONTACT_CHANNELS:
