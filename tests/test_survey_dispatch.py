@@ -351,3 +351,17 @@ def test_contact_by_on_intake(deployment):
     bad = CliRunner().invoke(cli, ["--db", url, "case", "new", "--type", _code(deployment), "--description", "x",
                                    "--email", "a@example.org", "--contact-by", "sms"])
     assert bad.exit_code != 0 and "needs the customer's phone" in bad.output and "Traceback" not in bad.output
+
+
+def test_invitation_links_default_to_where_civiccrm_serve_listens(deployment, inbox, clock, monkeypatch):
+    """Without a configured base URL the link points at `civiccrm serve`'s own default address
+    (what `make run` starts), not at a port nothing listens on."""
+    from civiccrm.cli.serve import serve
+
+    monkeypatch.delenv("CIVICCRM_SURVEY_BASE_URL")
+    _close(deployment, _case(deployment, email="pat@example.org"))
+    assert inbox.arrived.wait(10)
+    [(_, content)] = inbox.messages
+    defaults = {p.name: p.default for p in serve.params}
+    link = re.search(r"(http://\S+)/survey/[A-Za-z0-9_-]+", content).group(1)
+    assert link == f"http://{defaults['host']}:{defaults['port']}" == "http://127.0.0.1:8311"

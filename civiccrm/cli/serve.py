@@ -7,6 +7,7 @@ import click
 
 from civiccrm.cli import cli, pass_obj
 from civiccrm.errors import CivicError
+from civiccrm.services.deployment import SERVE_HOST, SERVE_PORT
 
 
 def _check_free(host: str, port: int) -> None:
@@ -25,8 +26,8 @@ def _check_free(host: str, port: int) -> None:
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8311, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--host", default=SERVE_HOST, show_default=True, help="Address to listen on.")
+@click.option("--port", default=SERVE_PORT, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @click.option("--workers", default=min(8, (os.cpu_count() or 1) + 1), show_default=True, type=click.IntRange(1, 64),
               help="Worker processes.")
 @click.option("--worker-connections", default=1000, show_default=True, type=click.IntRange(1, 100_000),

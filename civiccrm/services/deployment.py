@@ -19,6 +19,13 @@ from civiccrm.store import migrate, repo
 from civiccrm.store.db import is_initialised, make_engine, session
 
 
+SERVE_HOST = "127.0.0.1"
+SERVE_PORT = 8311
+"""Where ``civiccrm serve`` (and so ``make run``) listens unless told otherwise."""
+DEFAULT_BASE_URL = f"http://{SERVE_HOST}:{SERVE_PORT}"
+"""The web app's public address when the deployment's configuration names none: the one ``make run`` serves."""
+
+
 @attrs.define
 class Deployment:
     """What every service needs: the engine, the profile, the plugin manager and a clock.

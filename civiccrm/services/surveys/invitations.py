@@ -13,6 +13,7 @@ from civiccrm.domain.sampling import Method, SamplingPlan
 from civiccrm.domain.surveys import contact_routes
 from civiccrm.errors import CivicError, NotFound
 from civiccrm.profiles.settings import plugin_settings
+from civiccrm.services.deployment import DEFAULT_BASE_URL
 from civiccrm.services.surveys.instruments import instrument, instruments
 from civiccrm.services.surveys.plans import active_plan
 from civiccrm.store import repo
@@ -22,7 +23,7 @@ from civiccrm.store.tables import CaseRow, SurveyDrawRow, SurveyInvitationRow, S
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"instrument": "post-case", "repeat_days": 90, "expires_days": 30, "base_url": "http://localhost:5000"}
+DEFAULTS = {"instrument": "post-case", "repeat_days": 90, "expires_days": 30, "base_url": DEFAULT_BASE_URL}
 """Dispatch settings; a profile overrides them under ``[plugins.survey_dispatch]``."""
 
 
