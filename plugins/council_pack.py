@@ -38,15 +38,24 @@ FALLBACK_TARGET = 0.85
 
 
 def settings(deployment) -> dict:
-    """The pack's settings: defaults, then ``[plugins.council_monthly]``; targets checked, question resolved."""
+    """The pack's settings: defaults, then ``[plugins.council_monthly]``; targets checked, question resolved.
+
+    A profile without the default post-case survey (and naming none) gets ``question`` None and
+    ``no_survey`` saying what it lacks: the report then marks its matrix "no survey configured".
+    An instrument the table names but the profile lacks is refused.
+    """
     from civiccrm.services.surveys.instruments import instruments
 
     found = plugin_settings(deployment.profile, SETTINGS_TABLE, DEFAULTS)
     where = f"plugins.{SETTINGS_TABLE}"
     known = instruments(deployment)
+    lacking = (f"no survey {found['instrument']!r} in {deployment.profile.name}; "
+               f"known: {', '.join(sorted(known)) or 'none'}")
+    if found["instrument"] not in known and "instrument" not in _settings_table(deployment):
+        return {**found, "question": None, "no_survey": f"no survey configured: {lacking} "
+                f"(name one under [plugins.{SETTINGS_TABLE}] instrument)"}
     if found["instrument"] not in known:
-        raise CivicError(f"{where}.instrument: no survey {found['instrument']!r} in {deployment.profile.name}; "
-                         f"known: {', '.join(sorted(known)) or 'none'}")
+        raise CivicError(f"{where}.instrument: {lacking}")
     instrument = known[found["instrument"]]
     codes = [q.code for q in instrument.questions if q.is_rated]
     if found["satisfaction_question"] not in codes:
@@ -61,7 +70,12 @@ def settings(deployment) -> dict:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
             raise CivicError(f"{where}.{key}: {value!r} is not a share between 0 and 1, like 0.85")
     found["question"] = question
+    found["no_survey"] = None
     return found
+
+
+def _settings_table(deployment) -> dict:
+    return deployment.profile.settings.get("plugins", {}).get(SETTINGS_TABLE, {})
 
 
 @attrs.frozen
@@ -74,8 +88,10 @@ class CouncilReport:
     start: datetime
     end: datetime
     summary: SummaryReport
-    matrix: MatrixReport
-    question_text: str
+    matrix: MatrixReport | None
+    """None when the profile has no survey to set satisfaction against (``no_survey`` says why)."""
+    question_text: str | None
+    no_survey: str | None = None
 
     @property
     def first_day(self):
@@ -95,13 +111,16 @@ def council_report(deployment, *, start: datetime, end: datetime) -> CouncilRepo
     config = settings(deployment)
     question = config["question"]
     profile = deployment.profile
+    grid = None
     with read_snapshot(deployment.engine) as conn:
         by_department = summary(conn, start=start, end=end, by="department", now=deployment.clock())
-        grid = matrix(conn, start=start, end=end, instrument=config["instrument"], question=question.code,
-                      acceptable_from=question.acceptable, timeliness_target=config["timeliness_target"],
-                      satisfaction_target=config["satisfaction_target"])
+        if question is not None:
+            grid = matrix(conn, start=start, end=end, instrument=config["instrument"], question=question.code,
+                          acceptable_from=question.acceptable, timeliness_target=config["timeliness_target"],
+                          satisfaction_target=config["satisfaction_target"])
     return CouncilReport(city=profile.name, timezone=profile.timezone, tz=profile.tz, start=start, end=end,
-                         summary=by_department, matrix=grid, question_text=question.text)
+                         summary=by_department, matrix=grid, question_text=question.text if question else None,
+                         no_survey=config["no_survey"])
 
 
 # --- JSON ------------------------------------------------------------------------------------
@@ -115,8 +134,10 @@ def to_json(report: CouncilReport) -> str:
         "summary": {**report.summary.to_dict(), "start": report.local(report.start), "end": report.local(report.end),
                     "backlog_as_of": report.local(report.summary.backlog_as_of)},
         "channel_mix": report.summary.total.to_dict()["channel_mix"],
-        "matrix": {**report.matrix.to_dict(), "start": report.local(report.start), "end": report.local(report.end),
-                   "question_text": report.question_text},
+        "matrix": None if report.matrix is None else {
+            **report.matrix.to_dict(), "start": report.local(report.start), "end": report.local(report.end),
+            "question_text": report.question_text},
+        "no_survey": report.no_survey,
     }
     return json.dumps(data, indent=2, ensure_ascii=False)
 
@@ -144,12 +165,12 @@ def to_csv(report: CouncilReport) -> str:
     write = csv.writer(out).writerow
     m = report.matrix
     write(["section", "key", "value"])
+    about_matrix = (("no_survey", report.no_survey),) if m is None else (
+        ("instrument", m.instrument), ("satisfaction_question", m.question), ("acceptable_from", m.acceptable_from),
+        ("timeliness_target", m.timeliness_target), ("satisfaction_target", m.satisfaction_target))
     for key, value in (("pack", NAME), ("city", report.city), ("timezone", report.timezone),
                        ("start", report.local(report.start)), ("end", report.local(report.end)),
-                       ("backlog_as_of", report.local(report.summary.backlog_as_of)),
-                       ("instrument", m.instrument), ("satisfaction_question", m.question),
-                       ("acceptable_from", m.acceptable_from), ("timeliness_target", m.timeliness_target),
-                       ("satisfaction_target", m.satisfaction_target)):
+                       ("backlog_as_of", report.local(report.summary.backlog_as_of)), *about_matrix):
         write(["report", key, _cell(value)])
     write([])
     write(["section", "department", "label", *SUMMARY_COLUMNS])
@@ -160,6 +181,8 @@ def to_csv(report: CouncilReport) -> str:
     write(["section", "channel", "count", "share"])
     for share in report.summary.total.channel_mix:
         write(["channel_mix", share.channel, share.count, _cell(share.share)])
+    if m is None:
+        return out.getvalue()
     write([])
     write(["section", "work_group", "label", "department", *MATRIX_COLUMNS])
     for row in (*m.rows, m.total):
@@ -243,18 +266,7 @@ def to_html(report: CouncilReport) -> str:
         for g in (*s.groups, s.total)
     ]
     channel_rows = [_row([c.channel, c.count, f"{c.share:.1%}"]) for c in s.total.channel_mix]
-    numbers = {row.work_group: n for n, row in enumerate(m.rows, start=1)}
-    matrix_rows = [
-        _row([numbers[row.work_group], row.label, row.department or "-", row.closed,
-              format_share(row.on_time, row.on_time_known), format_share(row.acceptable, row.answered),
-              QUADRANTS.get(row.quadrant, "not placed")], left=3)
-        for row in m.rows
-    ]
-    total = m.total
-    matrix_rows.append(_row(["", "total", "", total.closed, format_share(total.on_time, total.on_time_known),
-                             format_share(total.acceptable, total.answered), QUADRANTS.get(total.quadrant, "not placed")],
-                            left=3, total=True))
-    metrics = (*s.definitions, *m.definitions)
+    metrics = (*s.definitions, *(m.definitions if m is not None else ()))
     glossary = "".join(f"<dt>{escape(x.label)}</dt><dd>{escape(x.definition)}</dd>" for x in metrics)
     backlog_as_of = s.backlog_as_of.astimezone(report.tz)
     return "\n".join([
@@ -270,16 +282,37 @@ def to_html(report: CouncilReport) -> str:
         "<h2>Channel mix (cases opened)</h2>",
         _table(["channel", "cases", "share"], channel_rows) if channel_rows else "<p>No cases opened in the period.</p>",
         "<h2>311 matrix by work group</h2>",
+        _matrix_html(report),
+        "<h2>Definitions</h2>",
+        f"<dl>{glossary}</dl>",
+        "</body></html>",
+        "",
+    ])
+
+
+def _matrix_html(report: CouncilReport) -> str:
+    """The matrix section: its chart and table, or why there is none (no survey configured)."""
+    m, d = report.matrix, definitions
+    if m is None:
+        return f'<p class="no-survey"><strong>No survey configured.</strong> {escape(report.no_survey)}</p>'
+    numbers = {row.work_group: n for n, row in enumerate(m.rows, start=1)}
+    matrix_rows = [
+        _row([numbers[row.work_group], row.label, row.department or "-", row.closed,
+              format_share(row.on_time, row.on_time_known), format_share(row.acceptable, row.answered),
+              QUADRANTS.get(row.quadrant, "not placed")], left=3)
+        for row in m.rows
+    ]
+    total = m.total
+    matrix_rows.append(_row(["", "total", "", total.closed, format_share(total.on_time, total.on_time_known),
+                             format_share(total.acceptable, total.answered), QUADRANTS.get(total.quadrant, "not placed")],
+                            left=3, total=True))
+    return "\n".join([
         f"<p>Timeliness against satisfaction: answers to &ldquo;{escape(report.question_text)}&rdquo; "
         f"({escape(m.instrument)}/{escape(m.question)}, acceptable at {m.acceptable_from} or above). "
         f"Targets: timeliness {m.timeliness_target:.0%}, satisfaction {m.satisfaction_target:.0%}.</p>",
         scatter_svg(m, numbers),
         _table(["#", "work group", "department", "closed", d.TIMELINESS.label, d.SATISFACTION.label,
                 d.QUADRANT.label], matrix_rows, left=3),
-        "<h2>Definitions</h2>",
-        f"<dl>{glossary}</dl>",
-        "</body></html>",
-        "",
     ])
 
 

@@ -6,6 +6,7 @@ hand beside the data.
 """
 
 import csv
+import html
 import io
 import json
 import re
@@ -301,6 +302,28 @@ def test_council_pack_escapes_labels(sqlite_deployment):
     cases.close(sqlite_deployment, case.tracking_number, Resolution.FIXED)
     page = _render(sqlite_deployment, "html")
     assert "<b>" not in page and "&lt;b&gt;&quot;Parking&quot;&lt;/b&gt; &amp; Co" in page
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "html"])
+def test_council_pack_for_a_city_without_the_post_case_survey(tmp_path, fmt):
+    """Tulsa (and any new city) has no 'post-case' survey: the pack still renders its summary and
+    channel mix, and marks the matrix "no survey configured" naming what the profile lacks."""
+    from civiccrm.services.deployment import init_deployment
+
+    tulsa = init_deployment(f"sqlite:///{tmp_path / 'tulsa.db'}", "tulsa")
+    try:
+        assert "post-case" not in tulsa.profile.surveys
+        text = _render(tulsa, fmt)
+    finally:
+        tulsa.engine.dispose()
+    if fmt == "html":
+        text = html.unescape(text)
+    assert "no survey configured: no survey 'post-case' in" in text and "known: standard" in text
+    if fmt == "json":
+        data = json.loads(text)
+        assert data["matrix"] is None and data["summary"]["groups"] is not None and "channel_mix" in data
+    if fmt == "html":
+        assert "<h2>Summary by department</h2>" in text and "No survey configured." in text
 
 
 def test_council_pack_settings(sqlite_deployment):
