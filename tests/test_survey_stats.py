@@ -32,6 +32,30 @@ def test_stratified_share_weights_strata_by_population():
     assert stratified_share([StratumCount(10, 0, 0)]) is None
 
 
+def test_strata_of_one_answer_are_pooled_not_reported_as_exact():
+    """One answer per stratum gave a zero-width interval; now those strata are pooled for the variance."""
+    strata = [StratumCount(100, 1, 1), StratumCount(100, 1, 0), StratumCount(100, 1, 1), StratumCount(100, 1, 0)]
+    est = stratified_share(strata)
+    assert est.share == pytest.approx(0.5)
+    assert est.collapsed == 4
+    assert est.high - est.low > 0.5  # four answers: wide, never exact
+    one = stratified_share([StratumCount(50, 1, 1)])
+    assert one.share == 1.0 and one.low is None and one.high is None and one.variance is None
+    mixed = stratified_share([StratumCount(900, 10, 9), StratumCount(100, 1, 1)])
+    assert mixed.collapsed == 2 and mixed.low < mixed.share < mixed.high
+
+
+def test_answers_outside_a_plan_are_not_a_fully_sampled_stratum():
+    """Imported answers without a plan (N_h only their count) were given no variance at all."""
+    outside = StratumCount(40, 40, 30, known_population=False)
+    est = stratified_share([StratumCount(900, 10, 9), outside])
+    assert est.variance > 0 and est.high - est.low > 0
+    alone = stratified_share([outside])
+    low, high = alone.low, alone.high
+    assert alone.share == 0.75 and low < 0.75 < high
+    assert high - low == pytest.approx(2 * 1.959963984540054 * (0.75 * 0.25 / 39) ** 0.5)
+
+
 def _frame(n=1000):
     return [Unit(id=i, stratum=["parks", "streets", "water"][i % 10 % 3] if i % 10 < 9 else "fire") for i in range(1, n + 1)]
 

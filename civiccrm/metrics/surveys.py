@@ -45,7 +45,9 @@ DEFINITIONS = {
     "share": "share acceptable-or-better: answers at or above the item's acceptable point / answers counted",
     "mean": "mean of the answers counted",
     "interval": "95% interval: Wilson score for census and simple random samples; normal, from the "
-                "design-weighted variance, for stratified samples; none for convenience samples",
+                "design-weighted variance, for stratified samples (strata with fewer than two answers pooled, "
+                "counted in collapsed_strata; answers outside the plan without a finite population "
+                "correction; none when even pooled there are fewer than two answers); none for convenience samples",
     "response_rate": "responses / invitations sent (web responses only)",
     "options": "choice and yes/no items: answers per option / answers counted (not design-weighted)",
     "text_items": "free-text items: the number of answers given",
@@ -129,19 +131,20 @@ def results(deployment, instrument_code: str, *, item: str | None = None, by: st
         entry["acc"] += row.acc or 0
         entry["sum"] += float(row.mean) * row.n
         if stratified:
-            weight = row.weight or 1.0
-            entry["strata"].append(StratumCount(population=max(round(weight * row.n), row.n),
-                                                answered=row.n, acceptable=row.acc or 0))
+            in_plan = row.weight is not None
+            entry["strata"].append(StratumCount(population=max(round((row.weight or 1.0) * row.n), row.n),
+                                                answered=row.n, acceptable=row.acc or 0, known_population=in_plan))
     order = {code: i for i, code in enumerate(codes)}
     rows = []
     for (grp, code), e in sorted(combined.items(), key=lambda kv: (str(kv[0][0]), order[kv[0][1]])):
         question = instrument.question(code)
         share = e["acc"] / e["n"] if e["n"] else None
         low = high = variance = None
+        collapsed = 0
         if method is Method.STRATIFIED:
             est = stratified_share(e["strata"])
             if est is not None:
-                share, variance, low, high = est.share, est.variance, est.low, est.high
+                share, variance, low, high, collapsed = est.share, est.variance, est.low, est.high, est.collapsed
         elif method is not Method.CONVENIENCE:
             low, high = wilson(e["acc"], e["n"]) or (None, None)
         department = grp if by == "department" else None
@@ -151,7 +154,8 @@ def results(deployment, instrument_code: str, *, item: str | None = None, by: st
         rows.append({
             "group": grp, "item": code, "text": question.text, "answered": e["n"], "acceptable": e["acc"],
             "share": share, "mean": e["sum"] / e["n"] if e["n"] else None, "low": low, "high": high,
-            "variance": variance, "target": target.target if target else None, "baseline": baseline,
+            "variance": variance, "collapsed_strata": collapsed,
+            "target": target.target if target else None, "baseline": baseline,
             "under_target": under,
             "action_plans": [
                 {"id": p.id, "owner": p.owner, "actions": p.actions, "due": p.due.isoformat(), "status": p.status.value}
