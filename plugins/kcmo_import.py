@@ -21,7 +21,6 @@ verdict follow from that; the city's own DAYS TO CLOSE and EXCEEDED EST TIMEFRAM
 kept beside them unchanged.
 """
 
-import codecs
 import csv
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timezone
@@ -31,6 +30,7 @@ from civiccrm import hookimpl
 from civiccrm.registries import Importer
 from civiccrm.domain.cases import Location, Status, parse_resolution, parse_status
 from civiccrm.domain.imports import ImportRecord, ImportReject, ImportSummary
+from civiccrm.domain.mapping import CP1252_FALLBACK
 from civiccrm.errors import CivicError
 
 NAME = "kcmo"
@@ -214,19 +214,6 @@ def parse_row(row: dict, fmt: KcmoFormat, file: str, line: int) -> ImportRecord:
         source_line=line,
         warnings=tuple(warnings),
     )
-
-
-CP1252_FALLBACK = "civiccrm-cp1252-fallback"
-
-
-def _cp1252_fallback(error: UnicodeError):
-    """Codec error handler: decode the bytes UTF-8 refused as Windows-1252 instead."""
-    if not isinstance(error, UnicodeDecodeError):
-        raise error
-    return error.object[error.start:error.end].decode("cp1252", errors="replace"), error.end
-
-
-codecs.register_error(CP1252_FALLBACK, _cp1252_fallback)
 
 
 def read_file(path: Path, fmt: KcmoFormat, *, progress: Callable[[int], None] | None = None,

@@ -107,9 +107,11 @@ class ImportGroup(CivicGroup):
     """Subcommands come from the importers plugins register (looked up when needed)."""
 
     def list_commands(self, ctx):
-        return sorted(plugins.importers())
+        return sorted(set(plugins.importers()) | set(self.commands))
 
     def get_command(self, ctx, name):
+        if name in self.commands:  # built in (e.g. `import csv --mapping NAME`)
+            return self.commands[name]
         importer = plugins.importers().get(name)
         return _make_command(name, importer) if importer is not None else None
 
