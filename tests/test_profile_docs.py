@@ -32,6 +32,7 @@ def accepted_keys() -> dict[str, tuple[str, ...]]:
         "[calendars.<code>.holidays] (profiles._HOLIDAYS)": tuple(profiles._HOLIDAYS),
         "[geo] (profiles._GEO)": tuple(profiles._GEO),
         "[open311] (profiles._OPEN311)": tuple(profiles._OPEN311),
+        "[open_data] (profiles._OPEN_DATA)": tuple(profiles._OPEN_DATA),
         "departments.csv": DEPARTMENT_COLUMNS,
         "work_groups.csv": WORK_GROUP_COLUMNS,
         "service_types.csv (profiles._SERVICE_TYPE_COLUMNS)": profiles._SERVICE_TYPE_COLUMNS,
