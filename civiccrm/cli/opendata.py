@@ -65,3 +65,33 @@ def export_cases_command(obj, fmt, date_from, date_to, types, out, as_json):
         emit_json({"cases": summary.cases, "file": summary.file, "dictionary": summary.dictionary, "format": fmt})
     else:
         click.echo(f"wrote {summary.cases} case(s) to {summary.file} ({fmt}); data dictionary: {summary.dictionary}")
+
+
+@cli.group("profile", cls=CivicGroup)
+def profile_group():
+    """Write or check city profiles."""
+
+
+@profile_group.command("draft")
+@click.option("--from-export", "first", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The city's export (CSV); further files may follow it: --from-export FILE...")
+@click.argument("more", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--mapping", required=True, metavar="NAME", help="Mapping of the export's columns (docs/import-mapping.md).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="New folder for the draft profile.")
+@click.option("--slug", help="The city's slug (default: the folder's name).")
+@click.option("--name", help="The city's name (default: from the folder's name).")
+@click.option("--timezone", "timezone_name", help="The city's IANA timezone (default: the mapping's, else UTC).")
+@json_option
+def profile_draft_command(first, more, mapping, out, slug, name, timezone_name, as_json):
+    """Draft a profile (departments, work groups, taxonomy, time-frames) from a city's own export."""
+    from civiccrm.services.profile_draft import draft_profile
+
+    files = [first, *more]
+    figures = draft_profile(files, mapping=mapping, out=out, slug=slug, name=name, timezone_name=timezone_name)
+    if as_json:
+        emit_json({"out": out, "rows": figures["rows"], "rejected": figures["rejected"],
+                   "service_types": figures["types"], "by_method": figures["by_method"]})
+        return
+    for line in figures["method_lines"]:
+        click.echo(line)
+    click.echo(f"draft written to {out}; check {out}/DRAFT-REPORT.md, then `civiccrm init --city {out}`")

@@ -50,7 +50,7 @@ FIELDS = {
 }
 DATE_FIELDS = ("opened", "closed", "due", "updated")
 _TOP = {"mapping", "fields", "dates", "values", "unknown", "coordinates", "draft"}
-_MAPPING_KEYS = {"name", "title", "origin", "timezone", "header", "columns", "delimiter", "encoding",
+_MAPPING_KEYS = {"name", "title", "origin", "timezone", "header", "columns", "optional", "delimiter", "encoding",
                  "repair_mojibake", "type_separator", "public_source"}
 _DATE_KEYS = {"formats", "timezone", "date_only"}
 _VALUE_TABLES = {"status", "resolution", "channel", "exceeded", "on_time"}
@@ -164,6 +164,8 @@ class Mapping:
     header: bool = True
     columns: tuple[str, ...] = ()
     """Column names by position, for files without a header row."""
+    optional: frozenset[str] = frozenset()
+    """Mapped columns a file may lack (read as blank there)."""
     title: str = ""
     timezone: str | None = None
     """Timezone of dates without an offset; None: the profile's."""
@@ -317,7 +319,7 @@ class Mapping:
             draft_args["fit_since"] = since
         return cls(
             name=name, origin=origin, fields=fields, header=header, columns=columns,
-            title=head.get("title", ""), timezone=dates.get("timezone", tz), delimiter=delimiter,
+            optional=frozenset(head.get("optional", ())), title=head.get("title", ""), timezone=dates.get("timezone", tz), delimiter=delimiter,
             encoding=head.get("encoding", "utf-8"), repair=bool(head.get("repair_mojibake", True)),
             type_separator=head.get("type_separator", " - "), date_formats=tuple(formats), date_only=date_only,
             values=values, unknown=unknown, bounds=bounds, margin=float(coords.get("margin", 0.25)),
@@ -387,10 +389,12 @@ class RowReader:
         positions = {}
         for n, col in enumerate(header):
             positions.setdefault(col.strip().lstrip("\ufeff"), n)
-        missing = [c for c in self.mapping.needed_columns if c not in positions]
+        optional = self.mapping.optional
+        missing = [c for c in self.mapping.needed_columns if c not in positions and c not in optional]
         if missing:
             raise CivicError(f"not a {self.mapping.name} export: missing column(s) {', '.join(missing)}")
-        self._index = {f: tuple(positions[c] for c in cols) for f, cols in self.mapping.fields.items()}
+        index = {f: tuple(positions[c] for c in cols if c in positions) for f, cols in self.mapping.fields.items()}
+        self._index = {f: idx for f, idx in index.items() if idx}
         self.width = len(header)
 
     # --- reading single fields ---------------------------------------------------
@@ -514,16 +518,13 @@ class RowReader:
 
         channel = self._channel(row, warnings)
         verdict = self._verdict(row)
-        due = self._date(row, "due")
-        due_at = due[0] if due is not None else None
-        if due_at is not None and not due[1]:
-            due_at = self._local_day_start(due_at, end=True)
+        due_at = self.due_at(row)
         if verdict is None and due_at is not None and closed_at is not None:
             verdict = closed_at > due_at
         location = self._location(row, warnings)
         description = self._text(row, "description")
         if not description and "description" not in m.fields:
-            description = f"{name}: {detail}" if detail and detail != name else name
+            description = f"{name}: {detail}" if detail else name
         return ImportRecord(
             external_id=case_id, tracking_number=tracking, request_type=name, opened_at=opened_at,
             status=status, resolution=resolution, closed_at=closed_at, service_code=service_code,
@@ -628,6 +629,20 @@ class RowReader:
                     latitude = longitude = None
         return Location(address=address, latitude=latitude, longitude=longitude, zip_code=zip_code,
                         council_district=district, neighborhood=neighborhood)
+
+    def parts(self, row: list[str]) -> tuple[str, str, str]:
+        """(category, type, detail) of the row as written ("" for each the export lacks)."""
+        return self._text(row, "category"), self._text(row, "type"), self._text(row, "detail")
+
+    def has_closed(self, row: list[str]) -> bool:
+        """Whether the row has a closed date at all (whatever its status says)."""
+        return bool(self._joined(row, "closed"))
+
+    def due_at(self, row: list[str]) -> datetime | None:
+        due = self._date(row, "due")
+        if due is None:
+            return None
+        return due[0] if due[1] else self._local_day_start(due[0], end=True)
 
     def case_id(self, row: list[str]) -> str:
         """The row's case id as ``record`` reads it ("" when blank)."""

@@ -29,8 +29,13 @@ PROGRESS_EVERY = 256
 """Rows between two progress reports (bytes read so far)."""
 
 def mapping_files(profile_folder: Path | None) -> dict[str, Path]:
-    """Mapping name -> file: the shipped ones, overridden by the profile's ``mappings/`` folder."""
+    """Mapping name -> file: the shipped ones, then those of the installed city profiles'
+    ``mappings/`` folders, overridden by ``profile_folder``'s own."""
+    from civiccrm import plugins
+
     found = {p.stem: p for p in sorted(BUILTIN_MAPPINGS.glob("*.toml"))}
+    for folder in plugins.city_folders().values():
+        found.update({p.stem: p for p in sorted((Path(folder) / "mappings").glob("*.toml"))})
     if profile_folder is not None:
         found.update({p.stem: p for p in sorted((Path(profile_folder) / "mappings").glob("*.toml"))})
     return found
