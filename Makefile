@@ -30,7 +30,8 @@ BENCH_SURVEYS_ARGS ?= --responses 1000000
 BENCH_OPEN311_ARGS ?= --cases 1000000 --duration 8
 # bench/scale is not in `make bench`: at its default 40,000,000 cases the fill alone takes a long while.
 BENCH_SCALE_ARGS ?= --cases 40000000
-BENCHMARKS := import sla surveys open311
+BENCH_EXPORT_ARGS ?= --cases 3500000 --rows 1000000
+BENCHMARKS := import sla surveys open311 export
 
 .PHONY: venv install postgres-deps test run bench $(addprefix bench-,$(BENCHMARKS)) bench-scale clean distclean
 
@@ -87,6 +88,10 @@ bench-sla: install
 bench-surveys: install
 	@echo "== bench/surveys.py $(BENCH_SURVEYS_ARGS)"
 	$(VENV_PY) bench/surveys.py $(BENCH_SURVEYS_ARGS)
+
+bench-export: install
+	@echo "== bench/export.py $(BENCH_EXPORT_ARGS)"
+	$(VENV_PY) bench/export.py $(BENCH_EXPORT_ARGS)
 
 bench-open311: install
 	@echo "== bench/open311.py $(BENCH_OPEN311_ARGS)"

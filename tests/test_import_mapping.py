@@ -43,7 +43,8 @@ def test_nyc_export_lands_through_the_mapping(nyc):
     reasons = {r.line: r.reason for r in rejects}
     assert all(r.file == str(NYC) for r in rejects)
     assert reasons[5].startswith("closed before it was created: Closed Date 01/17/2020 09:00:00 AM")
-    assert reasons[9].startswith("Status 'Frobnicated' is unknown")
+    assert reasons[9] == ("Status 'Frobnicated' is unknown; expected one of Open, Unspecified, Assigned, In Progress, "
+                          "Started, Pending, Email Sent, Closed")
     assert reasons[11].startswith("Created Date 'yesterday' is not a date")
     assert reasons[14] == "3 fields; the header has 41"
     assert summary.warnings == {"coordinates outside the city": 1, "unknown channel": 1, "unknown service type": 2}

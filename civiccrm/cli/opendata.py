@@ -47,10 +47,12 @@ def export_group():
 
 @export_group.command("cases")
 @click.option("--format", "fmt", required=True, type=click.Choice(["csv", "geojson", "parquet", "open311-bulk"]),
-              help="csv (Socrata-style flat), geojson (RFC 7946), parquet (typed), open311-bulk (GeoReport bulk draft).")
+              help="csv (Socrata-style flat), geojson (RFC 7946), parquet (typed), "
+                   "open311-bulk (GeoReport bulk draft).")
 @click.option("--from", "date_from", metavar="DATE", help="First day cases were opened, YYYY-MM-DD in city time.")
 @click.option("--to", "date_to", metavar="DATE", help="Last day cases were opened, inclusive.")
-@click.option("--type", "types", multiple=True, metavar="TYPE", help="Only this service type (code or name); repeatable.")
+@click.option("--type", "types", multiple=True, metavar="TYPE",
+              help="Only this service type (code or name); repeatable.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True), help="File to write.")
 @json_option
 @pass_obj
@@ -76,7 +78,8 @@ def profile_group():
 @click.option("--from-export", "first", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The city's export (CSV); further files may follow it: --from-export FILE...")
 @click.argument("more", nargs=-1, type=click.Path(exists=True, dir_okay=False))
-@click.option("--mapping", required=True, metavar="NAME", help="Mapping of the export's columns (docs/import-mapping.md).")
+@click.option("--mapping", required=True, metavar="NAME",
+              help="Mapping of the export's columns (docs/import-mapping.md).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="New folder for the draft profile.")
 @click.option("--slug", help="The city's slug (default: the folder's name).")
 @click.option("--name", help="The city's name (default: from the folder's name).")

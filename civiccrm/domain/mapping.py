@@ -177,6 +177,8 @@ class Mapping:
     date_only: str = "start_of_day"
     values: dict[str, dict[str, object]] = attrs.field(factory=dict)
     """Value-map table -> normalised source code -> mapped value."""
+    codes: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    """Value-map table -> the source codes as the mapping spells them (for messages)."""
     unknown: dict[str, Unknown] = attrs.field(factory=dict)
     bounds: tuple[float, float, float, float] | None = None
     """(west, south, east, north) coordinates must fall in; None: the profile's boundary."""
@@ -319,10 +321,12 @@ class Mapping:
             draft_args["fit_since"] = since
         return cls(
             name=name, origin=origin, fields=fields, header=header, columns=columns,
-            optional=frozenset(head.get("optional", ())), title=head.get("title", ""), timezone=dates.get("timezone", tz), delimiter=delimiter,
+            optional=frozenset(head.get("optional", ())), title=head.get("title", ""),
+            timezone=dates.get("timezone", tz), delimiter=delimiter,
             encoding=head.get("encoding", "utf-8"), repair=bool(head.get("repair_mojibake", True)),
             type_separator=head.get("type_separator", " - "), date_formats=tuple(formats), date_only=date_only,
-            values=values, unknown=unknown, bounds=bounds, margin=float(coords.get("margin", 0.25)),
+            values=values, codes={t: tuple(entries) for t, entries in raw_values.items()}, unknown=unknown,
+            bounds=bounds, margin=float(coords.get("margin", 0.25)),
             draft=DraftSettings(**draft_args), public_source=head.get("public_source", ""),
         )
 
@@ -548,7 +552,7 @@ class RowReader:
             return mapped
         policy = self.mapping.unknown["status"]
         if policy.policy == "reject":
-            known = ", ".join(sorted(self.mapping.values.get("status", {}))) or "a CivicCRM status"
+            known = ", ".join(self.mapping.codes.get("status", ())) or "a CivicCRM status"
             raise CivicError(f"{self.mapping.fields['status'][0]} {text!r} is unknown; expected one of {known}")
         warnings.append(("unknown status", text or "(blank)"))
         return policy.value

@@ -93,7 +93,8 @@ class ExportFiles:
                 yield ImportReject(file, None, f"cannot read: {exc.strerror}")
                 continue
             except LookupError:
-                raise CivicError(f"mapping {self.mapping.name}: encoding {self.mapping.encoding!r} is unknown") from None
+                raise CivicError(f"mapping {self.mapping.name}: encoding {self.mapping.encoding!r} "
+                                 "is unknown") from None
             with handle:
                 raw = handle.buffer
                 reader = csv.reader(handle, delimiter=self.mapping.delimiter)
@@ -264,7 +265,9 @@ def run(deployment, files, *, mapping: str, batch_size: int = 1000, actor: str =
         nonlocal duplicates
         duplicates += 1
 
-    summary = import_cases(deployment, read_records(export, taxonomy=profile.taxonomy, progress=progress, counts=counts, on_duplicate=skipped),
+    records = read_records(export, taxonomy=profile.taxonomy, progress=progress, counts=counts,
+                           on_duplicate=skipped)
+    summary = import_cases(deployment, records,
                            origin=f"import:{found.origin}", batch_size=batch_size, actor=actor, on_error=on_error)
     summary.files_read = counts["files_read"]
     summary.read += duplicates

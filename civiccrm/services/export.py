@@ -270,7 +270,8 @@ def _service_codes(profile, types: Sequence[str]) -> list[str] | None:
 def export_cases(deployment, *, fmt: str, out: Path | str, start: datetime | None = None, end: datetime | None = None,
                  types: Sequence[str] = (), batch_size: int = 50_000,
                  progress: Callable[[int], None] | None = None) -> ExportSummary:
-    """Write the cases opened in [start, end) of ``types`` (codes or names) to ``out`` in ``fmt``, and its dictionary."""
+    """Write the cases opened in [start, end) of ``types`` (codes or names) to ``out`` in ``fmt``, and the
+    data dictionary beside it."""
     if fmt not in FORMATS:
         raise CivicError(f"--format: {fmt!r}; expected one of {', '.join(FORMATS)}")
     if batch_size < 1:

@@ -159,7 +159,8 @@ def build(draft: Draft):
     type_codes = assign_codes(draft.types)
     departments = sorted(({"code": dept_codes[n], "name": n or "(no department)"} for n in draft.departments),
                          key=lambda r: r["code"])
-    work_groups = sorted(({"code": wg_codes[w], "name": w or "(no work group)", "department": dept_codes[most_common(c)]}
+    work_groups = sorted(({"code": wg_codes[w], "name": w or "(no work group)",
+                           "department": dept_codes[most_common(c)]}
                           for w, c in draft.work_groups.items()), key=lambda r: r["code"])
     service_types, fits = [], {}
     method = method_for(draft.types.values())
