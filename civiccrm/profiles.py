@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from civiccrm.domain import calls as call_domain
 from civiccrm.domain.attributes import ATTRIBUTE_CODE, AttributeValue, Datatype, ServiceAttribute
 from civiccrm.domain.calendar import WEEKDAYS, BusinessCalendar, HolidaySet, parse_interval
 from civiccrm.domain.geo import CityMap
@@ -33,7 +34,7 @@ _CALENDAR = {"name": str, "default": bool, "hours": dict, "holidays": dict, "clo
 _HOLIDAYS = {"country": str, "subdivision": str, "categories": list}
 _GEO = {"boundary": str, "districts": str, "district_property": str}
 _TOP = {"city": dict, "taxonomy": dict, "calendars": dict, "geo": dict, "surveys": list, "customers": dict, "import": dict, "plugins": dict,
-        "open311": dict, "sla": dict, "duplicates": dict, "open_data": dict}
+        "open311": dict, "sla": dict, "duplicates": dict, "open_data": dict, "calls": dict}
 _OPEN311 = {"jurisdiction_id": str}
 _OPEN_DATA = {"public_descriptions": bool}
 
@@ -301,4 +302,5 @@ def load_profile(folder: Path | str) -> CityProfile:
         | {"customers": check_customers(data.get("customers", {}), file, taxonomy.departments)},
         service_attributes=service_attributes, sla=sla,
         duplicates=load_duplicates(folder, data.get("duplicates", {}), file, taxonomy),
+        calls=call_domain.parse_settings(data["calls"], where=str(file)) if "calls" in data else None,
     )

@@ -127,6 +127,7 @@ from civiccrm.cli import admin, apikeys, cases, imports, outbox, reports, serve,
 from civiccrm.cli import duplicates  # noqa: E402,F401  (case duplicates, duplicates evaluate)
 from civiccrm.cli import audit, backup, privacy  # noqa: E402,F401  (audit chain, db backup/restore, personal data)
 from civiccrm.cli import opendata  # noqa: E402,F401  (import csv, export cases, profile draft)
+from civiccrm.cli import calls  # noqa: E402,F401  (the call-centre commands)
 
 if __name__ == "__main__":
     sys.exit(main())

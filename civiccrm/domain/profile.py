@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from civiccrm.domain.attributes import ServiceAttribute
+from civiccrm.domain.calls import CallSettings
 from civiccrm.domain.calendar import BusinessCalendar
 from civiccrm.domain.duplicates import DuplicatePolicy
 from civiccrm.domain.sla import PolicyBook, SlaPolicy
@@ -45,6 +46,8 @@ class CityProfile:
     """Service code -> the extra questions that service type asks, in order (Open311 definitions)."""
     duplicates: DuplicatePolicy = attrs.field(factory=DuplicatePolicy, eq=False, repr=False)
     """How possible duplicates are found at intake (``[duplicates]``)."""
+    calls: CallSettings | None = attrs.field(default=None, eq=False, repr=False)
+    """The call centre's settings and export formats (``[calls]``); None when the profile has none."""
 
     @cached_property
     def tz(self) -> ZoneInfo:
@@ -73,6 +76,15 @@ class CityProfile:
                 field="type",
             )
         return found
+
+    def call_settings(self) -> CallSettings:
+        """The ``[calls]`` settings, or a CivicError saying the profile has none."""
+        if self.calls is None:
+            raise CivicError(
+                f"{self.name} has no call-centre settings: add a [calls] table to "
+                f"{self.path / 'profile.toml'} (docs/calls.md)"
+            )
+        return self.calls
 
     def fiscal_year_of(self, day: date) -> int:
         """The fiscal year a date falls in, named by the calendar year it ends in."""
