@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from civiccrm import profile_duplicates, profile_sla, profiles, survey_profile
+from civiccrm.domain import calls as call_domain
 from civiccrm.domain.calendar import WEEKDAYS
 from civiccrm.services import surveys as survey_service
 from civiccrm_plugins import council_pack
@@ -53,6 +54,8 @@ def accepted_keys() -> dict[str, tuple[str, ...]]:
         "survey item CSV (survey_profile._ITEM_OPTIONAL)": survey_profile._ITEM_OPTIONAL,
         "action plans CSV (survey_profile._PLAN_COLUMNS)": survey_profile._PLAN_COLUMNS,
         "action plans CSV (survey_profile._PLAN_OPTIONAL)": survey_profile._PLAN_OPTIONAL,
+        "[calls] (domain.calls.SETTINGS_KEYS)": tuple(call_domain.SETTINGS_KEYS),
+        "[calls.formats.<name>] (domain.calls.FORMAT_KEYS)": tuple(call_domain.FORMAT_KEYS),
         "[plugins.survey_dispatch] (services.surveys.DEFAULTS)": tuple(survey_service.DEFAULTS),
         "[plugins.council_monthly] (council_pack.DEFAULTS)": tuple(council_pack.DEFAULTS),
     }
