@@ -13,7 +13,7 @@ computed at import from the city's timezone, so the same SQL runs on SQLite and 
 from datetime import date, timedelta
 
 import attrs
-from sqlalchemy import Integer, and_, case, cast, func, literal, literal_column, not_, select, union_all
+from sqlalchemy import and_, case, func, literal, literal_column, not_, select, union_all
 from sqlalchemy.engine import Engine
 
 from civiccrm.domain.calls import ABANDONED, ANSWERED
@@ -147,7 +147,7 @@ class CallReport:
 
 def _key(columns, by: str | None):
     if by == "hour":
-        return cast(columns.local_slot / 2, Integer)
+        return columns.local_slot // 2
     if by == "weekday":
         return columns.local_weekday
     if by == "day":
