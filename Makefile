@@ -31,9 +31,11 @@ BENCH_OPEN311_ARGS ?= --cases 1000000 --duration 8
 # bench/scale is not in `make bench`: at its default 40,000,000 cases the fill alone takes a long while.
 BENCH_SCALE_ARGS ?= --cases 40000000
 BENCH_EXPORT_ARGS ?= --cases 3500000 --rows 1000000
+# bench/calls is not in `make bench` either: 10,000,000 call records take long to generate and import.
+BENCH_CALLS_ARGS ?= --calls 10000000
 BENCHMARKS := import sla surveys open311 export
 
-.PHONY: venv install postgres-deps test run bench $(addprefix bench-,$(BENCHMARKS)) bench-scale clean distclean
+.PHONY: venv install postgres-deps test run bench $(addprefix bench-,$(BENCHMARKS)) bench-scale bench-calls clean distclean
 
 venv install: $(STAMP)
 
@@ -64,6 +66,9 @@ run: install
 	$(VENV)/bin/civiccrm --db $(DB) init --city kansas-city
 	$(VENV)/bin/civiccrm --db $(DB) import kcmo $(DATA)/*.csv
 	$(VENV)/bin/civiccrm --db $(DB) report summary --from 2007-01-01 --to 2020-12-31
+	$(VENV)/bin/civiccrm --db $(DB) calls generate --from 2020-06-01 --days 28 --storm 2020-06-22 --out var/demo-calls.csv
+	$(VENV)/bin/civiccrm --db $(DB) calls import var/demo-calls.csv --format generic
+	$(VENV)/bin/civiccrm --db $(DB) calls report --from 2020-06-01 --to 2020-06-28 --by weekday
 	@echo "Delivery worker: civiccrm deliver (sends the outbox: civiccrm outbox list; stops with the server)"
 	@echo "Open311 API: http://127.0.0.1:$(PORT)/open311/v2/ (Ctrl-C stops it)"
 	$(VENV)/bin/civiccrm --db $(DB) deliver & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT; \
@@ -100,6 +105,10 @@ bench-open311: install
 bench-scale: install postgres-deps
 	@echo "== bench/scale.py $(BENCH_SCALE_ARGS)"
 	bash scripts/with-postgres $(VENV_PY) bench/scale.py $(BENCH_SCALE_ARGS)
+
+bench-calls: install
+	@echo "== bench/calls.py $(BENCH_CALLS_ARGS)"
+	$(VENV_PY) bench/calls.py $(BENCH_CALLS_ARGS)
 
 clean:
 	rm -rf var build dist .pytest_cache .hypothesis *.egg-info

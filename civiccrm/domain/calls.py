@@ -255,7 +255,15 @@ _HMS = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{2}(?:\.\d+)?)$")
 
 def parse_seconds(text: str, *, field: str) -> float:
     """A duration as seconds (``83``, ``83.5``) or clock time (``1:23``, ``0:01:23``); empty is 0."""
-    text = (text or "").strip()
+    if not text:
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is not None and math.isfinite(value) and value >= 0:
+        return value
+    text = text.strip()
     if not text:
         return 0.0
     match = _HMS.match(text)
@@ -288,6 +296,7 @@ class RowReader:
         zone = fmt.timezone or city_timezone
         self.tz = timezone.utc if zone.upper() == "UTC" else ZoneInfo(zone)
         self.columns = fmt.columns
+        self._durations = tuple((name, fmt.columns.get(name, name)) for name in ("wait", "talk", "hold", "acw"))
 
     def check_header(self, header) -> None:
         """Refuse a file whose header lacks a mapped column, naming the first missing."""
@@ -340,10 +349,7 @@ class RowReader:
                 raise CivicError(f"{self.columns['outcome']}: {raw!r}; expected one of {known}", field="outcome")
         else:
             outcome = ANSWERED if get(row, "answered_at") else ABANDONED
-        seconds = {
-            name: parse_seconds(get(row, name), field=self.columns.get(name, name))
-            for name in ("wait", "talk", "hold", "acw")
-        }
+        seconds = {name: parse_seconds(get(row, name), field=header) for name, header in self._durations}
         updated = get(row, "updated")
         return CallRecord(
             call_id=call_id, queue=queue, started_at=self._instant(get(row, "started"), "started"), outcome=outcome,
