@@ -30,9 +30,12 @@ BENCH_SURVEYS_ARGS ?= --responses 1000000
 BENCH_OPEN311_ARGS ?= --cases 1000000 --duration 8
 # bench/scale is not in `make bench`: at its default 40,000,000 cases the fill alone takes a long while.
 BENCH_SCALE_ARGS ?= --cases 40000000
-BENCHMARKS := import sla surveys open311
+BENCH_EXPORT_ARGS ?= --cases 3500000 --rows 1000000
+# bench/calls is not in `make bench` either: 10,000,000 call records take long to generate and import.
+BENCH_CALLS_ARGS ?= --calls 10000000
+BENCHMARKS := import sla surveys open311 export
 
-.PHONY: venv install postgres-deps test run bench $(addprefix bench-,$(BENCHMARKS)) bench-scale clean distclean
+.PHONY: venv install postgres-deps test run bench $(addprefix bench-,$(BENCHMARKS)) bench-scale bench-calls clean distclean
 
 venv install: $(STAMP)
 
@@ -63,6 +66,9 @@ run: install
 	$(VENV)/bin/civiccrm --db $(DB) init --city kansas-city
 	$(VENV)/bin/civiccrm --db $(DB) import kcmo $(DATA)/*.csv
 	$(VENV)/bin/civiccrm --db $(DB) report summary --from 2007-01-01 --to 2020-12-31
+	$(VENV)/bin/civiccrm --db $(DB) calls generate --from 2020-06-01 --days 28 --storm 2020-06-22 --out var/demo-calls.csv
+	$(VENV)/bin/civiccrm --db $(DB) calls import var/demo-calls.csv --format generic
+	$(VENV)/bin/civiccrm --db $(DB) calls report --from 2020-06-01 --to 2020-06-28 --by weekday
 	@echo "Delivery worker: civiccrm deliver (sends the outbox: civiccrm outbox list; stops with the server)"
 	@echo "Open311 API: http://127.0.0.1:$(PORT)/open311/v2/ (Ctrl-C stops it)"
 	$(VENV)/bin/civiccrm --db $(DB) deliver & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT; \
@@ -88,6 +94,10 @@ bench-surveys: install
 	@echo "== bench/surveys.py $(BENCH_SURVEYS_ARGS)"
 	$(VENV_PY) bench/surveys.py $(BENCH_SURVEYS_ARGS)
 
+bench-export: install
+	@echo "== bench/export.py $(BENCH_EXPORT_ARGS)"
+	$(VENV_PY) bench/export.py $(BENCH_EXPORT_ARGS)
+
 bench-open311: install
 	@echo "== bench/open311.py $(BENCH_OPEN311_ARGS)"
 	$(VENV_PY) bench/open311.py $(BENCH_OPEN311_ARGS)
@@ -95,6 +105,10 @@ bench-open311: install
 bench-scale: install postgres-deps
 	@echo "== bench/scale.py $(BENCH_SCALE_ARGS)"
 	bash scripts/with-postgres $(VENV_PY) bench/scale.py $(BENCH_SCALE_ARGS)
+
+bench-calls: install
+	@echo "== bench/calls.py $(BENCH_CALLS_ARGS)"
+	$(VENV_PY) bench/calls.py $(BENCH_CALLS_ARGS)
 
 clean:
 	rm -rf var build dist .pytest_cache .hypothesis *.egg-info

@@ -30,7 +30,7 @@ from civiccrm import hookimpl
 from civiccrm.registries import Importer
 from civiccrm.domain.cases import Location, Status, parse_resolution, parse_status
 from civiccrm.domain.imports import ImportRecord, ImportReject, ImportSummary
-from civiccrm.domain.text import WINDOWS_1252_FALLBACK
+from civiccrm.domain.mapping import CP1252_FALLBACK
 from civiccrm.errors import CivicError
 
 NAME = "kcmo"
@@ -223,7 +223,7 @@ def read_file(path: Path, fmt: KcmoFormat, *, progress: Callable[[int], None] | 
     try:
         # A byte that is not UTF-8 is read as Windows-1252 (what spreadsheet exports use), so
         # one stray accented letter costs neither the row nor the rest of the file.
-        handle = open(path, newline="", encoding="utf-8-sig", errors=WINDOWS_1252_FALLBACK)
+        handle = open(path, newline="", encoding="utf-8-sig", errors=CP1252_FALLBACK)
     except OSError as exc:
         yield ImportReject(file, None, f"cannot read: {exc.strerror}")
         return

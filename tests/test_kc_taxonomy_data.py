@@ -1,19 +1,21 @@
-"""Consistency of the Kansas City profile's shipped taxonomy CSVs, and that the build script reproduces them."""
+"""Consistency of the Kansas City profile's shipped taxonomy CSVs, and that `civiccrm profile draft` reproduces them."""
 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from civiccrm.cli import cli
+from civiccrm.domain.imports import slugify
+from civiccrm.domain.timeframes import fit_threshold
+from civiccrm.services.profile_draft import assign_codes
 
 REPO = Path(__file__).resolve().parents[1]
 KC_DIR = REPO / "cities" / "kansas_city"
-SCRIPT = REPO / "scripts" / "kansas_city" / "build_taxonomy.py"
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "kc311"
 CSV_FILES = ("departments.csv", "work_groups.csv", "service_types.csv")
 HEADERS = {
@@ -100,19 +102,11 @@ def test_consistency_check_catches_broken_files(tmp_path):
     assert "sla_source 'guess'" in problems
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("kc_build_taxonomy", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_slugs_and_collisions():
-    mod = _load_script()
-    assert mod.slugify("Parks & Rec") == "parks-rec"
-    assert mod.slugify("NHS-Neighborhood Preservation-") == "nhs-neighborhood-preservation"
-    assert mod.slugify("Signs-Traffic Sign-Missing \u2013 Emergency") == "signs-traffic-sign-missing-emergency"
-    codes = mod.assign_codes(["Trash Roll Out Cart Missing", "Trash - Roll-out Cart Missing", "trash-roll-out-cart-missing-2"])
+    assert slugify("Parks & Rec") == "parks-rec"
+    assert slugify("NHS-Neighborhood Preservation-") == "nhs-neighborhood-preservation"
+    assert slugify("Signs-Traffic Sign-Missing \u2013 Emergency") == "signs-traffic-sign-missing-emergency"
+    codes = assign_codes(["Trash Roll Out Cart Missing", "Trash - Roll-out Cart Missing", "trash-roll-out-cart-missing-2"])
     assert sorted(codes.values()) == ["trash-roll-out-cart-missing", "trash-roll-out-cart-missing-2",
                                       "trash-roll-out-cart-missing-3"]
     assert codes["trash-roll-out-cart-missing-2"] == "trash-roll-out-cart-missing-2"
@@ -126,21 +120,18 @@ def test_build_script_codes_with_the_importers_slugify():
 
 
 def test_fit_threshold():
-    mod = _load_script()
     obs = [(0, False), (2, False), (3, False), (4, True), (9, True), (1, True)]
-    assert mod.fit_threshold(obs) == (3, 1)
-    assert mod.fit_threshold([(5, False), (6, False)]) == (6, 0)  # smallest T with no errors
-    assert mod.fit_threshold([(0, False), (8, True)])[0] == 1  # T >= 1, ties to the smallest
+    assert fit_threshold(obs) == (3, 1)
+    assert fit_threshold([(5, False), (6, False)]) == (6, 0)  # smallest T with no errors
+    assert fit_threshold([(0, False), (8, True)])[0] == 1  # T >= 1, ties to the smallest
 
 
 @pytest.mark.skipif(not DATA_DIR.is_dir(), reason=f"KC 311 data not found at {DATA_DIR}")
-def test_build_script_reproduces_shipped_csvs(tmp_path):
-    out = tmp_path / "out"
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--data", str(DATA_DIR), "--out", str(out)],
-        capture_output=True, text=True, check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "data-derived time-frame" in result.stdout
+def test_profile_draft_reproduces_shipped_csvs(tmp_path):
+    out = tmp_path / "kansas-city"
+    files = sorted(str(p) for p in DATA_DIR.glob("*.csv"))
+    result = CliRunner().invoke(cli, ["profile", "draft", "--from-export", *files, "--mapping", "kcmo", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "793 service types: 527 by data, 266 by default." in result.output
     for name in CSV_FILES:
         assert (out / name).read_bytes() == (KC_DIR / name).read_bytes(), f"{name} differs from the shipped file"

@@ -13,6 +13,7 @@ from civiccrm import profiles
 from civiccrm.profiles import sla as profile_sla
 from civiccrm.profiles import surveys as survey_profile
 from civiccrm.profiles import duplicates as profile_duplicates
+from civiccrm.domain import calls as call_domain
 from civiccrm.domain.calendar import WEEKDAYS
 from civiccrm.services.surveys import invitations as survey_invitations
 from civiccrm_plugins import council_pack, email_channel
@@ -35,6 +36,7 @@ def accepted_keys() -> dict[str, tuple[str, ...]]:
         "[calendars.<code>.holidays] (profiles._HOLIDAYS)": tuple(profiles._HOLIDAYS),
         "[geo] (profiles._GEO)": tuple(profiles._GEO),
         "[open311] (profiles._OPEN311)": tuple(profiles._OPEN311),
+        "[open_data] (profiles._OPEN_DATA)": tuple(profiles._OPEN_DATA),
         "departments.csv": DEPARTMENT_COLUMNS,
         "work_groups.csv": WORK_GROUP_COLUMNS,
         "service_types.csv (profiles._SERVICE_TYPE_COLUMNS)": profiles._SERVICE_TYPE_COLUMNS,
@@ -55,6 +57,8 @@ def accepted_keys() -> dict[str, tuple[str, ...]]:
         "survey item CSV (survey_profile._ITEM_OPTIONAL)": survey_profile._ITEM_OPTIONAL,
         "action plans CSV (survey_profile._PLAN_COLUMNS)": survey_profile._PLAN_COLUMNS,
         "action plans CSV (survey_profile._PLAN_OPTIONAL)": survey_profile._PLAN_OPTIONAL,
+        "[calls] (domain.calls.SETTINGS_KEYS)": tuple(call_domain.SETTINGS_KEYS),
+        "[calls.formats.<name>] (domain.calls.FORMAT_KEYS)": tuple(call_domain.FORMAT_KEYS),
         "[plugins.survey_dispatch] (services.surveys.DEFAULTS)": tuple(survey_invitations.DEFAULTS),
         "[plugins.council_monthly] (council_pack.DEFAULTS)": tuple(council_pack.DEFAULTS),
         "[plugins.email] (email_channel.DEFAULTS)": tuple(email_channel.DEFAULTS),

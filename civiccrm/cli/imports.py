@@ -113,9 +113,11 @@ class ImportGroup(CivicGroup):
             importers = ctx.find_object(Obj).deployment.registry.importers
         except CivicError:
             importers = plugins.importers()
-        return sorted(importers)
+        return sorted(set(importers) | set(self.commands))
 
     def get_command(self, ctx, name):
+        if name in self.commands:  # built in (e.g. `import csv --mapping NAME`)
+            return self.commands[name]
         importer = ctx.find_object(Obj).deployment.registry.importers.get(name)
         return _make_command(name, importer) if importer is not None else None
 

@@ -64,9 +64,9 @@ def sla_recompute(obj, include_closed, type_, batch_size, as_json):
 @pass_obj
 def sla_compare(obj, as_json):
     """How often the project's on-time verdict agrees with the city's own, overall and by department."""
-    from civiccrm.services import sla as service
+    from civiccrm.metrics.sla import compare
 
-    total, groups = service.compare(obj.deployment)
+    total, groups = compare(obj.deployment)
 
     def as_dict(a):
         return {"department": a.group, "cases": a.cases, "agree": a.agree, "agreement": a.share,

@@ -234,6 +234,27 @@ class Case:
     city_exceeded_timeframe: bool | None = None
     """The source system's own verdict, kept beside the project's."""
     city_days_to_close: float | None = None
+    days_to_close: float | None = None
+    """Days from opening to closing (fractional), fixed at close."""
+    # The SLA clock (civiccrm.domain.lifecycle moves it; docs/sla.md describes it).
+    response_due_at: datetime | None = attrs.field(default=None, validator=aware)
+    """When a first response is due, if the policy has a first-response target."""
+    responded_at: datetime | None = attrs.field(default=None, validator=aware)
+    """The first response: when the case first left ``new`` (status change, close or merge)."""
+    sla_clock_from: datetime | None = attrs.field(default=None, validator=aware)
+    """When the clock started if not at ``opened_at`` (a reopened case counts from reopening)."""
+    sla_paused_at: datetime | None = attrs.field(default=None, validator=aware)
+    """When the current pause began (on hold, waiting); None while the clock runs."""
+    sla_paused_seconds: float = 0.0
+    """Time taken off the clock by past pauses (open seconds on business bases)."""
+    sla_level: int = 0
+    """Escalation written by the breach scan: 0 none, 1 warning, 2 breached."""
+    sla_response_level: int = 0
+    """First-response escalation written by the breach scan: 0 none, 2 breached."""
+
+    @property
+    def paused_since(self) -> datetime | None:
+        return self.sla_paused_at
 
     @property
     def is_open(self) -> bool:

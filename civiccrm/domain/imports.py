@@ -113,6 +113,8 @@ class ImportSummary:
     warning_examples: dict = attrs.field(factory=dict)
     """Kind -> a few of the distinct values behind it."""
     hook_failures: int = 0
+    duplicates: int = 0
+    """Rows skipped because a newer row of the same case id was imported instead."""
 
     def as_dict(self) -> dict:
         return {
@@ -121,9 +123,10 @@ class ImportSummary:
             "files_read": self.files_read, "files_skipped": self.files_skipped,
             "warnings": dict(sorted(self.warnings.items())),
             "warning_examples": {k: list(v) for k, v in sorted(self.warning_examples.items())},
-            "hook_failures": self.hook_failures,
+            "hook_failures": self.hook_failures, "duplicates": self.duplicates,
         }
 
     def line(self) -> str:
         return (f"read {self.read}, imported {self.imported}, updated {self.updated}, "
-                f"unchanged {self.unchanged}, rejected {self.rejected}")
+                f"unchanged {self.unchanged}, rejected {self.rejected}"
+                + (f", duplicates skipped {self.duplicates}" if self.duplicates else ""))

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from civiccrm.domain.attributes import ServiceAttribute
+from civiccrm.domain.calls import CallSettings
 from civiccrm.domain.calendar import BusinessCalendar
 from civiccrm.domain.duplicates import DuplicatePolicy
 from civiccrm.domain.sla import PolicyBook, SlaPolicy
@@ -47,6 +48,8 @@ class CityProfile:
     """How possible duplicates are found at intake (``[duplicates]``)."""
     plugins: tuple[str, ...] = ()
     """Modules loaded as plugins for this city only (``[city] plugins``), e.g. its own importer."""
+    calls: CallSettings | None = attrs.field(default=None, eq=False, repr=False)
+    """The call centre's settings and export formats (``[calls]``); None when the profile has none."""
 
     @cached_property
     def tz(self) -> ZoneInfo:
@@ -75,6 +78,15 @@ class CityProfile:
                 field="type",
             )
         return found
+
+    def call_settings(self) -> CallSettings:
+        """The ``[calls]`` settings, or a CivicError saying the profile has none."""
+        if self.calls is None:
+            raise CivicError(
+                f"{self.name} has no call-centre settings: add a [calls] table to "
+                f"{self.path / 'profile.toml'} (docs/calls.md)"
+            )
+        return self.calls
 
     def fiscal_year_of(self, day: date) -> int:
         """The fiscal year a date falls in, named by the calendar year it ends in."""

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from civiccrm.domain import calls as call_domain
 from civiccrm.domain.attributes import ATTRIBUTE_CODE, AttributeValue, Datatype, ServiceAttribute
 from civiccrm.domain.calendar import WEEKDAYS, BusinessCalendar, HolidaySet, parse_interval
 from civiccrm.domain.geo import CityMap
@@ -33,8 +34,9 @@ _CALENDAR = {"name": str, "default": bool, "hours": dict, "holidays": dict, "clo
 _HOLIDAYS = {"country": str, "subdivision": str, "categories": list}
 _GEO = {"boundary": str, "districts": str, "district_property": str}
 _TOP = {"city": dict, "taxonomy": dict, "calendars": dict, "geo": dict, "surveys": list, "customers": dict, "import": dict, "plugins": dict,
-        "open311": dict, "sla": dict, "duplicates": dict}
+        "open311": dict, "sla": dict, "duplicates": dict, "open_data": dict, "calls": dict}
 _OPEN311 = {"jurisdiction_id": str}
+_OPEN_DATA = {"public_descriptions": bool}
 
 _SERVICE_TYPE_COLUMNS = ("code", "name", "department")
 _SERVICE_TYPE_OPTIONAL = (
@@ -285,6 +287,7 @@ def load_profile(folder: Path | str) -> CityProfile:
     if "service_attributes" in data["taxonomy"]:
         service_attributes = _load_service_attributes(folder / data["taxonomy"]["service_attributes"], taxonomy)
     _check_keys(data.get("open311", {}), _OPEN311, where="open311.", file=file)
+    _check_keys(data.get("open_data", {}), _OPEN_DATA, where="open_data.", file=file)
     sla = load_sla(folder, data.get("sla", {}), file, taxonomy, calendars, default_calendar)
 
     geo = data.get("geo", {})
@@ -300,8 +303,9 @@ def load_profile(folder: Path | str) -> CityProfile:
         languages=tuple(city.get("languages", ["en"])), channels=tuple(city.get("channels", ())),
         taxonomy=taxonomy, calendars=calendars, default_calendar=default_calendar, city_map=city_map,
         surveys=load_surveys(data.get("surveys", []), file, taxonomy.departments), report_packs=tuple(city.get("report_packs", ())),
-        settings={k: v for k, v in data.items() if k in ("import", "plugins", "open311")}
+        settings={k: v for k, v in data.items() if k in ("import", "plugins", "open311", "open_data")}
         | {"customers": check_customers(data.get("customers", {}), file, taxonomy.departments)},
         service_attributes=service_attributes, sla=sla, plugins=tuple(city_plugins),
         duplicates=load_duplicates(folder, data.get("duplicates", {}), file, taxonomy),
+        calls=call_domain.parse_settings(data["calls"], where=str(file)) if "calls" in data else None,
     )

@@ -1,27 +1,20 @@
-"""Case use cases: intake, assign, note, status, close, reopen, merge, update."""
+"""Case use cases: intake, assign, note, status, close, reopen, merge, update.
 
-from datetime import datetime
+Each one loads the case, applies a transition of ``civiccrm.domain.lifecycle`` (which refuses an
+illegal move), saves the evolved case with its history event (``repo.save_case``) and then fires
+the event hook."""
+
 from types import SimpleNamespace
 
 import attrs
 
 from civiccrm.domain.attributes import validate_attributes
-from civiccrm.domain.cases import (
-    Case,
-    CaseDraft,
-    CaseEvent,
-    Location,
-    Resolution,
-    Routing,
-    Status,
-    check_transition,
-)
-from civiccrm.domain.taxonomy import ServiceType
+from civiccrm.domain import lifecycle
+from civiccrm.domain.cases import Case, CaseDraft, CaseEvent, Location, Resolution, Routing, Status
 from civiccrm.errors import CivicError
 from civiccrm.services import sla
 from civiccrm.services.events import fire
 from civiccrm.store import repo
-from civiccrm.store.tables import CaseRow
 
 MAX_DESCRIPTION = 4000
 MAX_MEDIA_URL = 2000
@@ -65,12 +58,7 @@ def locate(deployment, location: Location) -> Location:
     return attrs.evolve(location, council_district=district)
 
 
-def due_at(deployment, opened_at: datetime, service_type: ServiceType) -> datetime | None:
-    return deployment.pm.hook.compute_due_at(deployment=deployment, opened_at=opened_at, service_type=service_type,
-                                             profile=deployment.profile)
-
-
-def route(deployment, draft: CaseDraft, service_type: ServiceType) -> Routing:
+def route(deployment, draft: CaseDraft, service_type) -> Routing:
     routing = deployment.pm.hook.route_case(deployment=deployment, draft=draft, service_type=service_type,
                                             profile=deployment.profile)
     if not isinstance(routing, Routing):
@@ -104,7 +92,7 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system") -> Case:
     routing = route(deployment, draft, service_type)
     now = deployment.clock()
     opened_at = draft.opened_at or now
-    due = due_at(deployment, opened_at, service_type)
+    due = sla.compute_due(deployment, service_type, opened_at)
 
     customer = draft.customer if draft.customer is not None and not draft.customer.is_empty else None
     year = opened_at.astimezone(profile.tz).year
@@ -150,26 +138,19 @@ def history(deployment, tracking_number: str) -> list[CaseEvent]:
         return repo.history(session=s, case_id=row.id)
 
 
-def _change(deployment, tracking_number: str, actor: str, kind: str, apply, *, note=None, hook="case_updated"):
-    """Load a case for update, let ``apply(row, now)`` change it and return what changed, record it, fire."""
+def _change(deployment, tracking_number: str, actor: str, kind: str, transition, *, note=None,
+            hook="case_updated") -> Case:
+    """Load a case for update, let ``transition(case, now)`` evolve it, save it with its event, fire."""
     with deployment.session() as s:
-        row = repo.get_case_row(session=s, tracking_number=tracking_number, for_update=True)
+        case = repo.load_case(session=s, tracking_number=tracking_number, for_update=True)
         now = deployment.clock()
-        changes = apply(row, now) or {}
-        row.updated_at = now
+        case, changes = transition(case, now)
+        case = attrs.evolve(case, updated_at=now)
         event = CaseEvent(kind=kind, at=now, actor=actor, changes=changes, note=note, origin="intake")
-        repo.add_event(session=s, case_id=row.id, event=event)
+        repo.save_case(session=s, case=case, event=event)
         s.commit()
-        case = repo.case_from_row(row)
     fire(deployment, hook, case=case, event=event)
     return case
-
-
-def _require_open(row: CaseRow, action: str) -> None:
-    if row.status == Status.CLOSED.value:
-        raise CivicError(
-            f"case {row.tracking_number}: cannot {action}: it is closed ({row.resolution}); reopen it first"
-        )
 
 
 def assign(deployment, tracking_number: str, *, work_group: str | None = None,
@@ -187,22 +168,8 @@ def assign(deployment, tracking_number: str, *, work_group: str | None = None,
     if wg and dep and wg.department != dep.code:
         raise CivicError(f"work_group: {wg.name!r} belongs to {wg.department!r}, not {dep.code!r}", field="work_group")
     new_department = dep.code if dep else wg.department
-
-    def apply(row, now):
-        _require_open(row, "assign it")
-        changes = {}
-        if row.department != new_department:
-            changes["department"] = [row.department, new_department]
-            row.department = new_department
-        new_wg = wg.code if wg else None
-        if row.work_group != new_wg:
-            changes["work_group"] = [row.work_group, new_wg]
-            row.work_group = new_wg
-        if not changes:
-            raise CivicError(f"case {row.tracking_number}: already assigned to {row.department}/{row.work_group}")
-        return changes
-
-    return _change(deployment, tracking_number, actor, "assigned", apply, note=note)
+    return _change(deployment, tracking_number, actor, "assigned", lambda case, now: lifecycle.assign(
+        case, department=new_department, work_group=wg.code if wg else None), note=note)
 
 
 def add_note(deployment, tracking_number: str, note: str, *, actor: str = "system", public: bool = False) -> Case:
@@ -210,38 +177,17 @@ def add_note(deployment, tracking_number: str, note: str, *, actor: str = "syste
     note = _clean_text(note, "note", MAX_DESCRIPTION)
     if not note:
         raise CivicError("note: empty note", field="note")
-    return _change(deployment, tracking_number, actor, "public_note" if public else "note", lambda row, now: {}, note=note)
+    return _change(deployment, tracking_number, actor, "public_note" if public else "note",
+                   lambda case, now: (case, {}), note=note)
 
 
 def change_status(deployment, tracking_number: str, status: Status, *, actor: str = "system",
                   note: str | None = None) -> Case:
     """Move an open case along its lifecycle (closing and reopening have their own services)."""
-    if status is Status.CLOSED:
-        raise CivicError(f"case {tracking_number}: use close with a resolution to close a case")
-    if status is Status.REOPENED:
-        raise CivicError(f"case {tracking_number}: use reopen to reopen a closed case")
-
-    def apply(row, now):
-        check_transition(row.tracking_number, Status(row.status), status)
-        changes = {"status": [row.status, status.value], **sla.on_status_change(deployment, row, status, now)}
-        row.status = status.value
-        return changes
-
-    return _change(deployment, tracking_number, actor, "status_changed", apply, note=_clean_text(note, "note", MAX_DESCRIPTION))
-
-
-def _close_row(row: CaseRow, resolution: Resolution, closed_at: datetime) -> dict:
-    check_transition(row.tracking_number, Status(row.status), Status.CLOSED)
-    if closed_at < row.opened_at:
-        raise CivicError(f"case {row.tracking_number}: closed_at {closed_at.isoformat()} is before it was opened")
-    changes = {"status": [row.status, Status.CLOSED.value], "resolution": [row.resolution, resolution.value]}
-    row.status = Status.CLOSED.value
-    row.resolution = resolution.value
-    row.closed_at = closed_at
-    row.days_to_close = (closed_at - row.opened_at).total_seconds() / 86400
-    row.on_time = None if row.due_at is None else closed_at <= row.due_at
-    changes["on_time"] = [None, row.on_time]
-    return changes
+    rules = sla.DeploymentRules(deployment)
+    return _change(deployment, tracking_number, actor, "status_changed",
+                   lambda case, now: lifecycle.change_status(case, status, now=now, rules=rules),
+                   note=_clean_text(note, "note", MAX_DESCRIPTION))
 
 
 def close(deployment, tracking_number: str, resolution: Resolution | None, *, actor: str = "system",
@@ -249,60 +195,42 @@ def close(deployment, tracking_number: str, resolution: Resolution | None, *, ac
     """Close a case; a resolution is required, and the on-time verdict is fixed now."""
     if resolution is None:
         raise CivicError(f"case {tracking_number}: closing needs a resolution ({', '.join(r.value for r in Resolution)})", field="resolution")
+    rules = sla.DeploymentRules(deployment)
     return _change(deployment, tracking_number, actor, "closed",
-                   lambda row, now: {**sla.on_close(deployment, row, now), **_close_row(row, resolution, now)},
+                   lambda case, now: lifecycle.close(case, resolution, now=now, rules=rules),
                    note=_clean_text(note, "note", MAX_DESCRIPTION), hook="case_closed")
 
 
 def reopen(deployment, tracking_number: str, *, actor: str = "system", reason: str | None = None) -> Case:
     """Reopen a closed case; its due time is computed afresh from now."""
-
-    def apply(row, now):
-        check_transition(row.tracking_number, Status(row.status), Status.REOPENED)
-        new_due, sla_changes = sla.on_reopen(deployment, row, now)
-        changes = {**sla_changes,
-            "status": [row.status, Status.REOPENED.value], "resolution": [row.resolution, None],
-            "closed_at": [row.closed_at.isoformat() if row.closed_at else None, None],
-            "due_at": [row.due_at.isoformat() if row.due_at else None, new_due.isoformat() if new_due else None],
-        }
-        row.status = Status.REOPENED.value
-        row.resolution = None
-        row.closed_at = None
-        row.days_to_close = None
-        row.on_time = None
-        row.duplicate_of = None
-        row.due_at = new_due
-        return changes
-
-    return _change(deployment, tracking_number, actor, "reopened", apply, note=_clean_text(reason, "reason", MAX_DESCRIPTION))
+    rules = sla.DeploymentRules(deployment)
+    return _change(deployment, tracking_number, actor, "reopened",
+                   lambda case, now: lifecycle.reopen(case, now=now, rules=rules),
+                   note=_clean_text(reason, "reason", MAX_DESCRIPTION))
 
 
 def merge(deployment, duplicate: str, into: str, *, actor: str = "system") -> Case:
     """Close ``duplicate`` as a duplicate of ``into``; both histories say so, in one transaction."""
     if duplicate.strip() == into.strip():
         raise CivicError(f"case {duplicate}: cannot merge a case into itself")
+    rules = sla.DeploymentRules(deployment)
     with deployment.session() as s:
         # Lock both cases in one order, so two merges of the same pair cannot deadlock.
-        rows = {number: repo.get_case_row(session=s, tracking_number=number, for_update=True)
-                for number in sorted((duplicate.strip(), into.strip()))}
-        row, target = rows[duplicate.strip()], rows[into.strip()]
-        if target.status == Status.CLOSED.value:
-            raise CivicError(f"case {into}: cannot merge into it: it is closed ({target.resolution}); reopen it first")
+        loaded = {number: repo.load_case(session=s, tracking_number=number, for_update=True)
+                  for number in sorted((duplicate.strip(), into.strip()))}
+        case, target = loaded[duplicate.strip()], loaded[into.strip()]
         now = deployment.clock()
-        changes = {**sla.on_close(deployment, row, now), **_close_row(row, Resolution.DUPLICATE, now)}
-        row.duplicate_of = target.tracking_number
-        changes["duplicate_of"] = [None, target.tracking_number]
-        row.updated_at = target.updated_at = now
+        case, changes = lifecycle.merge(case, target, now=now, rules=rules)
+        case, target = attrs.evolve(case, updated_at=now), attrs.evolve(target, updated_at=now)
         merged = CaseEvent(kind="merged", at=now, actor=actor, changes=changes,
                            note=f"duplicate of {target.tracking_number}", origin="intake")
-        noted = CaseEvent(kind="note", at=now, actor=actor, changes={"merged_from": [None, row.tracking_number]},
-                          note=f"{row.tracking_number} was merged into this case", origin="intake")
-        repo.add_event(session=s, case_id=row.id, event=merged)
-        repo.add_event(session=s, case_id=target.id, event=noted)
+        noted = CaseEvent(kind="note", at=now, actor=actor, changes={"merged_from": [None, case.tracking_number]},
+                          note=f"{case.tracking_number} was merged into this case", origin="intake")
+        repo.save_case(session=s, case=case, event=merged)
+        repo.save_case(session=s, case=target, event=noted)
         s.commit()
-        case, target_case = repo.case_from_row(row), repo.case_from_row(target)
     fire(deployment, "case_closed", case=case, event=merged)
-    fire(deployment, "case_updated", case=target_case, event=noted)
+    fire(deployment, "case_updated", case=target, event=noted)
     return case
 
 
@@ -313,24 +241,6 @@ def update(deployment, tracking_number: str, *, actor: str = "system", service_t
     new_type = profile.service_type(service_type) if service_type else None
     new_description = _clean_text(description, "description", MAX_DESCRIPTION)
     new_location = locate(deployment, location) if location is not None else None
-
-    def apply(row, now):
-        _require_open(row, "update it")
-        changes = {}
-        if new_type and new_type.code != row.service_code:
-            changes["service_code"] = [row.service_code, new_type.code]
-            row.service_code, row.request_type, row.category = new_type.code, new_type.name, new_type.category
-            changes.update(sla.on_type_change(deployment, row, new_type, now))
-        if new_description and new_description != row.description:
-            changes["description"] = [row.description, new_description]
-            row.description = new_description
-        if new_location is not None:
-            for key, value in repo.location_columns(new_location).items():
-                if getattr(row, key) != value:
-                    changes[key] = [getattr(row, key), value]
-                    setattr(row, key, value)
-        if not changes:
-            raise CivicError(f"case {row.tracking_number}: nothing to update")
-        return changes
-
-    return _change(deployment, tracking_number, actor, "updated", apply)
+    rules = sla.DeploymentRules(deployment)
+    return _change(deployment, tracking_number, actor, "updated", lambda case, now: lifecycle.update(
+        case, now=now, rules=rules, service_type=new_type, description=new_description, location=new_location))

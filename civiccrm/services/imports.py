@@ -9,9 +9,11 @@ rows the parser refused) from any importer plugin and writes them with SQLAlchem
 * new cases are inserted (tracking number as the source gave it) with an ``imported``
   history event; existing cases are updated only when a field changed, with a
   ``reimported`` event listing the changes; unchanged ones are left alone;
-* ``due_at`` comes from the ``compute_due_at`` hook, and a closed case gets the
-  project's ``days_to_close`` and on-time verdict by the same rule as closing a case
-  (``civiccrm.services.cases._close_row``); the source's own verdict is kept beside it.
+* ``due_at`` comes from the ``compute_due_at`` hook (for a whole batch at once when only the
+  core answers it: ``civiccrm.services.sla.due_epochs``), and a closed case gets the project's
+  ``days_to_close`` and on-time verdict by the rules of closing a case
+  (``civiccrm.domain.lifecycle.days_between`` and ``on_time``); the source's own verdict is kept
+  beside it.
 
 A batch the database refuses (an integrity error, a value too long) is rolled back and
 written again row by row, so the one bad row is rejected with its file and line and
@@ -27,13 +29,16 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from types import SimpleNamespace
 
+import numpy as np
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
+from civiccrm.domain import lifecycle
+from civiccrm.domain.calendar import from_epoch
 from civiccrm.domain.cases import CaseEvent, Status
 from civiccrm.domain.imports import ImportRecord, ImportReject, ImportSummary, slugify
-from civiccrm.domain.taxonomy import SlaBasis
 from civiccrm.errors import CivicError
+from civiccrm.services import sla
 from civiccrm.services.events import fire
 from civiccrm.store import repo
 from civiccrm.store.tables import cases_table, events_table
@@ -130,7 +135,7 @@ class _Mapper:
     def values(self, record: ImportRecord, now: datetime, warnings: list):
         """(case-row values, ServiceType or None) for ``record``; raises CivicError for a row that cannot be a case.
 
-        ``due_at`` and ``on_time`` are left for ``_DueTimes.fill``, which does a whole batch at once.
+        ``due_at`` and ``on_time`` are left for ``_fill_due_times``, which does a whole batch at once.
         """
         if record.channel not in self.channels:
             raise CivicError(
@@ -156,9 +161,9 @@ class _Mapper:
         opened_at = record.opened_at
         closed_at = days_to_close = None
         if record.status is Status.CLOSED:
-            # The rule of civiccrm.services.cases._close_row (on_time follows once due_at is known).
+            # The rules of closing a case (on_time follows once due_at is known).
             closed_at = record.closed_at
-            days_to_close = (closed_at - opened_at).total_seconds() / 86400
+            days_to_close = lifecycle.days_between(opened_at, closed_at)
         loc = record.location
         return st, {
             "tracking_number": record.tracking_number,
@@ -198,74 +203,24 @@ class _Item:
         self.service_type = service_type
 
 
-class _DueTimes:
-    """Due times for a batch: the ``compute_due_at`` hook, or its core answer computed for many at once.
+def _fill_due_times(deployment, items) -> None:
+    """Set ``due_at`` of a batch and, for closed cases, the on-time verdict (closed at or before ``due_at``).
 
-    When no plugin overrides ``compute_due_at`` (its only implementation is the core's), the
-    core's rule -- the SLA policy version in force at opening, counted on its calendar -- is
-    applied with the domain's vector form ``civiccrm.domain.sla.due_epochs``: one call per
-    policy and batch instead of one hook call per case (the hook is most of an import's cost
-    otherwise). Any other implementation is called case by case, so a plugin's answer wins
-    as always. ``tests/test_import_kcmo.py`` checks both ways agree.
-    """
-
-    def __init__(self, deployment):
-        from civiccrm_plugins import core as core_plugin
-
-        self.deployment = deployment
-        self.profile = deployment.profile
-        self.hook = deployment.pm.hook.compute_due_at
-        impls = self.hook.get_hookimpls()
-        self.vector = len(impls) == 1 and impls[0].function is core_plugin.compute_due_at
-        self._policies: dict = {}
-
-    def _policy(self, st, opened_at):
-        policy = self._policies.get(st.code)
-        if policy is None:
-            policy = self.profile.sla_policy(st, opened_at)
-            if self.profile.sla.history(st.code):
-                return policy  # versioned: the version depends on the opening date
-            self._policies[st.code] = policy
-        return policy
-
-    def fill(self, items) -> None:
-        """Set ``due_at`` and, for closed cases, ``on_time`` (closed at or before ``due_at``)."""
-        if self.vector:
-            self._fill_vector(items)
-        else:
-            for it in items:
-                if it.service_type is not None:
-                    it.values["due_at"] = self.hook(deployment=self.deployment, opened_at=it.values["opened_at"],
-                                                    service_type=it.service_type, profile=self.profile)
-        for it in items:
-            values = it.values
-            if values["closed_at"] is not None and values["due_at"] is not None:
-                values["on_time"] = values["closed_at"] <= values["due_at"]
-
-    def _fill_vector(self, items) -> None:
-        import numpy as np
-
-        from civiccrm.domain import sla
-        from civiccrm.domain.calendar import from_epoch
-
-        # Cases whose policies share a basis, calendar and clock start go in one call, each with
-        # its own target (business days take one target per call, so those group by policy).
-        groups: dict = {}
-        for it in items:
-            if it.service_type is not None:
-                policy = self._policy(it.service_type, it.values["opened_at"])
-                key = policy if policy.basis == SlaBasis.BUSINESS_DAYS else (
-                    policy.basis, policy.calendar, policy.clock_start)
-                groups.setdefault(key, (policy, []))[1].append((it, policy.target))
-        for policy, members in groups.values():
-            received = np.fromiter((it.values["opened_at"].timestamp() for it, _ in members), dtype=np.float64,
-                                   count=len(members))
-            targets = None if policy.basis == SlaBasis.BUSINESS_DAYS else np.fromiter(
-                (target for _, target in members), dtype=np.float64, count=len(members))
-            due = sla.due_epochs(policy, self.profile.calendars[policy.calendar], received, targets=targets)
-            members = [it for it, _ in members]
-            for it, seconds in zip(members, due.tolist(), strict=True):
-                it.values["due_at"] = from_epoch(seconds)
+    When only the core answers ``compute_due_at`` its rule is applied to the whole batch at once
+    (``sla.core_due_epochs``, the hook being most of an import's cost otherwise); a plugin's
+    answer is asked case by case. ``tests/test_import_kcmo.py`` checks both ways agree."""
+    if sla.core_computes_due_at(deployment):
+        opened = np.fromiter((it.values["opened_at"].timestamp() for it in items), dtype=np.float64,
+                             count=len(items))
+        codes = [it.values["service_code"] if it.service_type is not None else None for it in items]
+        dues = [None if seconds != seconds else from_epoch(seconds)  # NaN: no due time
+                for seconds in sla.core_due_epochs(deployment.profile, codes, opened).tolist()]
+    else:
+        dues = [sla.compute_due(deployment, it.service_type, it.values["opened_at"])
+                if it.service_type is not None else None for it in items]
+    for it, due in zip(items, dues, strict=True):
+        it.values["due_at"] = due
+        it.values["on_time"] = lifecycle.on_time(it.values["closed_at"], due)
 
 
 def _db_reason(exc: Exception) -> str:
@@ -297,7 +252,6 @@ class _Writer:
             {c: bindparam(f"v_{c}") for c in IMPORTED_COLUMNS + ("updated_at",)}
         )
         self.fire_created = bool(deployment.pm.hook.case_created.get_hookimpls())
-        self.due_times = _DueTimes(deployment)
 
     def reject(self, record: ImportRecord, reason: str) -> None:
         self.summary.rejected += 1
@@ -362,7 +316,7 @@ class _Writer:
             return
         now = self.deployment.clock()
         if not retrying:
-            self.due_times.fill(items)
+            _fill_due_times(self.deployment, items)
         try:
             with self.deployment.engine.begin() as conn:
                 created, updated, unchanged = self._write(conn, items, now)

@@ -4,7 +4,8 @@ import json
 from contextlib import contextmanager
 from operator import itemgetter
 
-from sqlalchemy import bindparam, func, insert, select
+import numpy as np
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
@@ -27,7 +28,18 @@ from civiccrm.store.tables import (
 )
 
 
+#: Case columns a transition may change; ``save_case`` writes them.
+SAVED_COLUMNS = (
+    "service_code", "request_type", "category", "department", "work_group", "description", "address",
+    "latitude", "longitude", "zip_code", "council_district", "neighborhood", "status", "resolution",
+    "updated_at", "due_at", "closed_at", "days_to_close", "on_time", "duplicate_of", "response_due_at",
+    "responded_at", "sla_clock_from", "sla_paused_at", "sla_paused_seconds", "sla_level", "sla_response_level",
+)
+
+
 def case_from_row(row: CaseRow) -> Case:
+    """The Case of a row (or of any object with the case columns; a new case's SLA columns may be
+    missing: the clock then has not run)."""
     return Case(
         id=row.id,
         tracking_number=row.tracking_number,
@@ -55,7 +67,27 @@ def case_from_row(row: CaseRow) -> Case:
         customer_id=row.customer_id,
         city_exceeded_timeframe=row.city_exceeded_timeframe,
         city_days_to_close=row.city_days_to_close,
+        days_to_close=getattr(row, "days_to_close", None),
+        response_due_at=getattr(row, "response_due_at", None),
+        responded_at=getattr(row, "responded_at", None),
+        sla_clock_from=getattr(row, "sla_clock_from", None),
+        sla_paused_at=getattr(row, "sla_paused_at", None),
+        sla_paused_seconds=getattr(row, "sla_paused_seconds", None) or 0.0,
+        sla_level=getattr(row, "sla_level", None) or 0,
+        sla_response_level=getattr(row, "sla_response_level", None) or 0,
     )
+
+
+def case_columns(case: Case) -> dict:
+    """The columns ``save_case`` writes, from a Case."""
+    values = {name: getattr(case, name) for name in SAVED_COLUMNS if name not in LOCATION_COLUMNS}
+    values.update(location_columns(case.location))
+    values["status"] = case.status.value
+    values["resolution"] = case.resolution.value if case.resolution else None
+    return values
+
+
+LOCATION_COLUMNS = ("address", "latitude", "longitude", "zip_code", "council_district", "neighborhood")
 
 
 def location_columns(location: Location) -> dict:
@@ -99,6 +131,21 @@ def get_case_row(*, session: Session, tracking_number: str, for_update: bool = F
     if row is None:
         raise NotFound(f"case {tracking_number!r} not found")
     return row
+
+
+def load_case(*, session: Session, tracking_number: str, for_update: bool = False) -> Case:
+    """The case with that tracking number (NotFound otherwise); ``for_update`` locks it until the commit."""
+    return case_from_row(get_case_row(session=session, tracking_number=tracking_number, for_update=for_update))
+
+
+_SAVE_CASE = update(CaseRow.__table__).where(CaseRow.__table__.c.id == bindparam("b_id")).values(
+    {name: bindparam(name) for name in SAVED_COLUMNS})
+
+
+def save_case(*, session: Session, case: Case, event: CaseEvent) -> None:
+    """Write a case a transition evolved, and the history event of the change (the caller commits)."""
+    session.execute(_SAVE_CASE, {**case_columns(case), "b_id": case.id})
+    add_event(session=session, case_id=case.id, event=event)
 
 
 def history(*, session: Session, case_id: int) -> list[CaseEvent]:
@@ -230,6 +277,15 @@ def count_cases(*, session: Session) -> int:
     return session.scalar(select(func.count()).select_from(CaseRow))
 
 
+def _driver_sql(conn, template: str, table, columns) -> str:
+    """``template`` with the quoted table name, column names and the driver's placeholder filled in."""
+    quote = conn.dialect.identifier_preparer.quote
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return template.format(table=quote(table.name), columns=", ".join(quote(c) for c in columns),
+                           marks=", ".join([mark] * len(columns)),
+                           assignments=", ".join(f"{quote(c)} = {mark}" for c in columns), mark=mark)
+
+
 def bulk_insert(conn, table, rows: list[dict]) -> None:
     """INSERT many rows of ``table`` with the driver's own executemany.
 
@@ -244,12 +300,7 @@ def bulk_insert(conn, table, rows: list[dict]) -> None:
 
     dialect = conn.dialect
     columns = list(rows[0])
-    quote = dialect.identifier_preparer.quote
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    statement = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-        f"VALUES ({', '.join([mark] * len(columns))})"
-    )
+    statement = _driver_sql(conn, "INSERT INTO {table} ({columns}) VALUES ({marks})", table, columns)
     instants = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, UTCDateTime)]
     to_db = UTCDateTime().process_bind_param
     get = itemgetter(*columns)
@@ -266,3 +317,26 @@ def bulk_insert(conn, table, rows: list[dict]) -> None:
             values[i] = converted
         params.append(tuple(values))
     conn.exec_driver_sql(statement, params)
+
+
+def bulk_update(conn, table, columns, params: list[tuple]) -> None:
+    """UPDATE ``columns`` of many rows of ``table`` by ``id`` with the driver's own executemany.
+
+    Each tuple of ``params`` holds the new values in the driver's own types (``driver_instants``
+    for times), then the row's id."""
+    if params:
+        conn.exec_driver_sql(_driver_sql(conn, "UPDATE {table} SET {assignments} WHERE id = {mark}", table,
+                                         columns), params)
+
+
+def driver_instants(dialect: str, epochs: np.ndarray) -> list:
+    """Epoch seconds (NaN for none) as the driver takes them for a ``UTCDateTime`` column: on SQLite the
+    text SQLAlchemy stores (UTC, microseconds), on PostgreSQL aware datetimes."""
+    missing = np.isnan(epochs)
+    if dialect == "sqlite":
+        micro = np.where(missing, 0, np.round(epochs * 1e6)).astype("int64").astype("datetime64[us]")
+        texts = np.datetime_as_string(micro, unit="us")
+        return [None if m else t[:10] + " " + t[11:] for t, m in zip(texts.tolist(), missing.tolist())]
+    from civiccrm.domain.calendar import from_epoch
+
+    return [None if m else from_epoch(d) for d, m in zip(epochs.tolist(), missing.tolist())]

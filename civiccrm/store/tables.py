@@ -465,3 +465,73 @@ class IdempotencyKeyRow(SQLModel, table=True):
 
 
 idempotency_keys_table = IdempotencyKeyRow.__table__
+
+
+class CallRow(SQLModel, table=True):
+    """One call offered to a queue (civiccrm/domain/calls.py CallRecord), with its local half-hour."""
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_calls_source_external_id"),
+        Index("ix_calls_local_date", "local_date"),
+        Index("ix_calls_caller", "caller_key", "wrap_up", "started_epoch"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=60)
+    """The format it was imported with (e.g. amazon-connect)."""
+    external_id: str = Field(max_length=120)
+    queue: str = Field(max_length=120)
+    started_at: datetime = _when()
+    started_epoch: int = Field(sa_type=BigInteger)
+    """started_at as Unix seconds: the same arithmetic on SQLite and PostgreSQL."""
+    local_date: str = Field(max_length=10)
+    """The city-local date, YYYY-MM-DD."""
+    local_slot: int
+    """The city-local half-hour of the day, 0..47."""
+    local_weekday: int
+    """0 Monday .. 6 Sunday (city-local)."""
+    outcome: str = Field(max_length=10)
+    wait_seconds: float
+    talk_seconds: float
+    hold_seconds: float
+    acw_seconds: float
+    wrap_up: str | None = Field(default=None, max_length=120)
+    agent: str | None = Field(default=None, max_length=120)
+    caller_key: str | None = Field(default=None, max_length=32)
+    """A keyed hash of the caller's number (the number itself is not stored)."""
+    case_number: str | None = Field(default=None, max_length=60)
+    case_id: int | None = Field(default=None, foreign_key="cases.id")
+    updated_at: datetime | None = _when(default=None)
+
+
+class CallIntervalRow(SQLModel, table=True):
+    """One queue's interval from an ACD interval report (civiccrm/domain/calls.py IntervalRow)."""
+
+    __tablename__ = "call_intervals"
+    __table_args__ = (
+        UniqueConstraint("source", "queue", "interval_start", name="uq_call_intervals_source_queue_start"),
+        Index("ix_call_intervals_local_date", "local_date"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=60)
+    queue: str = Field(max_length=120)
+    interval_start: datetime = _when()
+    length_seconds: int
+    local_date: str = Field(max_length=10)
+    local_slot: int
+    local_weekday: int
+    offered: int
+    handled: int
+    abandoned: int
+    short_abandoned: int
+    answered_within_t: int | None = None
+    wait_seconds: float
+    handle_seconds: float
+    agents: float | None = None
+    service_level_seconds: float | None = None
+    """The threshold the ACD counted answered_within_t with."""
+    short_abandon_seconds: float | None = None
+
+
+calls_table = CallRow.__table__
+call_intervals_table = CallIntervalRow.__table__

@@ -1,8 +1,8 @@
 """Write sla_policies.csv: pre-reset time-frame versions where the city's own data shows them.
 
-Kansas City reset its time-frames on 2015-07-01. ``build_taxonomy.py`` fits each
-request type's ``sla_days`` on its cases since the reset when it has at least 5
-verdicts there. For those types this script fits T again on the cases created before
+Kansas City reset its time-frames on 2015-07-01. ``civiccrm profile draft --mapping kcmo``
+fits each request type's ``sla_days`` on its cases since the reset when it has at least 5
+verdicts there (``civiccrm.domain.timeframes``). For those types this script fits T again on the cases created before
 the reset, with the same rule and acceptance test (at least 5 verdicts, one N, 90 %
 agreement); where the pre-reset T is accepted and differs, the type gets two versions:
 the pre-reset T from the beginning and its service_types.csv time-frame from
@@ -18,10 +18,28 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from scripts.kansas_city.build_taxonomy import (
-    DEFAULT_DATA, MIN_AGREEMENT, MIN_VERDICTS, PROFILE_DIR, RESET_DATE, agreement, assign_codes, fit_threshold,
-    parse_days, read_rows,
-)
+from civiccrm.domain.timeframes import agreement, fit_threshold
+from civiccrm.services.profile_draft import assign_codes
+
+PROFILE_DIR = Path(__file__).resolve().parents[2] / "cities" / "kansas_city"
+DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "kc311"
+RESET_DATE = dt.date(2015, 7, 1)  # Kansas City's time-frame reset
+MIN_VERDICTS = 5
+MIN_AGREEMENT = 0.90
+
+
+def read_rows(data_dir: Path):
+    files = sorted(data_dir.glob("*.csv"))
+    if not files:
+        raise SystemExit(f"no CSV files in {data_dir}")
+    for path in files:
+        with path.open(newline="", encoding="utf-8") as fh:
+            yield from csv.DictReader(fh)
+
+
+def parse_days(value: str):
+    value = value.strip()
+    return int(float(value)) if value else None
 
 FIELDS = ["service_code", "effective_from", "target", "basis", "note"]
 

@@ -1,0 +1,315 @@
+"""`civiccrm export cases`: the city's cases as open data (CSV, GeoJSON, Parquet, Open311 bulk), without personal data.
+
+Cases are read in batches (``civiccrm.store.exports.case_batches``: only public columns of
+``cases`` are ever selected -- never the customer, the history notes or the media), turned
+into Arrow record batches, and written one batch at a time, so memory stays flat in the
+number of cases. Free-text descriptions are written only when the profile says they are
+public (``[open_data] public_descriptions = true``). Beside the file goes its data
+dictionary (``FILE.dictionary.csv``: column, type, description). ``docs/open-data-export.md``
+describes the formats.
+"""
+
+import csv
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import attrs
+
+from civiccrm.errors import CivicError
+from civiccrm.store.exports import case_batches
+
+FORMATS = ("csv", "geojson", "parquet", "open311-bulk")
+
+
+@attrs.frozen
+class Column:
+    """One column of an export: its name, type (string, timestamp, number, boolean) and meaning."""
+
+    name: str
+    source: str
+    type: str
+    description: str
+
+
+#: The Socrata-style flat columns (CSV, GeoJSON properties, Parquet).
+COLUMNS = (
+    Column("case_id", "tracking_number", "string", "Public tracking number of the case."),
+    Column("service_code", "service_code", "string", "Code of the service type in the city's taxonomy."),
+    Column("service_name", "request_type", "string", "Name of the service type."),
+    Column("category", "category", "string", "Category of the service type."),
+    Column("department", "department", "string", "Code of the department that owns the case."),
+    Column("work_group", "work_group", "string", "Code of the department's work group that owns the case."),
+    Column("channel", "channel", "string", "How the request came in (phone, web, app, email, ...)."),
+    Column("status", "status", "string", "Status: new, open, in_progress, on_hold, waiting, closed or reopened."),
+    Column("resolution", "resolution", "string", "Why a closed case was closed (fixed, duplicate, not_city, "
+                                                  "no_action, referred, cancelled)."),
+    Column("opened_at", "opened_at", "timestamp", "When the case was opened (UTC, ISO 8601)."),
+    Column("due_at", "due_at", "timestamp", "When the case is due under the city's time-frame for its type (UTC)."),
+    Column("closed_at", "closed_at", "timestamp", "When the case was closed (UTC); blank while open."),
+    Column("updated_at", "updated_at", "timestamp", "When the case last changed (UTC)."),
+    Column("days_to_close", "days_to_close", "number", "Days from opening to closing (fractional)."),
+    Column("on_time", "on_time", "boolean", "Closed by its due time (CivicCRM's verdict)."),
+    Column("city_exceeded_timeframe", "city_exceeded_timeframe", "boolean",
+           "The city's own verdict from its previous system: true when the case exceeded its time-frame."),
+    Column("city_days_to_close", "city_days_to_close", "number", "Days to close as the previous system counted them."),
+    Column("address", "address", "string", "Street address of the problem (not of the person who asked)."),
+    Column("zip_code", "zip_code", "string", "ZIP code of the problem."),
+    Column("council_district", "council_district", "string", "Council district of the problem."),
+    Column("neighborhood", "neighborhood", "string", "Neighbourhood of the problem."),
+    Column("latitude", "latitude", "number", "WGS84 latitude of the problem."),
+    Column("longitude", "longitude", "number", "WGS84 longitude of the problem."),
+    Column("duplicate_of", "duplicate_of", "string", "Tracking number of the case this one duplicates."),
+    Column("source", "origin", "string", "Where the record came from: intake, or import:<system> for history."),
+)
+DESCRIPTION = Column("description", "description", "string",
+                     "What the requester wrote (published because the city's profile says descriptions are public).")
+
+#: Open311 GeoReport bulk (draft): GeoReport v2 request fields plus the bulk proposal's additions.
+OPEN311_COLUMNS = (
+    Column("service_request_id", "tracking_number", "string", "GeoReport service_request_id (tracking number)."),
+    Column("requested_datetime", "opened_at", "timestamp", "When the request was made (ISO 8601 with offset)."),
+    Column("updated_datetime", "updated_at", "timestamp", "When the request last changed."),
+    Column("expected_datetime", "due_at", "timestamp", "When the request is expected to be fulfilled (its due time)."),
+    Column("closed_datetime", "closed_at", "timestamp", "When the request was closed (bulk draft addition)."),
+    Column("status", "status", "string", "GeoReport status: open or closed."),
+    Column("status_notes", "resolution", "string", "Why a closed request was closed (CivicCRM resolution code)."),
+    Column("service_name", "request_type", "string", "Name of the service type."),
+    Column("service_code", "service_code", "string", "GeoReport service_code."),
+    Column("service_subtype", "category", "string", "Category of the service type (bulk draft addition)."),
+    Column("agency_responsible", "department", "string", "Department responsible."),
+    Column("address", "address", "string", "Address of the problem."),
+    Column("zipcode", "zip_code", "string", "ZIP code of the problem."),
+    Column("lat", "latitude", "number", "WGS84 latitude."),
+    Column("long", "longitude", "number", "WGS84 longitude."),
+    Column("source", "channel", "string", "How the request came in (bulk draft addition)."),
+)
+OPEN311_DESCRIPTION = Column("description", "description", "string", "What the requester wrote (public in this city).")
+
+
+def descriptions_public(profile) -> bool:
+    """True when the profile's ``[open_data] public_descriptions`` says free text may be published."""
+    return bool((profile.settings.get("open_data") or {}).get("public_descriptions", False))
+
+
+def columns_for(fmt: str, profile) -> tuple[Column, ...]:
+    public = descriptions_public(profile)
+    if fmt == "open311-bulk":
+        return OPEN311_COLUMNS + ((OPEN311_DESCRIPTION,) if public else ())
+    return COLUMNS + ((DESCRIPTION,) if public else ())
+
+
+@attrs.define
+class ExportSummary:
+    cases: int = 0
+    file: str = ""
+    dictionary: str = ""
+    format: str = ""
+
+
+def _arrow():
+    import pyarrow as pa
+
+    return pa
+
+
+def _arrow_type(column: Column):
+    pa = _arrow()
+    return {"string": pa.string(), "timestamp": pa.timestamp("us", tz="UTC"), "number": pa.float64(),
+            "boolean": pa.bool_()}[column.type]
+
+
+def _schema(columns):
+    pa = _arrow()
+    return pa.schema([pa.field(c.name, _arrow_type(c)) for c in columns])
+
+
+class _Batches:
+    """Rows from the store -> Arrow record batches of the export's columns."""
+
+    def __init__(self, columns: Sequence[Column], sqlite: bool):
+        self.columns = columns
+        self.schema = _schema(columns)
+        self.sqlite = sqlite
+        self.sources = [c.source for c in columns]
+
+    def convert(self, rows: list) -> object:
+        import pyarrow as pa
+
+        arrays = []
+        for column, values in zip(self.columns, zip(*rows), strict=True):
+            kind = _arrow_type(column)
+            if column.type == "timestamp":
+                if self.sqlite:
+                    arr = pa.array(values, type=pa.string()).cast(pa.timestamp("us")).cast(kind)
+                else:
+                    arr = pa.array(values, type=kind)
+            else:
+                arr = pa.array(values, type=kind)
+            arrays.append(arr)
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+
+def _open311_status(batch):
+    """GeoReport status is open or closed only."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    index = batch.schema.get_field_index("status")
+    status = pc.if_else(pc.equal(batch.column(index), "closed"), "closed", "open")
+    return batch.set_column(index, "status", status.cast(pa.string()))
+
+
+def _iso(array, tz: str | None = None):
+    """Timestamps as ISO 8601 text: UTC with Z, or the city's local time with its offset (-05:00)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    seconds = array.cast(pa.timestamp("s", tz="UTC"), safe=False)  # whole seconds, as the formats write them
+    if tz is None:
+        return pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%SZ")
+    local = pc.strftime(seconds.cast(pa.timestamp("s", tz=tz)), format="%Y-%m-%dT%H:%M:%S%z")
+    return pc.replace_substring_regex(local, pattern=r"([+-][0-9]{2})([0-9]{2})$", replacement=r"\1:\2")
+
+
+class _CsvWriter:
+    def __init__(self, path: Path, schema, *, local_tz: str | None = None):
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        self.local_tz = local_tz
+        self.text_schema = pa.schema([pa.field(f.name, pa.string() if pa.types.is_timestamp(f.type) else f.type)
+                                      for f in schema])
+        self.writer = pacsv.CSVWriter(str(path), self.text_schema,
+                                      write_options=pacsv.WriteOptions(quoting_style="needed"))
+
+    def write(self, batch) -> None:
+        import pyarrow as pa
+
+        arrays = []
+        for field, array in zip(batch.schema, batch.columns, strict=True):
+            if pa.types.is_timestamp(field.type):
+                array = _iso(array, self.local_tz)
+            arrays.append(array)
+        self.writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self.text_schema))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class _ParquetWriter:
+    def __init__(self, path: Path, schema):
+        import pyarrow.parquet as pq
+
+        self.writer = pq.ParquetWriter(str(path), schema, compression="zstd")
+
+    def write(self, batch) -> None:
+        self.writer.write_batch(batch)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class _GeoJsonWriter:
+    """RFC 7946: a FeatureCollection of Point features (WGS84 longitude, latitude); no point: null geometry."""
+
+    def __init__(self, path: Path, schema):
+        self.handle = open(path, "w", encoding="utf-8", newline="\n")
+        self.handle.write('{"type": "FeatureCollection", "features": [\n')
+        self.names = [json.dumps(f.name) for f in schema]
+        self.first = True
+
+    def write(self, batch) -> None:
+        import pyarrow as pa
+
+        columns = []
+        for field, array in zip(batch.schema, batch.columns, strict=True):
+            if pa.types.is_timestamp(field.type):
+                array = _iso(array)
+            columns.append([json.dumps(v, ensure_ascii=False) for v in array.to_pylist()])
+        lat = batch.column(batch.schema.get_field_index("latitude")).to_pylist()
+        lon = batch.column(batch.schema.get_field_index("longitude")).to_pylist()
+        names = self.names
+        out = []
+        for i, values in enumerate(zip(*columns)):
+            props = ", ".join(f"{n}: {v}" for n, v in zip(names, values))
+            geometry = "null" if lat[i] is None else f'{{"type": "Point", "coordinates": [{lon[i]!r}, {lat[i]!r}]}}'
+            out.append(f'{{"type": "Feature", "geometry": {geometry}, "properties": {{{props}}}}}')
+        if out:
+            self.handle.write(("" if self.first else ",\n") + ",\n".join(out))
+            self.first = False
+
+    def close(self) -> None:
+        self.handle.write("\n]}\n")
+        self.handle.close()
+
+
+def dictionary_path(out: Path) -> Path:
+    return out.with_name(out.name + ".dictionary.csv")
+
+
+def write_dictionary(path: Path, columns: Sequence[Column], fmt: str) -> None:
+    """The data dictionary beside an export: one row per column (name, type, description)."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["column", "type", "description"])
+        for c in columns:
+            kind = c.type
+            if c.type == "timestamp":
+                kind = "timestamp (ISO 8601 with offset)" if fmt == "open311-bulk" else "timestamp (UTC)"
+            writer.writerow([c.name, kind, c.description])
+
+
+def _service_codes(profile, types: Sequence[str]) -> list[str] | None:
+    if not types:
+        return None
+    return [profile.service_type(t).code for t in types]
+
+
+def export_cases(deployment, *, fmt: str, out: Path | str, start: datetime | None = None, end: datetime | None = None,
+                 types: Sequence[str] = (), batch_size: int = 50_000,
+                 progress: Callable[[int], None] | None = None) -> ExportSummary:
+    """Write the cases opened in [start, end) of ``types`` (codes or names) to ``out`` in ``fmt``, and the
+    data dictionary beside it."""
+    if fmt not in FORMATS:
+        raise CivicError(f"--format: {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if batch_size < 1:
+        raise CivicError(f"batch size must be at least 1, got {batch_size}")
+    profile = deployment.profile
+    codes = _service_codes(profile, types)
+    columns = columns_for(fmt, profile)
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise CivicError(f"--out: folder {out.parent} does not exist")
+    part = out.with_name(out.name + ".part")
+    summary = ExportSummary(file=str(out), dictionary=str(dictionary_path(out)), format=fmt)
+    with deployment.engine.connect() as conn:
+        batches = _Batches(columns, conn.dialect.name == "sqlite")
+        schema = batches.schema
+        if fmt == "csv":
+            writer = _CsvWriter(part, schema)
+        elif fmt == "open311-bulk":
+            writer = _CsvWriter(part, schema, local_tz=profile.timezone)
+        elif fmt == "parquet":
+            writer = _ParquetWriter(part, schema)
+        else:
+            writer = _GeoJsonWriter(part, schema)
+        try:
+            for rows in case_batches(connection=conn, columns=batches.sources, start=start, end=end,
+                                     service_codes=codes, batch_size=batch_size):
+                batch = batches.convert(rows)
+                if fmt == "open311-bulk":
+                    batch = _open311_status(batch)
+                writer.write(batch)
+                summary.cases += len(rows)
+                if progress is not None:
+                    progress(len(rows))
+            writer.close()
+        except BaseException:
+            writer.close()
+            part.unlink(missing_ok=True)
+            raise
+    part.replace(out)  # the file appears whole or not at all
+    write_dictionary(dictionary_path(out), columns, fmt)
+    return summary
