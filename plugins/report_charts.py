@@ -18,6 +18,7 @@ BLUE, GREY, RED, GREEN, AMBER = "#1f5fa8", "#9aa5b1", "#c0392b", "#2e7d32", "#b7
 RC = {"svg.hashsalt": HASH_SALT, "svg.fonttype": "none", "font.family": "DejaVu Sans", "font.size": 8,
       "axes.spines.top": False, "axes.spines.right": False, "figure.dpi": 100}
 _XML_PROLOGUE = re.compile(r"^.*?(?=<svg)", re.S)
+_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.S)
 
 
 def _save(draw, size, format: str) -> bytes:
@@ -32,7 +33,7 @@ def _save(draw, size, format: str) -> bytes:
 
 def chart(name: str, title: str, draw, table: Table, *, size=(7.0, 3.2), alt: str = "") -> Chart:
     """A Chart whose SVG is drawn now and PNG when asked for; ``draw(figure)`` fills a Figure."""
-    svg = _XML_PROLOGUE.sub("", _save(draw, size, "svg").decode("utf-8"), count=1)
+    svg = _METADATA.sub("", _XML_PROLOGUE.sub("", _save(draw, size, "svg").decode("utf-8"), count=1), count=1)
     return Chart(name=name, title=title, svg=svg, png=lambda: _save(draw, size, "png"), table=table, alt=alt or title)
 
 
