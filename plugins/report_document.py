@@ -15,6 +15,7 @@ Charts come from ``report_charts`` (matplotlib, deterministic), so the same figu
 same bytes in every format.
 """
 
+import base64
 import csv
 import io
 import json
@@ -174,6 +175,7 @@ _env = jinja2.Environment(loader=jinja2.PackageLoader("civiccrm_plugins", "templ
                           autoescape=jinja2.select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 _env.filters["cell"] = _fmt
 _env.filters["css"] = css_string
+_env.filters["data_uri"] = lambda svg: "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
 _env.tests["chart"] = lambda block: isinstance(block, Chart)
 
 
@@ -187,8 +189,7 @@ def to_pdf(document: Document) -> bytes:
     import weasyprint
 
     html = weasyprint.HTML(string=to_html(document, for_print=True))
-    return html.write_pdf(metadata=None, pdf_identifier=document.pack.encode(), uncompressed_pdf=False,
-                          custom_metadata=False, pdf_forms=False)
+    return html.write_pdf(pdf_identifier=document.pack.encode("ascii"))
 
 
 def to_csv(document: Document) -> str:
