@@ -25,6 +25,7 @@ from civiccrm.metrics import definitions as d
 from civiccrm.metrics.kcstat import KCSTAT_METRICS, REPEAT_AREAS, Share, kcstat_figures, window_labels
 from civiccrm.metrics.matrix import QUADRANTS, matrix
 from civiccrm.metrics.summary import read_snapshot
+from civiccrm.store.analytics import report_source
 from civiccrm_plugins import report_charts as charts
 from civiccrm_plugins.report_document import FORMATS, PAPER_SIZES, Column, Document, Section, Table, render_document
 
@@ -410,7 +411,7 @@ def kcstat_document(deployment, *, start: datetime, end: datetime) -> Document:
     survey, question = config["survey"], config["question"]
     rated = {q.code: q.text for q in survey.questions if q.is_rated} if survey is not None else None
     now = deployment.clock()
-    with read_snapshot(deployment.engine) as db:
+    with report_source(deployment.engine) as source, read_snapshot(source) as db:
         figures = kcstat_figures(db, start=start, end=end, now=now, tz=profile.tz,
                                  fiscal_year_start=profile.fiscal_year_start, windows=config["backlog_windows"],
                                  survey=(survey.code, rated) if survey is not None else None,

@@ -18,6 +18,7 @@ from civiccrm.errors import CivicError
 from civiccrm.metrics.customer_service import CUSTOMER_SERVICE_METRICS, invitations, item_counts
 from civiccrm.metrics.kcstat import LOW_SAMPLE, Period, Share
 from civiccrm.metrics.summary import read_snapshot
+from civiccrm.store.analytics import report_source
 from civiccrm.store.surveys import list_action_plans
 from civiccrm_plugins import report_charts as charts
 from civiccrm_plugins.report_document import FORMATS, PAPER_SIZES, Column, Document, Section, Table, render_document
@@ -200,7 +201,7 @@ def customer_service_document(deployment, *, start: datetime, end: datetime) -> 
             Section("Departments", missing=f"No survey configured: {profile.name} has no survey "
                                            f"{config['instrument']!r} ([plugins.{SETTINGS_TABLE}] instrument)."),))
     items = [q.code for q in survey.questions if q.is_rated]
-    with read_snapshot(deployment.engine) as db:
+    with report_source(deployment.engine) as source, read_snapshot(source) as db:
         counts = item_counts(db, instrument=survey.code, items=items, start=start, end=end)
         invited = invitations(db, instrument=survey.code, start=start, end=end)
     with deployment.session() as session:
