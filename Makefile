@@ -31,7 +31,8 @@ BENCH_OPEN311_ARGS ?= --cases 1000000 --duration 8
 # bench/scale is not in `make bench`: at its default 40,000,000 cases the fill alone takes a long while.
 BENCH_SCALE_ARGS ?= --cases 40000000
 BENCH_EXPORT_ARGS ?= --cases 3500000 --rows 1000000
-BENCHMARKS := import sla surveys open311 export
+BENCH_REPORTS_ARGS ?= --cases 3500000
+BENCHMARKS := import sla surveys open311 export reports
 
 .PHONY: venv install postgres-deps test run bench $(addprefix bench-,$(BENCHMARKS)) bench-scale clean distclean
 
@@ -100,6 +101,10 @@ bench-open311: install
 bench-scale: install postgres-deps
 	@echo "== bench/scale.py $(BENCH_SCALE_ARGS)"
 	bash scripts/with-postgres $(VENV_PY) bench/scale.py $(BENCH_SCALE_ARGS)
+
+bench-reports: install postgres-deps
+	@echo "== bench/reports.py $(BENCH_REPORTS_ARGS)"
+	bash scripts/with-postgres $(VENV_PY) bench/reports.py $(BENCH_REPORTS_ARGS)
 
 clean:
 	rm -rf var build dist .pytest_cache .hypothesis *.egg-info

@@ -50,7 +50,7 @@ def _positive(where: str, value) -> int:
 
 def settings(deployment) -> dict:
     """The pack's settings: defaults, then ``[plugins.kcstat]``, each checked; the survey resolved (or None)."""
-    from civiccrm import plugins
+    from civiccrm.services.surveys import instruments
 
     table = deployment.profile.settings.get("plugins", {}).get(SETTINGS_TABLE, {})
     where = f"plugins.{SETTINGS_TABLE}"
@@ -74,7 +74,7 @@ def settings(deployment) -> dict:
         raise CivicError(f"{where}.repeat_area: {found['repeat_area']!r}; expected one of {', '.join(REPEAT_AREAS)}")
     if found["paper"] not in PAPER_SIZES:
         raise CivicError(f"{where}.paper: {found['paper']!r}; expected one of {', '.join(PAPER_SIZES)}")
-    known = plugins.survey_instruments(deployment.profile)
+    known = instruments(deployment)
     instrument = known.get(found["instrument"])
     found["survey"] = instrument
     found["question"] = None

@@ -31,7 +31,7 @@ KINDS = ("internal", "external")
 
 def settings(deployment) -> dict:
     """Defaults, then ``[plugins.tulsa_customer_service]``, checked; the instrument resolved (None if absent)."""
-    from civiccrm import plugins
+    from civiccrm.services.surveys import instruments
 
     table = deployment.profile.settings.get("plugins", {}).get(SETTINGS_TABLE, {})
     where = f"plugins.{SETTINGS_TABLE}"
@@ -44,7 +44,7 @@ def settings(deployment) -> dict:
         raise CivicError(f"{where}.min_sample: {n!r} is not a whole number of 1 or more")
     if found["paper"] not in PAPER_SIZES:
         raise CivicError(f"{where}.paper: {found['paper']!r}; expected one of {', '.join(PAPER_SIZES)}")
-    known = plugins.survey_instruments(deployment.profile)
+    known = instruments(deployment)
     if "instrument" in table and found["instrument"] not in known:
         raise CivicError(f"{where}.instrument: no survey {found['instrument']!r} in {deployment.profile.name}; "
                          f"known: {', '.join(sorted(known)) or 'none'}")

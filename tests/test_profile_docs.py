@@ -12,7 +12,7 @@ import pytest
 from civiccrm import profile_duplicates, profile_sla, profiles, survey_profile
 from civiccrm.domain.calendar import WEEKDAYS
 from civiccrm.services import surveys as survey_service
-from civiccrm_plugins import council_pack
+from civiccrm_plugins import council_pack, kcstat_pack, tulsa_pack
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "city-profiles.md"
 
@@ -55,6 +55,8 @@ def accepted_keys() -> dict[str, tuple[str, ...]]:
         "action plans CSV (survey_profile._PLAN_OPTIONAL)": survey_profile._PLAN_OPTIONAL,
         "[plugins.survey_dispatch] (services.surveys.DEFAULTS)": tuple(survey_service.DEFAULTS),
         "[plugins.council_monthly] (council_pack.DEFAULTS)": tuple(council_pack.DEFAULTS),
+        "[plugins.kcstat] (kcstat_pack.DEFAULTS)": tuple(kcstat_pack.DEFAULTS),
+        "[plugins.tulsa_customer_service] (tulsa_pack.DEFAULTS)": tuple(tulsa_pack.DEFAULTS),
     }
 
 

@@ -178,3 +178,32 @@ def test_kcstat_for_another_city_says_what_it_lacks(tmp_path, city):
         assert deployment.profile.name in pdf.pages[0].extract_text()
     finally:
         deployment.engine.dispose()
+
+
+def test_cli_renders_every_format(kc_deployment, tmp_path):
+    from click.testing import CliRunner
+
+    from civiccrm.cli import cli
+
+    url = str(kc_deployment.engine.url)
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["--db", url, "report", "packs", "--json"])
+    packs = {p["name"]: p for p in json.loads(listed.output)["packs"]}
+    assert packs["kcstat"]["formats"] == ["html", "pdf", "csv", "json", "zip"] and packs["kcstat"]["enabled"]
+    assert "tulsa-customer-service" in packs
+    for fmt, period in (("pdf", ["--month", "2019-07"]), ("zip", ["--from", "2019-07-01", "--to", "2019-07-31"]),
+                        ("csv", ["--fiscal-year", "2020"])):
+        out = tmp_path / f"kcstat.{fmt}"
+        result = runner.invoke(cli, ["--db", url, "report", "render", "kcstat", *period, "--format", fmt,
+                                     "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert out.stat().st_size > 1000
+    assert len(pypdf.PdfReader(tmp_path / "kcstat.pdf").pages) >= 3
+    assert zipfile.ZipFile(tmp_path / "kcstat.zip").read("tables/matrix.csv").startswith(b"number,work_group")
+    assert (tmp_path / "kcstat.csv").read_text().startswith("# headline_counts: Cases\nfigure,month")
+    shown = runner.invoke(cli, ["--db", url, "report", "render", "kcstat", "--month", "2019-07", "--format", "json"])
+    assert json.loads(shown.output)["period"] == "2019-07-01 to 2019-07-31"
+    refused = runner.invoke(cli, ["--db", url, "report", "render", "kcstat", "--month", "2019-07", "--format", "zip"])
+    assert refused.exit_code != 0 and "give --out FILE" in refused.output and "Traceback" not in refused.output
+    wrong = runner.invoke(cli, ["--db", url, "report", "render", "kcstat", "--month", "2019-07", "--format", "docx"])
+    assert wrong.exit_code != 0 and "renders html, pdf, csv, json, zip, not 'docx'" in wrong.output
