@@ -27,7 +27,7 @@ from civiccrm.metrics.matrix import QUADRANTS, matrix
 from civiccrm.metrics.summary import read_snapshot
 from civiccrm.store.analytics import report_source
 from civiccrm_plugins import report_charts as charts
-from civiccrm_plugins.report_document import FORMATS, PAPER_SIZES, Column, Document, Section, Table, render_document
+from civiccrm_plugins.report_document import Column, Document, Section, Table, check_paper, document_pack, pack_settings
 
 NAME = "kcstat"
 SETTINGS_TABLE = "kcstat"
@@ -52,12 +52,7 @@ def settings(deployment) -> dict:
     """The pack's settings: defaults, then ``[plugins.kcstat]``, each checked; the survey resolved (or None)."""
     from civiccrm.services.surveys import instruments
 
-    table = deployment.profile.settings.get("plugins", {}).get(SETTINGS_TABLE, {})
-    where = f"plugins.{SETTINGS_TABLE}"
-    unknown = sorted(set(table) - set(DEFAULTS))
-    if unknown:
-        raise CivicError(f"{where}: unknown key {unknown[0]!r}; expected one of {', '.join(DEFAULTS)}")
-    found = {**DEFAULTS, **table}
+    table, found, where = pack_settings(deployment, SETTINGS_TABLE, DEFAULTS)
     goals = found["satisfaction_goals"]
     if not isinstance(goals, list) or not goals:
         raise CivicError(f"{where}.satisfaction_goals: {goals!r} is not a list of shares like [0.85, 0.90]")
@@ -72,8 +67,7 @@ def settings(deployment) -> dict:
     found["backlog_windows"] = tuple(windows)
     if found["repeat_area"] not in REPEAT_AREAS:
         raise CivicError(f"{where}.repeat_area: {found['repeat_area']!r}; expected one of {', '.join(REPEAT_AREAS)}")
-    if found["paper"] not in PAPER_SIZES:
-        raise CivicError(f"{where}.paper: {found['paper']!r}; expected one of {', '.join(PAPER_SIZES)}")
+    check_paper(where, found["paper"])
     known = instruments(deployment)
     instrument = known.get(found["instrument"])
     found["survey"] = instrument
@@ -441,18 +435,8 @@ def kcstat_document(deployment, *, start: datetime, end: datetime) -> Document:
         paper=config["paper"], min_sample=config["min_sample"])
 
 
-def render(deployment, *, start: datetime, end: datetime, format: str):
-    """The KCStat pack for [start, end) in ``format``."""
-    from civiccrm.registries import Rendered
-
-    content, media_type = render_document(kcstat_document(deployment, start=start, end=end), format)
-    return Rendered(content, media_type)
-
-
 @hookimpl
 def register_report_packs(register):
-    from civiccrm.registries import ReportPack
-
-    register(ReportPack(NAME, render, description="KCStat monthly: volume, timeliness, backlog age, satisfaction, "
+    register(document_pack(NAME, kcstat_document, "KCStat monthly: volume, timeliness, backlog age, satisfaction, "
                                                   "the 311 matrix, escalations, repeat requests and the 13-month "
-                                                  "trend, each against a year before", formats=FORMATS))
+                                                  "trend, each against a year before"))

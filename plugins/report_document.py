@@ -27,6 +27,7 @@ import attrs
 import jinja2
 import markupsafe
 
+from civiccrm.errors import CivicError
 from civiccrm.metrics.definitions import Metric
 from civiccrm.metrics.kcstat import Share
 
@@ -239,6 +240,35 @@ def to_json(document: Document) -> str:
             "charts": [c.name for c in document.charts()],
             "definitions": [m.to_dict() for m in document.definitions]}
     return json.dumps(data, indent=2, ensure_ascii=False, default=_json_default)
+
+
+def pack_settings(deployment, table_name: str, defaults: dict) -> tuple[dict, dict, str]:
+    """``[plugins.<table_name>]``: (the table as written, the defaults overlaid by it, its name for messages).
+
+    Unknown keys are refused; checking each value is the pack's own business."""
+    table = deployment.profile.settings.get("plugins", {}).get(table_name, {})
+    where = f"plugins.{table_name}"
+    unknown = sorted(set(table) - set(defaults))
+    if unknown:
+        raise CivicError(f"{where}: unknown key {unknown[0]!r}; expected one of {', '.join(defaults)}")
+    return table, {**defaults, **table}, where
+
+
+def check_paper(where: str, paper) -> str:
+    if paper not in PAPER_SIZES:
+        raise CivicError(f"{where}.paper: {paper!r}; expected one of {', '.join(PAPER_SIZES)}")
+    return paper
+
+
+def document_pack(name: str, build: Callable[..., Document], description: str):
+    """A ReportPack rendering ``build(deployment, start=, end=)`` in every format of this module."""
+    from civiccrm.registries import Rendered, ReportPack
+
+    def render(deployment, *, start: datetime, end: datetime, format: str) -> Rendered:
+        content, media_type = render_document(build(deployment, start=start, end=end), format)
+        return Rendered(content, media_type)
+
+    return ReportPack(name, render, description=description, formats=FORMATS)
 
 
 FORMATS = ("html", "pdf", "csv", "json", "zip")

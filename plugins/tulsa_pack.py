@@ -21,7 +21,7 @@ from civiccrm.metrics.summary import read_snapshot
 from civiccrm.store.analytics import report_source
 from civiccrm.store.surveys import list_action_plans
 from civiccrm_plugins import report_charts as charts
-from civiccrm_plugins.report_document import FORMATS, PAPER_SIZES, Column, Document, Section, Table, render_document
+from civiccrm_plugins.report_document import Column, Document, Section, Table, check_paper, document_pack, pack_settings
 
 NAME = "tulsa-customer-service"
 SETTINGS_TABLE = "tulsa_customer_service"
@@ -33,17 +33,11 @@ def settings(deployment) -> dict:
     """Defaults, then ``[plugins.tulsa_customer_service]``, checked; the instrument resolved (None if absent)."""
     from civiccrm.services.surveys import instruments
 
-    table = deployment.profile.settings.get("plugins", {}).get(SETTINGS_TABLE, {})
-    where = f"plugins.{SETTINGS_TABLE}"
-    unknown = sorted(set(table) - set(DEFAULTS))
-    if unknown:
-        raise CivicError(f"{where}: unknown key {unknown[0]!r}; expected one of {', '.join(DEFAULTS)}")
-    found = {**DEFAULTS, **table}
+    table, found, where = pack_settings(deployment, SETTINGS_TABLE, DEFAULTS)
     n = found["min_sample"]
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise CivicError(f"{where}.min_sample: {n!r} is not a whole number of 1 or more")
-    if found["paper"] not in PAPER_SIZES:
-        raise CivicError(f"{where}.paper: {found['paper']!r}; expected one of {', '.join(PAPER_SIZES)}")
+    check_paper(where, found["paper"])
     known = instruments(deployment)
     if "instrument" in table and found["instrument"] not in known:
         raise CivicError(f"{where}.instrument: no survey {found['instrument']!r} in {deployment.profile.name}; "
@@ -212,18 +206,8 @@ def customer_service_document(deployment, *, start: datetime, end: datetime) -> 
                     data={"instrument": survey.code, "instrument_name": survey.name, "period_dates": period.to_dict()})
 
 
-def render(deployment, *, start: datetime, end: datetime, format: str):
-    """The customer service pack for [start, end) in ``format``."""
-    from civiccrm.registries import Rendered
-
-    content, media_type = render_document(customer_service_document(deployment, start=start, end=end), format)
-    return Rendered(content, media_type)
-
-
 @hookimpl
 def register_report_packs(register):
-    from civiccrm.registries import ReportPack
-
-    register(ReportPack(NAME, render, description="Customer service survey by department and key process: the "
-                                                  "statements' share agreeing, who was surveyed, response rates, "
-                                                  "baselines, targets and action plans", formats=FORMATS))
+    register(document_pack(NAME, customer_service_document, "Customer service survey by department and key process: "
+                                                            "the statements' share agreeing, who was surveyed, response "
+                                                            "rates, baselines, targets and action plans"))
