@@ -33,7 +33,8 @@ BENCH_SCALE_ARGS ?= --cases 40000000
 BENCH_EXPORT_ARGS ?= --cases 3500000 --rows 1000000
 # bench/calls is not in `make bench` either: 10,000,000 call records take long to generate and import.
 BENCH_CALLS_ARGS ?= --calls 10000000
-BENCHMARKS := import sla surveys open311 export
+BENCH_REPORTS_ARGS ?= --cases 3500000
+BENCHMARKS := import sla surveys open311 export reports
 
 .PHONY: venv install postgres-deps test run bench $(addprefix bench-,$(BENCHMARKS)) bench-scale bench-calls clean distclean
 
@@ -109,6 +110,10 @@ bench-scale: install postgres-deps
 bench-calls: install
 	@echo "== bench/calls.py $(BENCH_CALLS_ARGS)"
 	$(VENV_PY) bench/calls.py $(BENCH_CALLS_ARGS)
+
+bench-reports: install postgres-deps
+	@echo "== bench/reports.py $(BENCH_REPORTS_ARGS)"
+	bash scripts/with-postgres $(VENV_PY) bench/reports.py $(BENCH_REPORTS_ARGS)
 
 clean:
 	rm -rf var build dist .pytest_cache .hypothesis *.egg-info

@@ -23,6 +23,8 @@ DEFAULT_PLUGINS = (
     "civiccrm_plugins.survey_pages",
     "civiccrm_plugins.open311",
     "civiccrm_plugins.council_pack",
+    "civiccrm_plugins.kcstat_pack",
+    "civiccrm_plugins.tulsa_pack",
 )
 
 ENTRY_POINT_GROUP = "civiccrm"

@@ -16,7 +16,7 @@ from civiccrm.profiles import duplicates as profile_duplicates
 from civiccrm.domain import calls as call_domain
 from civiccrm.domain.calendar import WEEKDAYS
 from civiccrm.services.surveys import invitations as survey_invitations
-from civiccrm_plugins import council_pack, email_channel
+from civiccrm_plugins import council_pack, email_channel, kcstat_pack, tulsa_pack
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "city-profiles.md"
 
@@ -62,6 +62,8 @@ def accepted_keys() -> dict[str, tuple[str, ...]]:
         "[plugins.survey_dispatch] (services.surveys.DEFAULTS)": tuple(survey_invitations.DEFAULTS),
         "[plugins.council_monthly] (council_pack.DEFAULTS)": tuple(council_pack.DEFAULTS),
         "[plugins.email] (email_channel.DEFAULTS)": tuple(email_channel.DEFAULTS),
+        "[plugins.kcstat] (kcstat_pack.DEFAULTS)": tuple(kcstat_pack.DEFAULTS),
+        "[plugins.tulsa_customer_service] (tulsa_pack.DEFAULTS)": tuple(tulsa_pack.DEFAULTS),
     }
 
 

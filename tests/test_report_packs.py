@@ -416,7 +416,7 @@ def test_render_report_validates(sqlite_deployment):
 def test_enabled_for(sqlite_deployment):
     pack = _packs((("echo", _render_nothing), {}))["echo"]
     profile = sqlite_deployment.profile
-    assert profile.report_packs == ("council-monthly",)
+    assert profile.report_packs == ("council-monthly", "kcstat")
     assert not pack.enabled_for(profile)
     assert pack.enabled_for(attrs.evolve(profile, report_packs=()))
     assert pack.enabled_for(attrs.evolve(profile, report_packs=("council-monthly", "echo")))
@@ -528,9 +528,9 @@ PERIOD = ["--from", FROM, "--to", TO]
 
 
 @pytest.mark.parametrize("args, message", [
-    (["nope", *PERIOD], "report pack: no pack 'nope'; registered packs: council-monthly, test-echo"),
+    (["nope", *PERIOD], "report pack: no pack 'nope'; registered packs: council-monthly, kcstat, test-echo, tulsa-customer-service"),
     (["test-echo", *PERIOD],
-     "report pack: 'test-echo' is not enabled for Kansas City, Missouri; its profile enables council-monthly"),
+     "report pack: 'test-echo' is not enabled for Kansas City, Missouri; its profile enables council-monthly, kcstat"),
     (["council-monthly", *PERIOD, "--format", "pdf"],
      "format: report pack 'council-monthly' renders json, csv, html, not 'pdf'"),
     (["council-monthly", "--from", "2026-04-01", "--to", TO], "--to: 2026-03-31 is before --from 2026-04-01"),

@@ -1,0 +1,301 @@
+"""Benchmark the report packs at New York's size: the KCStat figures and the 311 matrix over synthetic cases.
+
+    .venv/bin/python bench/reports.py [--cases 3500000] [--postgres URL] [--no-sql] [--keep DIR] [--json]
+
+1. Data: ``--cases`` synthetic cases over two years to June 2020 with Kansas City's types
+   (and their departments, work groups and time-frames), a Zipf mix of types, Kansas City's
+   channel mix, log-normal days to close (5% still open), 200,000 addresses so that
+   repeats occur, six districts; written straight into a Kansas City deployment on SQLite
+   (and PostgreSQL with ``--postgres``, default ``$CIVICCRM_TEST_POSTGRES_URL``) with the
+   driver's bulk paths (not timed).
+2. The analytics engine: the Parquet copy is made (timed: first sync, then a sync with
+   nothing new), then the KCStat figures for June 2020 (``kcstat_figures``: every section,
+   this month, a year before, fiscal year to date, 13-month trend) and both 311 matrices
+   are computed through it: the copy is loaded into DuckDB's memory once per connection
+   (timed apart), then the figures cold (first run) and warm (the same connection again, as
+   a dashboard or a batch of packs keeps it).
+3. Baseline, in the same run: DuckDB over the same Parquet files with hand-written SQL
+   computing the same figures (one statement per section, GROUPING SETS where it helps);
+   the engine's figures are checked against the baseline's where both compute them.
+4. The SQL path on SQLite (and PostgreSQL), unless ``--no-sql``: the same figures straight
+   from the database, to show what the engine is for.
+
+Targets: the engine under 1 s per pack (warm) and no more than 3x the hand-written DuckDB.
+"""
+
+import argparse
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from civiccrm.cli.params import inclusive_range  # noqa: E402
+
+FIRST = np.datetime64("2018-07-01T05:00:00", "s")
+LAST = np.datetime64("2020-07-01T05:00:00", "s")
+CHANNELS = (("phone", 0.72), ("web", 0.15), ("email", 0.05), ("staff", 0.04), ("social", 0.02), ("app", 0.02))
+COLUMNS = ("tracking_number", "service_code", "request_type", "department", "work_group", "channel", "description",
+           "address", "council_district", "status", "resolution", "opened_at", "updated_at", "due_at", "closed_at",
+           "days_to_close", "on_time", "origin", "city_exceeded_timeframe", "sla_paused_seconds", "sla_level",
+           "sla_response_level")
+
+
+def synthetic(profile, n: int, seed: int = 2026) -> dict:
+    """Column -> numpy array of ``n`` cases."""
+    rng = np.random.default_rng(seed)
+    types = sorted(profile.taxonomy.service_types.values(), key=lambda t: t.code)
+    weights = 1 / np.arange(1, len(types) + 1) ** 1.1
+    pick = rng.choice(len(types), n, p=weights / weights.sum())
+    code = np.array([t.code for t in types], dtype=object)[pick]
+    name = np.array([t.name for t in types], dtype=object)[pick]
+    department = np.array([t.department for t in types], dtype=object)[pick]
+    work_group = np.array([t.work_group for t in types], dtype=object)[pick]
+    target = np.array([t.sla_target for t in types])[pick]
+    channel = rng.choice(np.array([c for c, _ in CHANNELS], dtype=object), n, p=[w for _, w in CHANNELS])
+    span = int((LAST - FIRST) / np.timedelta64(1, "s"))
+    opened = FIRST + np.sort(rng.integers(0, span, n)).astype("timedelta64[s]")
+    days = np.round(rng.lognormal(np.log(4), 1.2, n), 4)
+    still_open = rng.random(n) < 0.05
+    closed = opened + (days * 86400).astype("timedelta64[s]")
+    still_open |= closed >= LAST
+    on_time = days <= target
+    exceeded = ~on_time ^ (rng.random(n) < 0.03)
+    return {
+        "tracking_number": np.array([f"NYC-{i:08d}" for i in range(n)], dtype=object),
+        "service_code": code, "request_type": name, "department": department, "work_group": work_group,
+        "channel": channel, "address": np.array([f"{i} Broadway" for i in rng.integers(0, 200_000, n)], dtype=object),
+        "council_district": rng.integers(1, 7, n).astype(str).astype(object), "opened": opened, "closed": closed,
+        "still_open": still_open, "days": days, "target": target, "on_time": on_time, "exceeded": exceeded,
+    }
+
+
+def _text(instants) -> np.ndarray:
+    return np.char.replace(np.datetime_as_string(instants, unit="us"), "T", " ")
+
+
+def rows(data: dict, backend: str):
+    """Tuples in COLUMNS order; instants as UTC text in the layout each backend stores."""
+    opened, closed = _text(data["opened"]), _text(data["closed"])
+    due = _text(data["opened"] + (data["target"] * 86400).astype("timedelta64[s]"))
+    suffix = "" if backend == "sqlite" else "+00"
+    for i in range(len(opened)):
+        is_open = bool(data["still_open"][i])
+        yield (data["tracking_number"][i], data["service_code"][i], data["request_type"][i], data["department"][i],
+               data["work_group"][i], data["channel"][i], "", data["address"][i], data["council_district"][i],
+               "open" if is_open else "closed", None if is_open else "fixed", opened[i] + suffix,
+               (opened[i] if is_open else closed[i]) + suffix, due[i] + suffix, None if is_open else closed[i] + suffix,
+               None if is_open else float(data["days"][i]), None if is_open else bool(data["on_time"][i]), "bench",
+               None if is_open else bool(data["exceeded"][i]), 0.0, 0, 0)
+
+
+def load_sqlite(path: Path, data: dict) -> None:
+    conn = sqlite3.connect(path)
+    marks = ", ".join("?" * len(COLUMNS))
+    with conn:
+        conn.executemany(f"INSERT INTO cases ({', '.join(COLUMNS)}) VALUES ({marks})", rows(data, "sqlite"))
+        conn.execute("ANALYZE")
+    conn.close()
+
+
+def load_postgres(url: str, data: dict) -> None:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        with conn.cursor().copy(f"COPY cases ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for row in rows(data, "postgresql"):
+                copy.write_row(row)
+        conn.execute("ANALYZE cases")
+
+
+def engine_figures(deployment, source, start, end, now):
+    from civiccrm.metrics.kcstat import kcstat_figures
+    from civiccrm.metrics.matrix import matrix
+
+    profile = deployment.profile
+    question = profile.surveys["post-case"].question("department_service")
+    figures = kcstat_figures(source, start=start, end=end, now=now, tz=profile.tz,
+                             fiscal_year_start=profile.fiscal_year_start,
+                             survey=("post-case", {q.code: q.text for q in profile.surveys["post-case"].questions}))
+    before = figures.period.year_before()
+    grids = [matrix(source, start=s, end=e, instrument="post-case", question=question.code,
+                    acceptable_from=question.acceptable, timeliness_target=0.85, satisfaction_target=0.85)
+             for s, e in ((start, end), (before.start, before.end))]
+    return figures, grids
+
+
+def handwritten(folder: Path, start, end, before, fiscal, trend_from, as_of, as_of_before) -> dict:
+    """The same sections as kcstat_figures with hand-written DuckDB SQL over the Parquet copy."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"CREATE VIEW cases AS SELECT * FROM read_parquet('{folder / 'cases' / 'base.parquet'}')")
+    out = {}
+    for label, (lo, hi), backlog_at in (("month", (start, end), as_of), ("before", before, as_of_before)):
+        out[f"groups_{label}"] = con.execute("""
+            SELECT department, work_group, service_code, channel,
+                   count(*) FILTER (WHERE opened_at >= $1 AND opened_at < $2) AS opened,
+                   count(*) FILTER (WHERE closed_at >= $1 AND closed_at < $2) AS closed,
+                   count(*) FILTER (WHERE closed_at >= $1 AND closed_at < $2 AND on_time) AS on_time,
+                   count(*) FILTER (WHERE closed_at >= $1 AND closed_at < $2 AND NOT city_exceeded_timeframe) AS city,
+                   quantile_disc(days_to_close, 0.5) FILTER (WHERE closed_at >= $1 AND closed_at < $2) AS median,
+                   quantile_disc(days_to_close, 0.9) FILTER (WHERE closed_at >= $1 AND closed_at < $2) AS p90,
+                   count(*) FILTER (WHERE opened_at < $3 AND (status <> 'closed' OR closed_at >= $3)) AS backlog
+            FROM cases WHERE (opened_at >= $1 AND opened_at < $2) OR (closed_at >= $1 AND closed_at < $2)
+                          OR (opened_at < $3 AND (status <> 'closed' OR closed_at >= $3))
+            GROUP BY GROUPING SETS ((department), (work_group), (service_code), (channel), ())""",
+                                           [lo, hi, backlog_at]).fetchall()
+        out[f"age_{label}"] = con.execute("""
+            SELECT department, count(*) FILTER (WHERE $1 - opened_at <= INTERVAL 30 DAY),
+                   count(*) FILTER (WHERE $1 - opened_at > INTERVAL 30 DAY AND $1 - opened_at <= INTERVAL 60 DAY),
+                   count(*) FILTER (WHERE $1 - opened_at > INTERVAL 60 DAY AND $1 - opened_at <= INTERVAL 90 DAY),
+                   count(*) FILTER (WHERE $1 - opened_at > INTERVAL 90 DAY)
+            FROM cases WHERE opened_at < $1 AND (status <> 'closed' OR closed_at >= $1) GROUP BY department""",
+                                        [backlog_at]).fetchall()
+        out[f"repeats_{label}"] = con.execute("""
+            SELECT council_district, count(*), count(*) FILTER (WHERE opened_at - previous <= INTERVAL 30 DAY)
+            FROM (SELECT council_district, opened_at, lag(opened_at) OVER (PARTITION BY service_code, address
+                                                                          ORDER BY opened_at, id) AS previous
+                  FROM cases WHERE address IS NOT NULL AND opened_at >= $1 - INTERVAL 30 DAY AND opened_at < $2)
+            WHERE opened_at >= $1 GROUP BY council_district""", [lo, hi]).fetchall()
+    for label, (lo, hi) in (("fytd", fiscal[0]), ("fytd_before", fiscal[1])):
+        out[label] = con.execute("""
+            SELECT department, count(*) FILTER (WHERE opened_at >= $1 AND opened_at < $2),
+                   count(*) FILTER (WHERE closed_at >= $1 AND closed_at < $2),
+                   count(*) FILTER (WHERE closed_at >= $1 AND closed_at < $2 AND on_time)
+            FROM cases WHERE (opened_at >= $1 AND opened_at < $2) OR (closed_at >= $1 AND closed_at < $2)
+            GROUP BY ROLLUP (department)""", [lo, hi]).fetchall()
+    out["trend"] = con.execute("""
+        SELECT date_trunc('month', opened_at AT TIME ZONE 'America/Chicago') AS month, count(*)
+        FROM cases WHERE opened_at >= $1 AND opened_at < $2 GROUP BY month ORDER BY month""",
+                               [trend_from, end]).fetchall()
+    out["trend_closed"] = con.execute("""
+        SELECT date_trunc('month', closed_at AT TIME ZONE 'America/Chicago') AS month, count(*),
+               count(*) FILTER (WHERE on_time), quantile_disc(days_to_close, 0.5)
+        FROM cases WHERE closed_at >= $1 AND closed_at < $2 GROUP BY month ORDER BY month""",
+                                      [trend_from, end]).fetchall()
+    out["matrix"] = con.execute("""
+        SELECT work_group, count(*), count(*) FILTER (WHERE on_time) FROM cases
+        WHERE (closed_at >= $1 AND closed_at < $2) OR (closed_at >= $3 AND closed_at < $4) GROUP BY work_group""",
+                                [start, end, before[0], before[1]]).fetchall()
+    con.close()
+    return out
+
+
+def timed(function, *args):
+    began = time.perf_counter()
+    result = function(*args)
+    return time.perf_counter() - began, result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=3_500_000)
+    parser.add_argument("--postgres", default=os.environ.get("CIVICCRM_TEST_POSTGRES_URL"))
+    parser.add_argument("--no-sql", action="store_true", help="Skip the SQL path on SQLite and PostgreSQL.")
+    parser.add_argument("--keep", type=Path, help="Keep the generated database and copy in this folder.")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    from civiccrm.services.deployment import init_deployment
+    from civiccrm.store.analytics import AnalyticsCopy
+
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="civiccrm-bench-reports-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    results: dict = {"cases": args.cases}
+    deployment = init_deployment(f"sqlite:///{folder / 'bench.db'}", "kansas-city")
+    profile, tz = deployment.profile, deployment.profile.tz
+    data = synthetic(profile, args.cases)
+    began = time.perf_counter()
+    load_sqlite(folder / "bench.db", data)
+    results["sqlite_load_s"] = time.perf_counter() - began
+    print(f"{args.cases:,} synthetic cases written to SQLite in {results['sqlite_load_s']:.1f} s (not timed)")
+
+    start, end = inclusive_range("2020-06-01", "2020-06-30", tz)
+    now = datetime(2020, 7, 1, 12, tzinfo=timezone.utc)
+    copy = AnalyticsCopy(deployment.engine, folder / "analytics")
+    results["sync_first_s"], _ = timed(copy.sync)
+    results["sync_again_s"], _ = timed(copy.sync)
+    print(f"analytics copy: first sync {results['sync_first_s']:.1f} s, again with nothing new "
+          f"{results['sync_again_s']:.2f} s")
+    began = time.perf_counter()
+    with copy.connect() as conn:
+        results["engine_load_s"] = time.perf_counter() - began
+        results["engine_cold_s"], (figures, grids) = timed(engine_figures, deployment, conn, start, end, now)
+        results["engine_warm_s"], again = timed(engine_figures, deployment, conn, start, end, now)
+    assert again == (figures, grids)
+
+    period = figures.period
+    before = period.year_before()
+    fiscal = ((figures.fiscal_ytd.start, figures.fiscal_ytd.end),
+              (figures.fiscal_ytd.year_before().start, figures.fiscal_ytd.year_before().end))
+    trend_from = datetime(2018, 6, 1, tzinfo=tz)
+    results["duckdb_handwritten_s"], base = timed(
+        handwritten, folder / "analytics", start, end, (before.start, before.end), fiscal, trend_from,
+        min(end, now), min(before.end, now))
+    opened = {row[0]: row[4] for row in base["groups_month"] if row[0] is not None}
+    engine_opened = {g.key: g.opened for g in figures.volume["department"].current.groups if g.opened}
+    assert {k: v for k, v in opened.items() if v} == engine_opened, "opened by department differs"
+    assert [n for _, n in base["trend"]][-13:] == [m.opened for m in figures.trend], "trend differs"
+    ages = {row[0]: tuple(row[1:]) for row in base["age_month"]}
+    assert ages == {a.key: a.counts for a in figures.backlog_age.current}, "backlog age differs"
+    repeats = {row[0]: (row[1], row[2]) for row in base["repeats_month"]}
+    assert repeats == {r.area: (r.opened, r.repeats) for r in figures.repeats.current}, "repeats differ"
+    ratio = results["engine_warm_s"] / results["duckdb_handwritten_s"]
+    results["engine_vs_handwritten"] = ratio
+    print(f"KCStat figures + both 311 matrices, June 2020 over {args.cases:,} cases:")
+    print(f"  analytics engine   cold {results['engine_cold_s']:.2f} s, warm {results['engine_warm_s']:.2f} s "
+          f"(target < 1 s); loading the copy into DuckDB's memory {results['engine_load_s']:.2f} s, once per connection")
+    print(f"  hand-written DuckDB     {results['duckdb_handwritten_s']:.2f} s (baseline, same run); engine warm = "
+          f"{ratio:.1f}x (target <= 3x); figures checked equal: opened by department, trend, backlog age, repeats")
+
+    if not args.no_sql:
+        results["sqlite_s"], sql = timed(engine_figures, deployment, deployment.engine, start, end, now)
+        assert sql == (figures, grids), "SQLite and the analytics engine differ"
+        print(f"  SQL path, SQLite        {results['sqlite_s']:.2f} s (same figures as the engine)")
+        if args.postgres:
+            import psycopg
+            from psycopg import sql as psql
+
+            name = f"bench_reports_{os.getpid()}"
+            base_url = args.postgres.replace("postgresql+psycopg://", "postgresql://")
+            with psycopg.connect(base_url, autocommit=True) as admin:
+                admin.execute(psql.SQL("CREATE DATABASE {}").format(psql.Identifier(name)))
+            try:
+                from sqlalchemy.engine import make_url
+
+                url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
+                pg = init_deployment(url, "kansas-city")
+                began = time.perf_counter()
+                load_postgres(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False), data)
+                print(f"  ({args.cases:,} cases copied into PostgreSQL in {time.perf_counter() - began:.1f} s, not timed)")
+                results["postgresql_s"], pg_figures = timed(engine_figures, pg, pg.engine, start, end, now)
+                assert pg_figures == (figures, grids), "PostgreSQL and the analytics engine differ"
+                print(f"  SQL path, PostgreSQL    {results['postgresql_s']:.2f} s (same figures as the engine)")
+                pg.engine.dispose()
+            finally:
+                with psycopg.connect(base_url, autocommit=True) as admin:
+                    admin.execute(psql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psql.Identifier(name)))
+    deployment.engine.dispose()
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(folder)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    met = results["engine_warm_s"] < 1.0 and ratio <= 3.0
+    print("targets met" if met else "target missed")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,273 @@
+"""The analytics engine: DuckDB over a Parquet copy of the tables reports read, kept current incrementally.
+
+Reports and dashboards run the same SQLAlchemy Core statements on it as on SQLite or
+PostgreSQL (through the ``duckdb_engine`` dialect), so a figure is the same to the last
+digit whichever answers it; DuckDB's columnar scans make a monthly pack over millions of
+cases cost well under a second.
+
+The copy lives in a folder of Parquet files:
+
+- ``cases/base.parquet`` and ``cases/delta-NNNNNN.parquet``: every case once in the base,
+  and each sync appends the cases whose ``updated_at`` is after the last one seen (new and
+  changed cases alike); the ``cases`` view keeps each case's newest row. When the deltas
+  grow past a share of the base they are folded into a new base (compaction).
+- the reference and survey tables the reports join (departments, work groups, SLA
+  escalation events, survey invitations, responses and answers): rewritten whole when
+  their row count or newest id changed, else kept.
+- ``state.json``: the watermark (newest ``updated_at`` and id copied) and the file list.
+
+Which engine answers is chosen by ``engine_for``: ``CIVICCRM_ANALYTICS`` set to ``sql``
+(always the database), ``duckdb`` (always the copy) or ``auto`` (default: the copy once the
+database holds more than ``CIVICCRM_ANALYTICS_ABOVE`` cases, 1,000,000 unless set).
+"""
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import Engine
+
+from civiccrm.errors import CivicError
+from civiccrm.store.tables import (
+    DepartmentRow,
+    WorkGroupRow,
+    cases_table,
+    events_table,
+    survey_answers_table,
+    survey_invitations_table,
+    survey_responses_table,
+)
+
+ENGINE_ENV, ABOVE_ENV, DIR_ENV = "CIVICCRM_ANALYTICS", "CIVICCRM_ANALYTICS_ABOVE", "CIVICCRM_ANALYTICS_DIR"
+ENGINES = ("auto", "sql", "duckdb")
+DEFAULT_ABOVE = 1_000_000
+BATCH = 250_000
+COMPACT_SHARE = 0.2
+"""Fold the deltas into a new base once they hold more rows than this share of it."""
+
+CASE_COLUMNS = [c for c in cases_table.c if c.name not in ("description",)]
+"""Every case column a report may read (the free-text description stays behind)."""
+SIDE_TABLES = {
+    "departments": DepartmentRow.__table__, "work_groups": WorkGroupRow.__table__,
+    "survey_invitations": survey_invitations_table, "survey_responses": survey_responses_table,
+    "survey_answers": survey_answers_table,
+}
+"""Tables copied whole when they change (keyed by name); events are copied for SLA escalations only."""
+
+
+def _duck_type(column) -> str:
+    name = type(column.type).__name__.lower()
+    if "datetime" in name or name == "utcdatetime":
+        return "TIMESTAMPTZ"
+    if "bool" in name:
+        return "BOOLEAN"
+    if "float" in name:
+        return "DOUBLE"
+    if "integer" in name:
+        return "BIGINT"
+    if name == "date":
+        return "DATE"
+    return "VARCHAR"
+
+
+def _columns_sql(columns) -> str:
+    return ", ".join(f'CAST("{c.name}" AS {_duck_type(c)}) AS "{c.name}"' for c in columns)
+
+
+class AnalyticsCopy:
+    """The Parquet copy of one database in ``folder``; ``sync`` brings it up to date."""
+
+    def __init__(self, source: Engine, folder: Path):
+        self.source = source
+        self.folder = Path(folder)
+
+    @property
+    def state_path(self) -> Path:
+        return self.folder / "state.json"
+
+    def state(self) -> dict:
+        if not self.state_path.is_file():
+            return {"cases": {"base": None, "deltas": [], "base_rows": 0, "delta_rows": 0,
+                              "updated_at": None, "max_id": 0}, "tables": {}}
+        return json.loads(self.state_path.read_text(encoding="utf-8"))
+
+    def _write_state(self, state: dict) -> None:
+        temporary = self.state_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
+        temporary.replace(self.state_path)
+
+    def _export(self, duck, query, columns, path: Path) -> int:
+        """Run ``query`` on the source in batches and write its rows to ``path`` (Parquet); rows written."""
+        written, parts = 0, []
+        with self.source.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(query)
+            for n, batch in enumerate(result.partitions(BATCH)):
+                arrays = {c.name: np.array([row[i] for row in batch], dtype=object) for i, c in enumerate(columns)}
+                part = path.with_name(f"{path.stem}.part{n}.parquet")
+                duck.register("batch", arrays)
+                duck.execute(f"COPY (SELECT {_columns_sql(columns)} FROM batch) TO '{part}' (FORMAT parquet)")
+                duck.unregister("batch")
+                parts.append(part)
+                written += len(batch)
+        if parts:
+            files = ", ".join(f"'{p}'" for p in parts)
+            duck.execute(f"COPY (SELECT * FROM read_parquet([{files}])) TO '{path}' (FORMAT parquet)")
+        else:
+            empty = ", ".join(f'CAST(NULL AS {_duck_type(c)}) AS "{c.name}"' for c in columns)
+            duck.execute(f"COPY (SELECT {empty} LIMIT 0) TO '{path}' (FORMAT parquet)")
+        for part in parts:
+            part.unlink()
+        return written
+
+    def sync(self) -> dict:
+        """Copy what changed since the last sync; what was copied (rows per table)."""
+        import duckdb
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "cases").mkdir(exist_ok=True)
+        state = self.state()
+        cases = state["cases"]
+        copied = {}
+        duck = duckdb.connect()
+        duck.execute("SET TimeZone = 'UTC'")
+        try:
+            watermark = datetime.fromisoformat(cases["updated_at"]) if cases["updated_at"] else None
+            query = select(*CASE_COLUMNS).order_by(cases_table.c.updated_at, cases_table.c.id)
+            if watermark is not None:
+                query = query.where(cases_table.c.updated_at > watermark)
+            with self.source.connect() as conn:
+                newest = conn.execute(select(func.max(cases_table.c.updated_at), func.max(cases_table.c.id))).one()
+            if cases["base"] is None:
+                rows = self._export(duck, query, CASE_COLUMNS, self.folder / "cases" / "base.parquet")
+                cases.update(base="base.parquet", base_rows=rows, deltas=[], delta_rows=0)
+            else:
+                name = f"delta-{len(cases['deltas']) + 1:06d}.parquet"
+                rows = self._export(duck, query, CASE_COLUMNS, self.folder / "cases" / name) if newest[0] and (
+                    watermark is None or newest[0] > watermark) else 0
+                if rows:
+                    cases["deltas"].append(name)
+                    cases["delta_rows"] += rows
+                elif (self.folder / "cases" / name).exists():
+                    (self.folder / "cases" / name).unlink()
+            copied["cases"] = rows
+            if newest[0] is not None:
+                cases["updated_at"] = newest[0].astimezone(timezone.utc).isoformat()
+                cases["max_id"] = int(newest[1])
+            if cases["deltas"] and cases["delta_rows"] > COMPACT_SHARE * max(cases["base_rows"], 1):
+                self._compact(duck, cases)
+            for name, table in SIDE_TABLES.items():
+                copied[name] = self._side_table(duck, state, name, table, select(*table.c), list(table.c))
+            escalations = select(*events_table.c).where(events_table.c.kind == "sla_escalated")
+            copied["case_events"] = self._side_table(duck, state, "case_events", events_table, escalations,
+                                                     list(events_table.c))
+        finally:
+            duck.close()
+        self._write_state(state)
+        return copied
+
+    def _side_table(self, duck, state, name, table, query, columns) -> int:
+        key = next(iter(table.primary_key.columns))
+        with self.source.connect() as conn:
+            rows = query.subquery()
+            count, newest = conn.execute(select(func.count(), func.max(rows.c[key.name]))).one()
+        stamp = [int(count), None if newest is None else str(newest)]
+        if state["tables"].get(name) == stamp and (self.folder / f"{name}.parquet").exists():
+            return 0
+        rows = self._export(duck, query, columns, self.folder / f"{name}.parquet")
+        state["tables"][name] = stamp
+        return rows
+
+    def _compact(self, duck, cases: dict) -> None:
+        folder = self.folder / "cases"
+        new_base = folder / "base-new.parquet"
+        duck.execute(f"COPY (SELECT * FROM ({self._cases_sql(cases)})) TO '{new_base}' (FORMAT parquet)")
+        for name in cases["deltas"]:
+            (folder / name).unlink()
+        new_base.replace(folder / "base.parquet")
+        rows = duck.execute(f"SELECT count(*) FROM read_parquet('{folder / 'base.parquet'}')").fetchone()[0]
+        cases.update(base="base.parquet", base_rows=int(rows), deltas=[], delta_rows=0)
+
+    def _cases_sql(self, cases: dict) -> str:
+        folder = self.folder / "cases"
+        base = f"read_parquet('{folder / cases['base']}')"
+        if not cases["deltas"]:
+            return f"SELECT * FROM {base}"
+        deltas = ", ".join(f"'{folder / name}'" for name in cases["deltas"])
+        newest = (f"SELECT * FROM read_parquet([{deltas}], filename = true) "
+                  "QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, filename DESC) = 1")
+        return (f"SELECT * EXCLUDE (filename) FROM ({newest}) UNION ALL "
+                f"SELECT * FROM {base} WHERE id NOT IN (SELECT id FROM read_parquet([{deltas}]))")
+
+    @contextmanager
+    def connect(self, *, in_memory: bool = True) -> Iterator:
+        """A SQLAlchemy connection to an in-memory DuckDB holding the copied tables.
+
+        ``in_memory`` loads them into DuckDB's memory once (sorted by ``opened_at``), which
+        a connection kept for several reports repays many times; without it the tables are
+        views that read the Parquet files on every query."""
+        state = self.state()
+        if state["cases"]["base"] is None:
+            raise CivicError(f"analytics: no copy in {self.folder} yet; run `civiccrm analytics sync`")
+        engine = create_engine("duckdb:///:memory:")
+        try:
+            with engine.connect() as conn:
+                raw = conn.connection.driver_connection
+                raw.execute("SET TimeZone = 'UTC'")
+                kind = "TABLE" if in_memory else "VIEW"
+                order = " ORDER BY opened_at, id" if in_memory else ""
+                raw.execute(f"CREATE {kind} cases AS SELECT * FROM ({self._cases_sql(state['cases'])}){order}")
+                for name in (*SIDE_TABLES, "case_events"):
+                    raw.execute(f"CREATE {kind} {name} AS SELECT * FROM read_parquet('{self.folder / (name + '.parquet')}')")
+                yield conn
+        finally:
+            engine.dispose()
+
+
+def analytics_folder(source: Engine) -> Path:
+    """``CIVICCRM_ANALYTICS_DIR``, else ``<database file>.analytics/`` for SQLite, else ``var/analytics/<database>``."""
+    if os.environ.get(DIR_ENV):
+        return Path(os.environ[DIR_ENV])
+    url = source.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).with_suffix(".analytics")
+    return Path("var") / "analytics" / (url.database or "default")
+
+
+def engine_choice() -> tuple[str, int]:
+    """(engine, threshold) from the environment, checked."""
+    choice = os.environ.get(ENGINE_ENV, "auto").strip().lower()
+    if choice not in ENGINES:
+        raise CivicError(f"{ENGINE_ENV}: {choice!r}; expected one of {', '.join(ENGINES)}")
+    text = os.environ.get(ABOVE_ENV, str(DEFAULT_ABOVE))
+    try:
+        above = int(text)
+    except ValueError:
+        raise CivicError(f"{ABOVE_ENV}: {text!r} is not a whole number of cases") from None
+    return choice, above
+
+
+def engine_for(source: Engine) -> str:
+    """``sql`` or ``duckdb``: which engine answers reports for this database now."""
+    choice, above = engine_choice()
+    if choice != "auto":
+        return choice
+    with source.connect() as conn:
+        count = conn.execute(select(func.count()).select_from(cases_table)).scalar_one()
+    return "duckdb" if count > above else "sql"
+
+
+@contextmanager
+def report_source(source: Engine) -> Iterator:
+    """What a report reads from: the database itself, or the analytics copy (synced first) when chosen."""
+    if engine_for(source) == "sql":
+        yield source
+        return
+    copy = AnalyticsCopy(source, analytics_folder(source))
+    copy.sync()
+    with copy.connect() as conn:
+        yield conn

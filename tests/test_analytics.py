@@ -1,0 +1,113 @@
+"""The analytics engine (DuckDB over a Parquet copy): the same figures as the SQL path to the last digit,
+kept current incrementally, chosen by configuration and by size; on SQLite and PostgreSQL."""
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select, update
+
+from civiccrm.cli import cli
+from civiccrm.cli.params import inclusive_range
+from civiccrm.errors import CivicError
+from civiccrm.metrics.kcstat import kcstat_figures
+from civiccrm.metrics.matrix import matrix
+from civiccrm.store.analytics import AnalyticsCopy, engine_for, report_source
+from civiccrm.store.tables import cases_table
+from civiccrm_plugins.kcstat_pack import kcstat_document
+from civiccrm_plugins.report_document import render_document
+
+FILES = ("6_neighborhood.csv", "67_neighborhood.csv")
+
+
+@pytest.fixture
+def kc(deployment, shared_data, database_url):
+    result = CliRunner().invoke(cli, ["--db", database_url, "import", "kcmo",
+                                      *(str(shared_data / "kc311" / name) for name in FILES)])
+    assert result.exit_code == 0, result.output
+    return deployment
+
+
+def figures(deployment, source):
+    tz = deployment.profile.tz
+    start, end = inclusive_range("2019-07-01", "2019-07-31", tz)
+    rated = {"department_service": "service"}
+    found = kcstat_figures(source, start=start, end=end, now=datetime(2020, 10, 1, tzinfo=timezone.utc), tz=tz,
+                           fiscal_year_start=deployment.profile.fiscal_year_start, survey=("post-case", rated))
+    grid = matrix(source, start=start, end=end, instrument="post-case", question="department_service",
+                  acceptable_from=3, timeliness_target=0.85, satisfaction_target=0.85)
+    return found, grid
+
+
+def test_same_figures_as_the_sql_path_and_kept_current(kc, tmp_path):
+    copy = AnalyticsCopy(kc.engine, tmp_path / "analytics")
+    first = copy.sync()
+    with kc.engine.connect() as conn:
+        total = conn.scalar(select(func.count()).select_from(cases_table))
+    assert first["cases"] == total and first["departments"] > 0
+    with copy.connect() as duck:
+        assert figures(kc, duck) == figures(kc, kc.engine)
+    assert copy.sync()["cases"] == 0  # nothing changed: nothing copied
+
+    # Change the data: close some open cases in July 2019, reopen a closed one, and sync again.
+    july = datetime(2019, 7, 15, 12, tzinfo=timezone.utc)
+    with kc.engine.begin() as conn:
+        ids = conn.scalars(select(cases_table.c.id).where(cases_table.c.status != "closed").limit(5)).all()
+        conn.execute(update(cases_table).where(cases_table.c.id.in_(ids)).values(
+            status="closed", resolution="fixed", closed_at=july, days_to_close=3.5, on_time=True,
+            updated_at=datetime.now(timezone.utc)))
+        reopened = conn.scalar(select(cases_table.c.id).where(cases_table.c.status == "closed",
+                                                             cases_table.c.closed_at >= july - timedelta(days=14),
+                                                             cases_table.c.closed_at < july).limit(1))
+        conn.execute(update(cases_table).where(cases_table.c.id == reopened).values(
+            status="open", resolution=None, closed_at=None, days_to_close=None, on_time=None,
+            updated_at=datetime.now(timezone.utc) + timedelta(seconds=1)))
+    assert copy.sync()["cases"] == len(ids) + 1
+    state = copy.state()["cases"]
+    assert len(state["deltas"]) == 1 and state["base_rows"] == total  # small change: kept as a delta
+    with copy.connect() as duck:
+        assert duck.scalar(select(func.count()).select_from(cases_table)) == total
+        assert figures(kc, duck) == figures(kc, kc.engine)
+
+
+def test_compaction_folds_deltas_into_the_base(kc, tmp_path, monkeypatch):
+    copy = AnalyticsCopy(kc.engine, tmp_path / "analytics")
+    copy.sync()
+    monkeypatch.setattr("civiccrm.store.analytics.COMPACT_SHARE", 0.0)
+    with kc.engine.begin() as conn:
+        conn.execute(update(cases_table).where(cases_table.c.id <= 10).values(updated_at=datetime.now(timezone.utc),
+                                                                               council_district="9"))
+    copy.sync()
+    state = copy.state()["cases"]
+    assert state["deltas"] == [] and state["delta_rows"] == 0
+    with copy.connect() as duck:
+        districts = duck.scalar(select(func.count()).where(cases_table.c.council_district == "9"))
+        assert districts == 10
+        assert figures(kc, duck) == figures(kc, kc.engine)
+
+
+def test_engine_is_chosen_by_configuration_and_size(kc, tmp_path, monkeypatch):
+    monkeypatch.setenv("CIVICCRM_ANALYTICS_DIR", str(tmp_path / "copy"))
+    monkeypatch.delenv("CIVICCRM_ANALYTICS", raising=False)
+    assert engine_for(kc.engine) == "sql"  # a few thousand cases: below the default million
+    monkeypatch.setenv("CIVICCRM_ANALYTICS_ABOVE", "100")
+    assert engine_for(kc.engine) == "duckdb"
+    monkeypatch.setenv("CIVICCRM_ANALYTICS", "sql")
+    assert engine_for(kc.engine) == "sql"
+    monkeypatch.setenv("CIVICCRM_ANALYTICS", "duckdb")
+    with report_source(kc.engine) as source:
+        assert source.dialect.name == "duckdb"
+    assert (tmp_path / "copy" / "state.json").is_file()
+    start, end = inclusive_range("2019-07-01", "2019-07-31", kc.profile.tz)
+    with_duck = render_document(kcstat_document(kc, start=start, end=end), "json")[0]
+    monkeypatch.setenv("CIVICCRM_ANALYTICS", "sql")
+    assert render_document(kcstat_document(kc, start=start, end=end), "json")[0] == with_duck
+    assert json.loads(with_duck)["tables"]["trend"]["rows"]
+    for name, value, message in (("CIVICCRM_ANALYTICS", "spark", "expected one of auto, sql, duckdb"),
+                                 ("CIVICCRM_ANALYTICS_ABOVE", "lots", "not a whole number")):
+        monkeypatch.setenv("CIVICCRM_ANALYTICS", "auto")
+        monkeypatch.setenv(name, value)
+        with pytest.raises(CivicError, match=message):
+            engine_for(kc.engine)
+        monkeypatch.delenv(name)
