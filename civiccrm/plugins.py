@@ -24,6 +24,9 @@ DEFAULT_PLUGINS = (
     "civiccrm.web.surveys",
     "civiccrm.web.open311",
     "civiccrm_plugins.council_pack",
+    "civiccrm_plugins.integrations",
+    "civiccrm_plugins.open311_client",
+    "civiccrm_plugins.webhooks",
 )
 
 ENTRY_POINT_GROUP = "civiccrm"

@@ -16,6 +16,7 @@ from civiccrm.domain.taxonomy import Department, ServiceType, SlaBasis, Taxonomy
 from civiccrm.errors import CivicError
 from civiccrm.profile_csv import read_profile_csv
 from civiccrm.profile_duplicates import load_duplicates
+from civiccrm.profile_integrations import load_integrations
 from civiccrm.profile_sla import load_sla
 from civiccrm.survey_profile import check_customers, load_surveys
 
@@ -34,7 +35,7 @@ _CALENDAR = {"name": str, "default": bool, "hours": dict, "holidays": dict, "clo
 _HOLIDAYS = {"country": str, "subdivision": str, "categories": list}
 _GEO = {"boundary": str, "districts": str, "district_property": str}
 _TOP = {"city": dict, "taxonomy": dict, "calendars": dict, "geo": dict, "surveys": list, "customers": dict, "import": dict, "plugins": dict,
-        "open311": dict, "sla": dict, "duplicates": dict, "open_data": dict, "calls": dict}
+        "open311": dict, "sla": dict, "duplicates": dict, "open_data": dict, "calls": dict, "integrations": dict}
 _OPEN311 = {"jurisdiction_id": str}
 _OPEN_DATA = {"public_descriptions": bool}
 
