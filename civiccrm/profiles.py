@@ -303,5 +303,6 @@ def load_profile(folder: Path | str) -> CityProfile:
         | {"customers": check_customers(data.get("customers", {}), file, taxonomy.departments)},
         service_attributes=service_attributes, sla=sla,
         duplicates=load_duplicates(folder, data.get("duplicates", {}), file, taxonomy),
+        integrations=load_integrations(folder, data.get("integrations", {}), file, taxonomy),
         calls=call_domain.parse_settings(data["calls"], where=str(file)) if "calls" in data else None,
     )

@@ -1,7 +1,7 @@
 """Integrations: work orders, updates received from destinations, and fetches.
 
 Revision ID: 0018
-Revises: 0021
+Revises: 0014
 Create Date: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from civiccrm.store.types import UTCDateTime
 
 revision = "0018"
-down_revision = "0021"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
