@@ -34,7 +34,8 @@ BENCH_EXPORT_ARGS ?= --cases 3500000 --rows 1000000
 # bench/calls is not in `make bench` either: 10,000,000 call records take long to generate and import.
 BENCH_CALLS_ARGS ?= --calls 10000000
 BENCH_REPORTS_ARGS ?= --cases 3500000
-BENCHMARKS := import sla surveys open311 export reports
+BENCH_INTEGRATIONS_ARGS ?= --open-cases 1000000 --lookups 2000
+BENCHMARKS := import sla surveys open311 export reports integrations
 
 .PHONY: venv install postgres-deps test run bench $(addprefix bench-,$(BENCHMARKS)) bench-scale bench-calls clean distclean
 

@@ -25,6 +25,9 @@ DEFAULT_PLUGINS = (
     "civiccrm_plugins.council_pack",
     "civiccrm_plugins.kcstat_pack",
     "civiccrm_plugins.tulsa_pack",
+    "civiccrm_plugins.integrations",
+    "civiccrm_plugins.open311_client",
+    "civiccrm_plugins.webhooks",
 )
 
 ENTRY_POINT_GROUP = "civiccrm"

@@ -258,3 +258,23 @@ def test_evaluation_on_kansas_city_data_agrees_with_brute_force(sqlite_deploymen
     wide = evaluate(deployment, uniform(deployment.profile.duplicates, 200, 90))
     narrow = evaluate(deployment, uniform(deployment.profile.duplicates, 5, 7))
     assert wide.false_alarms > narrow.false_alarms and wide.found >= narrow.found
+
+
+def test_merge_links_both_cases_and_keeps_the_requester_as_a_follower(deployment, clock):
+    from civiccrm.domain.cases import Customer
+    from civiccrm.store.duplicates import follower_ids
+
+    main = new_case(deployment, customer=Customer(name="First Caller", email="first@example.org"))
+    clock.now += timedelta(hours=3)
+    repeat = new_case(deployment, point=north(4), customer=Customer(name="Second Caller", phone="816-555-0101"))
+    assert [c.tracking_number for c in duplicates.for_case(deployment, repeat)] == [main.tracking_number]
+    case_service.merge(deployment, repeat.tracking_number, main.tracking_number)
+    assert duplicates.links(deployment, main) == [("duplicate", repeat.tracking_number)]
+    assert duplicates.links(deployment, repeat) == [("duplicate_of", main.tracking_number)]
+    with deployment.engine.connect() as connection:
+        assert follower_ids(connection, main.id) == [repeat.customer_id]
+        assert follower_ids(connection, repeat.id) == []
+    # the merged duplicate is closed: a third report is offered the main case only
+    clock.now += timedelta(hours=1)
+    third = new_case(deployment, point=north(2))
+    assert [c.tracking_number for c in duplicates.for_case(deployment, third)] == [main.tracking_number]

@@ -163,14 +163,14 @@ def test_a_permanent_refusal_is_dead_at_once_with_its_reason(deployment, sink):
 
 
 class Flaky:
-    """A deliverer for the family ``integration`` that fails its first try of each row."""
+    """A deliverer for the family ``workorders`` (``integration`` is the integrations service's own) that fails its first try of each row."""
 
     def __init__(self):
         self.calls = []
 
     @hookimpl
     def register_deliverers(self, register):
-        register(Deliverer("integration", self.deliver, "test integration calls"))
+        register(Deliverer("workorders", self.deliver, "test integration calls"))
 
     def deliver(self, deployment, item):
         self.calls.append((item.kind, item.destination, item.attempt, item.idempotency_key))
@@ -187,7 +187,7 @@ def test_plugins_deliver_their_kinds_per_destination(deployment):
     try:
         with deployment.session() as s:
             for destination in ("streets", "water"):
-                outbox.enqueue(connection_or_session=s, kind="integration:workorders", destination=destination,
+                outbox.enqueue(connection_or_session=s, kind="workorders:acme", destination=destination,
                                payload={"case": "2026-000001"}, idempotency_key=f"wo:2026-000001:{destination}",
                                subject="case:2026-000001", max_attempts=2)
             outbox.enqueue(connection_or_session=s, kind="nobody:here", destination="x", payload={},
@@ -197,8 +197,8 @@ def test_plugins_deliver_their_kinds_per_destination(deployment):
         outbox.deliver_batch(deployment, worker="w", policy=policy)
         with deployment.engine.connect() as conn:
             states = outbox.destination_states(conn, "case:2026-000001")
-        assert states == {("integration:workorders", "streets"): DeliveryState.PENDING,
-                          ("integration:workorders", "water"): DeliveryState.PENDING}
+        assert states == {("workorders:acme", "streets"): DeliveryState.PENDING,
+                          ("workorders:acme", "water"): DeliveryState.PENDING}
         outbox.deliver_batch(deployment, worker="w", policy=policy)
         with deployment.engine.connect() as conn:
             assert set(outbox.destination_states(conn, "case:2026-000001").values()) == {DeliveryState.SENT}

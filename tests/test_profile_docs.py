@@ -13,6 +13,7 @@ from civiccrm import profiles
 from civiccrm.profiles import sla as profile_sla
 from civiccrm.profiles import surveys as survey_profile
 from civiccrm.profiles import duplicates as profile_duplicates
+from civiccrm.profiles import integrations as profile_integrations
 from civiccrm.domain import calls as call_domain
 from civiccrm.domain.calendar import WEEKDAYS
 from civiccrm.services.surveys import invitations as survey_invitations
@@ -49,6 +50,9 @@ def accepted_keys() -> dict[str, tuple[str, ...]]:
         "[duplicates] (profile_duplicates.DUPLICATES_KEYS)": tuple(profile_duplicates.DUPLICATES_KEYS),
         "duplicate_rules.csv (profile_duplicates.RULE_COLUMNS)": profile_duplicates.RULE_COLUMNS,
         "duplicate_rules.csv (profile_duplicates.RULE_OPTIONAL)": profile_duplicates.RULE_OPTIONAL,
+        "[integrations.<name>] (profile_integrations.DESTINATION_KEYS)": tuple(profile_integrations.DESTINATION_KEYS),
+        "status map CSV (profile_integrations.STATUS_MAP_COLUMNS)": profile_integrations.STATUS_MAP_COLUMNS,
+        "status map CSV (profile_integrations.STATUS_MAP_OPTIONAL)": profile_integrations.STATUS_MAP_OPTIONAL,
         "[[surveys]] (survey_profile._SURVEY)": tuple(survey_profile._SURVEY),
         "[[surveys.questions]] (survey_profile._QUESTION)": tuple(survey_profile._QUESTION),
         "[[surveys.targets]] (survey_profile._TARGET)": tuple(survey_profile._TARGET),

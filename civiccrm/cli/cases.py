@@ -260,13 +260,17 @@ def _print_result(result, deployment, as_json):
 @click.argument("tracking_number")
 @click.option("--resolution", help="fixed, duplicate, not_city, no_action, referred, cancelled (required).")
 @click.option("--note")
+@click.option("--override-reason", help="Close as fixed although a work order is still open (supervisors; recorded).")
 @json_option
 @pass_obj
-def case_close(obj, tracking_number, resolution, note, as_json):
+def case_close(obj, tracking_number, resolution, note, override_reason, as_json):
     """Close a case with a resolution (close only when the work is done)."""
+    from civiccrm.domain.actors import Actor
+
     # A missing resolution is refused by the close service, in one line like every other mistake.
     resolution = parse_resolution(resolution, field="--resolution") if resolution else None
-    closed = case_service.close(obj.deployment, tracking_number, resolution, actor=obj.actor, note=note)
+    closed = case_service.close(obj.deployment, tracking_number, resolution, actor=obj.actor, note=note,
+                                override_reason=override_reason, override_by=Actor(name=obj.actor, kind="os"))
     _print_result(closed, obj.deployment, as_json)
 
 

@@ -11,6 +11,7 @@ from civiccrm.domain.attributes import ServiceAttribute
 from civiccrm.domain.calls import CallSettings
 from civiccrm.domain.calendar import BusinessCalendar
 from civiccrm.domain.duplicates import DuplicatePolicy
+from civiccrm.domain.integrations import Destination
 from civiccrm.domain.sla import PolicyBook, SlaPolicy
 from civiccrm.domain.geo import CityMap
 from civiccrm.domain.surveys import SurveyInstrument
@@ -50,6 +51,8 @@ class CityProfile:
     """Modules loaded as plugins for this city only (``[city] plugins``), e.g. its own importer."""
     calls: CallSettings | None = attrs.field(default=None, eq=False, repr=False)
     """The call centre's settings and export formats (``[calls]``); None when the profile has none."""
+    integrations: dict[str, Destination] = attrs.field(factory=dict, eq=False, repr=False)
+    """Destination name -> the system cases are sent to (``[integrations.<name>]``)."""
 
     @cached_property
     def tz(self) -> ZoneInfo:

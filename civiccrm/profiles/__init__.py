@@ -16,6 +16,7 @@ from civiccrm.domain.taxonomy import Department, ServiceType, SlaBasis, Taxonomy
 from civiccrm.errors import CivicError
 from civiccrm.profiles.csv_files import read_profile_csv
 from civiccrm.profiles.duplicates import load_duplicates
+from civiccrm.profiles.integrations import load_integrations
 from civiccrm.profiles.sla import load_sla
 from civiccrm.profiles.surveys import check_customers, load_surveys
 
@@ -34,7 +35,7 @@ _CALENDAR = {"name": str, "default": bool, "hours": dict, "holidays": dict, "clo
 _HOLIDAYS = {"country": str, "subdivision": str, "categories": list}
 _GEO = {"boundary": str, "districts": str, "district_property": str}
 _TOP = {"city": dict, "taxonomy": dict, "calendars": dict, "geo": dict, "surveys": list, "customers": dict, "import": dict, "plugins": dict,
-        "open311": dict, "sla": dict, "duplicates": dict, "open_data": dict, "calls": dict}
+        "open311": dict, "sla": dict, "duplicates": dict, "open_data": dict, "calls": dict, "integrations": dict}
 _OPEN311 = {"jurisdiction_id": str}
 _OPEN_DATA = {"public_descriptions": bool}
 
@@ -307,5 +308,6 @@ def load_profile(folder: Path | str) -> CityProfile:
         | {"customers": check_customers(data.get("customers", {}), file, taxonomy.departments)},
         service_attributes=service_attributes, sla=sla, plugins=tuple(city_plugins),
         duplicates=load_duplicates(folder, data.get("duplicates", {}), file, taxonomy),
+        integrations=load_integrations(folder, data.get("integrations", {}), file, taxonomy),
         calls=call_domain.parse_settings(data["calls"], where=str(file)) if "calls" in data else None,
     )

@@ -12,9 +12,9 @@ from civiccrm.domain.attributes import validate_attributes
 from civiccrm.domain import lifecycle
 from civiccrm.domain.cases import Case, CaseDraft, CaseEvent, Location, Resolution, Routing, Status
 from civiccrm.errors import CivicError
-from civiccrm.services import sla
+from civiccrm.services import integrations, sla
 from civiccrm.services.events import fire
-from civiccrm.store import repo
+from civiccrm.store import duplicates, repo
 
 MAX_DESCRIPTION = 4000
 MAX_MEDIA_URL = 2000
@@ -117,12 +117,13 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system") -> Case:
             connection, values=values, tracking_number=lambda sequence: f"{prefix}{sequence:06d}", year=year,
             customer=customer, customer_created_at=now, attributes=answers, media_url=media_url, event=event,
         )
+        case = repo.case_from_row(SimpleNamespace(
+            id=case_id, tracking_number=tracking_number, customer_id=customer_id, resolution=None, closed_at=None,
+            on_time=None, duplicate_of=None, external_id=None, city_exceeded_timeframe=None, city_days_to_close=None,
+            **values,
+        ))
+        integrations.queue(deployment, connection_or_session=connection, case=case, event=event)
         connection.commit()
-    case = repo.case_from_row(SimpleNamespace(
-        id=case_id, tracking_number=tracking_number, customer_id=customer_id, resolution=None, closed_at=None,
-        on_time=None, duplicate_of=None, external_id=None, city_exceeded_timeframe=None, city_days_to_close=None,
-        **values,
-    ))
     fire(deployment, "case_created", case=case, event=event)
     return case
 
@@ -148,6 +149,7 @@ def _change(deployment, tracking_number: str, actor: str, kind: str, transition,
         case = attrs.evolve(case, updated_at=now)
         event = CaseEvent(kind=kind, at=now, actor=actor, changes=changes, note=note, origin="intake")
         repo.save_case(session=s, case=case, event=event)
+        integrations.queue(deployment, connection_or_session=s, case=case, event=event)
         s.commit()
     fire(deployment, hook, case=case, event=event)
     return case
@@ -191,14 +193,23 @@ def change_status(deployment, tracking_number: str, status: Status, *, actor: st
 
 
 def close(deployment, tracking_number: str, resolution: Resolution | None, *, actor: str = "system",
-          note: str | None = None) -> Case:
-    """Close a case; a resolution is required, and the on-time verdict is fixed now."""
+          note: str | None = None, override_reason: str | None = None, override_by=None) -> Case:
+    """Close a case; a resolution is required, and the on-time verdict is fixed now.
+
+    A case with an open work order closes as fixed only with ``override_reason`` from a supervisor
+    (``override_by``, an Actor); the override is written into the close's note."""
     if resolution is None:
         raise CivicError(f"case {tracking_number}: closing needs a resolution ({', '.join(r.value for r in Resolution)})", field="resolution")
+    note = _clean_text(note, "note", MAX_DESCRIPTION)
+    override = integrations.check_close(deployment, tracking_number=tracking_number, resolution=resolution,
+                                        override_reason=_clean_text(override_reason, "override_reason", MAX_DESCRIPTION),
+                                        actor=override_by)
+    if override:
+        note = f"{note} ({override})" if note else override
     rules = sla.DeploymentRules(deployment)
     return _change(deployment, tracking_number, actor, "closed",
                    lambda case, now: lifecycle.close(case, resolution, now=now, rules=rules),
-                   note=_clean_text(note, "note", MAX_DESCRIPTION), hook="case_closed")
+                   note=note, hook="case_closed")
 
 
 def reopen(deployment, tracking_number: str, *, actor: str = "system", reason: str | None = None) -> Case:
@@ -228,6 +239,8 @@ def merge(deployment, duplicate: str, into: str, *, actor: str = "system") -> Ca
                           note=f"{case.tracking_number} was merged into this case", origin="intake")
         repo.save_case(session=s, case=case, event=merged)
         repo.save_case(session=s, case=target, event=noted)
+        duplicates.link_merge(s.connection(), duplicate=case, target=target, at=now, actor=actor)
+        integrations.queue(deployment, connection_or_session=s, case=case, event=merged)
         s.commit()
     fire(deployment, "case_closed", case=case, event=merged)
     fire(deployment, "case_updated", case=target, event=noted)

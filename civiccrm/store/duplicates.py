@@ -35,14 +35,15 @@ def _insert_ignore(connection, table, rows: list[dict], constraint_columns: list
     connection.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=constraint_columns), rows)
 
 
-def link_merge(connection, *, duplicate_id: int, target_id: int, customer_id: int | None, at: datetime,
-               actor: str) -> None:
-    """Record a merge: links both ways, and the duplicate's requester as a follower of the main case."""
+def link_merge(connection, *, duplicate, target, at: datetime, actor: str) -> None:
+    """Record a merge of the Case ``duplicate`` into ``target``: links both ways, and the duplicate's
+    requester as a follower of the main case (kept informed of it)."""
+    duplicate_id, target_id, customer_id = duplicate.id, target.id, duplicate.customer_id
     _insert_ignore(connection, case_links_table, [
         {"case_id": duplicate_id, "linked_case_id": target_id, "kind": "duplicate_of", "created_at": at, "actor": actor},
         {"case_id": target_id, "linked_case_id": duplicate_id, "kind": "duplicate", "created_at": at, "actor": actor},
     ], ["case_id", "linked_case_id", "kind"])
-    if customer_id is not None:
+    if customer_id is not None and customer_id != target.customer_id:
         _insert_ignore(connection, case_followers_table, [
             {"case_id": target_id, "customer_id": customer_id, "via_case_id": duplicate_id, "created_at": at},
         ], ["case_id", "customer_id"])

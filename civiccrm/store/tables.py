@@ -535,3 +535,68 @@ class CallIntervalRow(SQLModel, table=True):
 
 calls_table = CallRow.__table__
 call_intervals_table = CallIntervalRow.__table__
+
+
+class WorkOrderRow(SQLModel, table=True):
+    """A case's job in one destination system; a case with an open one is not closed as fixed."""
+
+    __tablename__ = "work_orders"
+    __table_args__ = (
+        UniqueConstraint("case_id", "destination", name="uq_work_orders_case_destination"),
+        Index("ix_work_orders_destination_external", "destination", "external_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id")
+    destination: str = Field(max_length=100)
+    status: str = Field(max_length=20)
+    external_id: str | None = Field(default=None, max_length=200)
+    external_status: str | None = Field(default=None, max_length=100)
+    opened_at: datetime = _when()
+    updated_at: datetime = _when()
+    completed_at: datetime | None = _when(default=None)
+    resolution: str | None = Field(default=None, max_length=20)
+
+
+class IntegrationUpdateRow(SQLModel, table=True):
+    """An update fetched from or pushed by a destination, with what was done with it (bad ones too)."""
+
+    __tablename__ = "integration_updates"
+    __table_args__ = (
+        UniqueConstraint("destination", "update_id", name="uq_integration_updates_destination_update"),
+        Index("ix_integration_updates_destination_received", "destination", "received_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    destination: str = Field(max_length=100)
+    update_id: str | None = Field(default=None, max_length=200)
+    external_id: str | None = Field(default=None, max_length=200)
+    work_order_id: int | None = Field(default=None, foreign_key="work_orders.id")
+    status: str | None = Field(default=None, max_length=100)
+    at: datetime | None = _when(default=None)
+    received_at: datetime = _when()
+    via: str = Field(max_length=10)
+    """fetch or push."""
+    outcome: str = Field(max_length=20)
+    """applied, unchanged or refused."""
+    reason: str | None = Field(default=None, sa_type=Text)
+    raw: str | None = Field(default=None, sa_type=Text)
+
+
+class IntegrationFetchRow(SQLModel, table=True):
+    """One fetch of updates from a destination: when, from when on, and how it went."""
+
+    __tablename__ = "integration_fetches"
+    __table_args__ = (Index("ix_integration_fetches_destination", "destination", "started_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    destination: str = Field(max_length=100)
+    since: datetime | None = _when(default=None)
+    started_at: datetime = _when()
+    finished_at: datetime = _when()
+    ok: bool
+    updates: int = 0
+    refused: int = 0
+    error: str | None = Field(default=None, sa_type=Text)
+
+
+work_orders_table = WorkOrderRow.__table__
+integration_updates_table = IntegrationUpdateRow.__table__
+integration_fetches_table = IntegrationFetchRow.__table__

@@ -1,0 +1,17 @@
+"""Built-in integrations plumbing: the outbox deliverer of integration calls and the endpoint for pushed updates."""
+
+from civiccrm import hookimpl
+
+
+@hookimpl
+def register_deliverers(register):
+    from civiccrm.services.integrations import DELIVERER
+
+    register(DELIVERER)
+
+
+@hookimpl
+def register_web_blueprints(app):
+    from civiccrm.web.integrations import blueprint
+
+    app.register_blueprint(blueprint)
