@@ -24,6 +24,8 @@ DEFAULT_PLUGINS = (
     "civiccrm.web.surveys",
     "civiccrm.web.open311",
     "civiccrm_plugins.council_pack",
+    "civiccrm_plugins.permissions",
+    "civiccrm.web.admin",
 )
 
 ENTRY_POINT_GROUP = "civiccrm"
