@@ -37,7 +37,7 @@ BENCH_REPORTS_ARGS ?= --cases 3500000
 BENCH_INTEGRATIONS_ARGS ?= --open-cases 1000000 --lookups 2000
 BENCHMARKS := import sla surveys open311 export reports integrations
 
-.PHONY: venv install postgres-deps test run bench $(addprefix bench-,$(BENCHMARKS)) bench-scale bench-calls clean distclean
+.PHONY: venv install postgres-deps test run i18n bench $(addprefix bench-,$(BENCHMARKS)) bench-scale bench-calls clean distclean
 
 venv install: $(STAMP)
 
@@ -71,10 +71,19 @@ run: install
 	$(VENV)/bin/civiccrm --db $(DB) calls generate --from 2020-06-01 --days 28 --storm 2020-06-22 --out var/demo-calls.csv
 	$(VENV)/bin/civiccrm --db $(DB) calls import var/demo-calls.csv --format generic
 	$(VENV)/bin/civiccrm --db $(DB) calls report --from 2020-06-01 --to 2020-06-28 --by weekday
+	$(VENV)/bin/civiccrm --db $(DB) user bootstrap admin --url http://127.0.0.1:$(PORT)/admin/
 	@echo "Delivery worker: civiccrm deliver (sends the outbox: civiccrm outbox list; stops with the server)"
 	@echo "Open311 API: http://127.0.0.1:$(PORT)/open311/v2/ (Ctrl-C stops it)"
 	$(VENV)/bin/civiccrm --db $(DB) deliver & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT; \
 	$(VENV)/bin/civiccrm --db $(DB) serve --host 127.0.0.1 --port $(PORT)
+
+# Add the web pages' new translatable strings to the Spanish catalog (then translate each empty msgstr;
+# tests/test_i18n.py fails until every one is).
+i18n: install
+	mkdir -p var
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --project CivicCRM -o var/messages.pot .
+	$(VENV)/bin/pybabel update -i var/messages.pot -d civiccrm/web/translations -l es --width 100 \
+		--ignore-pot-creation-date --no-fuzzy-matching --ignore-obsolete
 
 # Every benchmark in turn, even after one misses a target (its exit status says so);
 # fails at the end naming those that did. `make bench-sla` (etc.) runs one.

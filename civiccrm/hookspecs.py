@@ -99,6 +99,19 @@ def permission_allowed(deployment, actor, action, resource):
     """Return True or False: may ``actor`` do ``action`` on ``resource``; None for no opinion."""
 
 
+# Web screen hooks: what the admin shows beside its own links and buttons.
+
+
+@hookspec
+def menu_links(deployment, actor):
+    """Return a list of ``{"href": ..., "label": ...}`` links for the admin menu of ``actor`` (or None)."""
+
+
+@hookspec
+def case_actions(deployment, actor, case):
+    """Return a list of ``{"href": ..., "label": ...}`` links shown on the admin page of ``case`` (or None)."""
+
+
 # Event hooks: called after the change is committed; a failure never loses the case.
 
 

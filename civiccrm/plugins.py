@@ -28,6 +28,8 @@ DEFAULT_PLUGINS = (
     "civiccrm_plugins.integrations",
     "civiccrm_plugins.open311_client",
     "civiccrm_plugins.webhooks",
+    "civiccrm_plugins.permissions",
+    "civiccrm.web.admin",
 )
 
 ENTRY_POINT_GROUP = "civiccrm"

@@ -87,4 +87,7 @@ def opt_out(token):
 
 @hookimpl
 def register_web_blueprints(app):
+    from civiccrm.web.security import csrf
+
+    csrf.exempt(bp)  # the secret token in the link authorises the answer; no session is involved
     app.register_blueprint(bp)

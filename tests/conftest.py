@@ -121,3 +121,11 @@ def sqlite_deployment(tmp_path):
     dep = init_deployment(f"sqlite:///{tmp_path / 'civiccrm.db'}", "kansas-city")
     yield dep
     dep.engine.dispose()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing():
+    """Staff passwords stay argon2id in tests, with parameters cheap enough for a shared 2-core machine."""
+    from civiccrm.services import users
+
+    users.set_hasher_parameters(time_cost=1, memory_cost=1024, parallelism=1)

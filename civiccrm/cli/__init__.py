@@ -123,7 +123,7 @@ def main(argv=None):
     return cli.main(args=argv, prog_name="civiccrm")
 
 
-from civiccrm.cli import admin, apikeys, cases, imports, outbox, reports, serve, sla, surveys  # noqa: E402,F401  (register commands)
+from civiccrm.cli import admin, apikeys, cases, imports, outbox, reports, serve, sla, surveys, users  # noqa: E402,F401  (register commands)
 from civiccrm.cli import duplicates, integrations  # noqa: E402,F401  (case duplicates, duplicates evaluate, integrations)
 from civiccrm.cli import audit, backup, privacy  # noqa: E402,F401  (audit chain, db backup/restore, personal data)
 from civiccrm.cli import opendata  # noqa: E402,F401  (import csv, export cases, profile draft)

@@ -1,6 +1,7 @@
 """City limits and council districts: which district a point falls in."""
 
 import json
+import math
 from pathlib import Path
 
 import attrs
@@ -79,3 +80,15 @@ class CityMap:
             if prepared.covers(point):
                 return district.id
         return None
+
+
+METRES_PER_DEGREE = 111_320.0
+"""Metres per degree of latitude (and of longitude at the equator)."""
+
+
+def distance_metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine) between two WGS84 points, in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_000 * math.asin(math.sqrt(a))

@@ -73,6 +73,15 @@ class CaseRow(SQLModel, table=True):
         Index("ix_cases_awaiting_response", "response_due_at",
               sqlite_where=text("responded_at IS NULL AND response_due_at IS NOT NULL"),
               postgresql_where=text("responded_at IS NULL AND response_due_at IS NOT NULL")),
+        # The work queue: open cases by due time, for everyone and per work group or department.
+        Index("ix_cases_queue", "due_at", "id", sqlite_where=text("status <> 'closed'"),
+              postgresql_where=text("status <> 'closed'")),
+        Index("ix_cases_queue_work_group", "work_group", "due_at", "id", sqlite_where=text("status <> 'closed'"),
+              postgresql_where=text("status <> 'closed'")),
+        Index("ix_cases_queue_department", "department", "due_at", "id", sqlite_where=text("status <> 'closed'"),
+              postgresql_where=text("status <> 'closed'")),
+        # The case page's nearby duplicates: same type, opened near the same time.
+        Index("ix_cases_type_opened", "service_code", "opened_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     tracking_number: str = Field(max_length=40, unique=True)
@@ -600,3 +609,93 @@ class IntegrationFetchRow(SQLModel, table=True):
 work_orders_table = WorkOrderRow.__table__
 integration_updates_table = IntegrationUpdateRow.__table__
 integration_fetches_table = IntegrationFetchRow.__table__
+
+
+class UserRow(SQLModel, table=True):
+    """A staff user of the admin screens; only the argon2id hash of the password is kept."""
+
+    __tablename__ = "users"
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=60, unique=True)
+    password_hash: str = Field(max_length=200)
+    role: str = Field(max_length=30)
+    departments: str = Field(default="[]", sa_type=Text)
+    """JSON list of department codes."""
+    work_groups: str = Field(default="[]", sa_type=Text)
+    """JSON list of work group codes."""
+    language: str = Field(default="en", max_length=10)
+    session_version: int = 1
+    must_change_password: bool = False
+    """Set for a one-time password: the first login asks for a new one."""
+    created_at: datetime = _when()
+    password_changed_at: datetime = _when()
+    disabled_at: datetime | None = _when(default=None)
+
+
+class StaffSessionRow(SQLModel, table=True):
+    """A logged-in browser: the cookie carries a random token, the database only its SHA-256."""
+
+    __tablename__ = "staff_sessions"
+    __table_args__ = (Index("ix_staff_sessions_user", "user_id"),)
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id")
+    session_version: int
+    created_at: datetime = _when()
+    last_seen_at: datetime = _when()
+
+
+class LoginAttemptRow(SQLModel, table=True):
+    """Append-only: every login attempt with its outcome (triggers refuse UPDATE and DELETE)."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_at", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _when()
+    username: str = Field(max_length=100)
+    address: str = Field(max_length=64)
+    outcome: str = Field(max_length=20)
+    """success, bad_password, unknown_user, disabled or limited."""
+    user_id: int | None = Field(default=None, foreign_key="users.id")
+
+
+class RateLimitRow(SQLModel, table=True):
+    """A fixed-window counter per scope and key, shared by every worker process (store/ratelimit.py)."""
+
+    __tablename__ = "rate_limits"
+    scope: str = Field(primary_key=True, max_length=40)
+    key: str = Field(primary_key=True, max_length=200)
+    window_start: datetime = _when()
+    hits: int = 0
+
+
+users_table = UserRow.__table__
+staff_sessions_table = StaffSessionRow.__table__
+login_attempts_table = LoginAttemptRow.__table__
+rate_limits_table = RateLimitRow.__table__
+
+
+class CaseAssigneeRow(SQLModel, table=True):
+    """The staff user a case is assigned to, within its work group (each change is a history event)."""
+
+    __tablename__ = "case_assignees"
+    __table_args__ = (Index("ix_case_assignees_user", "user_id"),)
+    case_id: int = Field(foreign_key="cases.id", primary_key=True)
+    user_id: int = Field(foreign_key="users.id")
+    assigned_at: datetime = _when()
+
+
+class SavedFilterRow(SQLModel, table=True):
+    """A work-queue filter a user saved under a name (the query string of the queue page)."""
+
+    __tablename__ = "saved_filters"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_saved_filters_user_name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id")
+    name: str = Field(max_length=100)
+    query: str = Field(sa_type=Text)
+    created_at: datetime = _when()
+
+
+case_assignees_table = CaseAssigneeRow.__table__
+saved_filters_table = SavedFilterRow.__table__
+

@@ -2,7 +2,8 @@
 
 import os
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, current_app, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
@@ -10,7 +11,8 @@ from civiccrm.errors import CivicError
 
 
 class Config:
-    """Defaults; any key can be overridden by ``CIVICCRM_<KEY>`` in the environment."""
+    """Production defaults; any key can be overridden by ``CIVICCRM_<KEY>`` in the environment
+    (``CIVICCRM_SECRET_KEY``; without one, a key is generated into the instance folder on first run)."""
 
     DATABASE_URL = None
     PUBLIC_URL = "http://127.0.0.1:8311"
@@ -18,12 +20,38 @@ class Config:
     use it, never the request's Host header."""
     JSON_SORT_KEYS = False
     MAX_CONTENT_LENGTH = 1 * 1024 * 1024
+    SECRET_KEY = None
+    INSTANCE_PATH = None
+    """Where the generated secret key is kept (default: Flask's instance folder)."""
+    PROXIES = 0
+    """How many reverse proxies in front set X-Forwarded-For/-Proto (0: trust none)."""
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    """Secure cookies are also sent whenever a request came over HTTPS."""
+    SESSION_COOKIE_NAME = "civiccrm_session"
+    WTF_CSRF_TIME_LIMIT = None
+    """A CSRF token lives as long as the session that holds it."""
+    ADMIN_IDLE_SECONDS = 30 * 60
+    ADMIN_SESSION_LIFETIME_SECONDS = 12 * 3600
+    LOGIN_LIMIT_PER_ACCOUNT = 10
+    LOGIN_LIMIT_PER_ADDRESS = 50
+    LOGIN_LIMIT_WINDOW_SECONDS = 15 * 60
+
+
+class DevelopmentConfig(Config):
+    DEBUG = True
+
+
+class TestingConfig(Config):
+    TESTING = True
+
+
+CONFIGS = {"production": Config, "development": DevelopmentConfig, "testing": TestingConfig}
 
 
 def get_deployment():
     """The Deployment this app serves (opened lazily, once per process)."""
-    from flask import current_app
-
     state = current_app.extensions["civiccrm"]
     if state.get("deployment") is None:
         from civiccrm.services.deployment import open_deployment
@@ -32,20 +60,45 @@ def get_deployment():
     return state["deployment"]
 
 
+def wants_html() -> bool:
+    """True when the client prefers an HTML page to JSON (a browser rather than an API client)."""
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html" and not request.is_json
+
+
+def error_response(message: str, status: int, *, field: str | None = None):
+    """An error as an HTML page for browsers, as JSON ``{"error", "field"}`` otherwise."""
+    if wants_html():
+        return render_template("error.html", message=message, status=status), status
+    return jsonify({"error": message, "field": field}), status
+
+
 def create_app(config: dict | None = None, *, deployment=None) -> Flask:
     """Build the app. ``deployment`` may be given directly (tests); otherwise it is opened from
-    ``DATABASE_URL`` (config, ``CIVICCRM_DATABASE_URL``, or the default SQLite file)."""
+    ``DATABASE_URL`` (config, ``CIVICCRM_DATABASE_URL``, or the default SQLite file). The config
+    class is chosen by ``CIVICCRM_ENV`` (production, development or testing)."""
     app = Flask(__name__)
-    app.config.from_object(Config)
+    environment = (config or {}).get("ENV") or os.environ.get("CIVICCRM_ENV") or "production"
+    app.config.from_object(CONFIGS.get(environment, Config))
     app.config["DATABASE_URL"] = os.environ.get("CIVICCRM_DATABASE_URL")
     app.config.from_prefixed_env("CIVICCRM")
     if config:
         app.config.update(config)
     app.extensions["civiccrm"] = {"deployment": deployment}
 
+    from civiccrm.web import i18n, labels, security
+
+    security.init_app(app)
+    i18n.init_app(app)
+    labels.init_app(app)
+
     @app.errorhandler(CivicError)
     def civic_error(exc):
-        return jsonify({"error": str(exc), "field": exc.field}), exc.http_status
+        return error_response(str(exc), exc.http_status, field=exc.field)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return error_response(f"csrf_token: {exc.description}", 400, field="csrf_token")
 
     @app.errorhandler(OperationalError)
     def database_unavailable(exc):

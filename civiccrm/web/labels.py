@@ -1,0 +1,70 @@
+"""Words for statuses, resolutions and roles on web pages, marked for translation (``N_``), and local times."""
+
+from civiccrm.domain.cases import Resolution, Status
+from civiccrm.domain.users import Role
+from civiccrm.web.i18n import gettext
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogs; it is translated where it is shown."""
+    return message
+
+
+STATUS = {
+    Status.NEW: N_("Received"), Status.OPEN: N_("Open"), Status.IN_PROGRESS: N_("In progress"),
+    Status.ON_HOLD: N_("On hold"), Status.WAITING: N_("Waiting for the resident"), Status.CLOSED: N_("Closed"),
+    Status.REOPENED: N_("Reopened"),
+}
+RESOLUTION = {
+    Resolution.FIXED: N_("Fixed"), Resolution.DUPLICATE: N_("Duplicate"), Resolution.NOT_CITY: N_("Not the city's"),
+    Resolution.NO_ACTION: N_("No action needed"), Resolution.REFERRED: N_("Referred"),
+    Resolution.CANCELLED: N_("Cancelled"),
+}
+ROLE = {
+    Role.ADMINISTRATOR: N_("Administrator"), Role.SUPERVISOR: N_("Supervisor"), Role.CALL_TAKER: N_("Call taker"),
+    Role.DEPARTMENT_WORKER: N_("Department worker"), Role.ANALYST: N_("Analyst"), Role.READ_ONLY: N_("Read only"),
+}
+
+EVENT = {
+    "created": N_("Created"), "assigned": N_("Assigned"), "status_changed": N_("Status changed"),
+    "note": N_("Internal note"), "public_note": N_("Reply to the resident"), "closed": N_("Closed"),
+    "reopened": N_("Reopened"), "merged": N_("Merged"), "updated": N_("Updated"), "imported": N_("Imported"),
+    "hook_failed": N_("Plugin failed"), "hook_retried": N_("Plugin retried"), "sla_escalated": N_("SLA escalated"),
+}
+
+
+def event_label(kind: str) -> str:
+    return gettext(EVENT[kind]) if kind in EVENT else kind.replace("_", " ")
+
+
+def _label(table, enum, value) -> str:
+    try:
+        return gettext(table[enum(value)])
+    except (ValueError, KeyError):
+        return "" if value is None else str(value)
+
+
+def status_label(value) -> str:
+    return _label(STATUS, Status, value)
+
+
+def resolution_label(value) -> str:
+    return _label(RESOLUTION, Resolution, value)
+
+
+def role_label(value) -> str:
+    return _label(ROLE, Role, value)
+
+
+def local_time(value, format: str = "%Y-%m-%d %H:%M") -> str:
+    """An instant in the city's timezone, as the staff and residents there read clocks."""
+    if value is None:
+        return ""
+    from civiccrm.web import get_deployment
+
+    return value.astimezone(get_deployment().profile.tz).strftime(format)
+
+
+def init_app(app) -> None:
+    app.jinja_env.filters.update(status=status_label, resolution=resolution_label, role=role_label, local=local_time,
+                            event=event_label)
