@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
+import pyarrow
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
 
@@ -107,7 +107,7 @@ class AnalyticsCopy:
         with self.source.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(query)
             for n, batch in enumerate(result.partitions(BATCH)):
-                arrays = {c.name: np.array([row[i] for row in batch], dtype=object) for i, c in enumerate(columns)}
+                arrays = pyarrow.table({c.name: pyarrow.array([row[i] for row in batch]) for i, c in enumerate(columns)})
                 part = path.with_name(f"{path.stem}.part{n}.parquet")
                 duck.register("batch", arrays)
                 duck.execute(f"COPY (SELECT {_columns_sql(columns)} FROM batch) TO '{part}' (FORMAT parquet)")
