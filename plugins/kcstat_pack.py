@@ -50,7 +50,7 @@ def _positive(where: str, value) -> int:
 
 def settings(deployment) -> dict:
     """The pack's settings: defaults, then ``[plugins.kcstat]``, each checked; the survey resolved (or None)."""
-    from civiccrm.services.surveys import instruments
+    from civiccrm.services.surveys.instruments import instruments
 
     table, found, where = pack_settings(deployment, SETTINGS_TABLE, DEFAULTS)
     goals = found["satisfaction_goals"]

@@ -31,7 +31,7 @@ KINDS = ("internal", "external")
 
 def settings(deployment) -> dict:
     """Defaults, then ``[plugins.tulsa_customer_service]``, checked; the instrument resolved (None if absent)."""
-    from civiccrm.services.surveys import instruments
+    from civiccrm.services.surveys.instruments import instruments
 
     table, found, where = pack_settings(deployment, SETTINGS_TABLE, DEFAULTS)
     n = found["min_sample"]

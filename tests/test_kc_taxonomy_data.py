@@ -112,11 +112,12 @@ def test_slugs_and_collisions():
     assert codes["trash-roll-out-cart-missing-2"] == "trash-roll-out-cart-missing-2"
 
 
-def test_build_script_codes_with_the_importers_slugify():
-    """One slugify: the codes the script writes are those an import derives from a request type."""
+def test_profile_draft_codes_with_the_importers_slugify():
+    """One slugify: the codes `profile draft` writes are those an import derives from a request type."""
     from civiccrm.domain.imports import slugify
+    from civiccrm.services import profile_draft
 
-    assert _load_script().slugify is slugify
+    assert profile_draft.slugify is slugify
 
 
 def test_fit_threshold():

@@ -42,10 +42,12 @@ def _limits():
 def actor_from_request(deployment, request):
     """The staff user whose live session token the request's session cookie carries (else None: the core
     then looks for an API key)."""
-    from flask import session
+    from flask import has_request_context, session
 
     from civiccrm.services import users
 
+    if not has_request_context():  # a request built outside Flask has no session cookie to read
+        return None
     token = session.get(TOKEN_KEY)
     if not token:
         return None
