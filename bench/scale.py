@@ -65,12 +65,6 @@ def create_database(base_url: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
-def libpq(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 FILL = """
 WITH types AS (
     SELECT row_number() OVER (ORDER BY code) - 1 AS i, code, name, category, department, work_group, sla_target
@@ -115,7 +109,11 @@ def fill(url: str, cases: int, now: datetime) -> datetime:
     start = now - timedelta(seconds=span)
     step = span / cases
     open_from = f"timestamptz '{(now - timedelta(days=21)).isoformat()}'"
-    with psycopg.connect(libpq(url), autocommit=True) as conn:
+    from sqlalchemy.engine import make_url
+
+    from civiccrm.store.backup import libpq_url
+
+    with psycopg.connect(libpq_url(make_url(url)), autocommit=True) as conn:
         conn.execute("SELECT setseed(0.2026)")
         for lo in range(1, cases + 1, CHUNK):
             hi = min(cases, lo + CHUNK - 1)

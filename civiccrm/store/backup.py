@@ -19,7 +19,7 @@ def _sqlite_path(url) -> Path:
     return Path(url.database)
 
 
-def _libpq(url) -> str:
+def libpq_url(url) -> str:
     """The URL as pg_dump and pg_restore take it (no SQLAlchemy driver name)."""
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
@@ -62,7 +62,7 @@ def backup(db: str | None, out: Path) -> str:
             source.close()
         kind = "sqlite online backup"
     else:
-        _run([_tool("pg_dump"), "--format=custom", "--no-owner", f"--file={partial}", _libpq(url)], "pg_dump")
+        _run([_tool("pg_dump"), "--format=custom", "--no-owner", f"--file={partial}", libpq_url(url)], "pg_dump")
         kind = "pg_dump custom format"
     os.replace(partial, out)
     return kind
@@ -94,5 +94,5 @@ def restore(db: str | None, backup_file: Path) -> None:
             target.close()
             source.close()
         return
-    _run([_tool("pg_restore"), "--no-owner", "--exit-on-error", f"--dbname={_libpq(url)}", str(backup_file)],
+    _run([_tool("pg_restore"), "--no-owner", "--exit-on-error", f"--dbname={libpq_url(url)}", str(backup_file)],
          "pg_restore")
