@@ -289,3 +289,59 @@ def test_schedule_errors_name_the_line(tmp_path):
     path = _write(tmp_path, "t.csv", "weekday,start,staff\nMon,07:15,3\n")
     with pytest.raises(CivicError, match=r"t.csv: line 2: start '07:15' must be on the hour or half-hour"):
         staffing.read_schedule(path)
+
+
+def test_local_slots_agree_with_local_slot_across_transitions():
+    """The quarter-hour cache gives every instant the slot its own conversion gives: around DST changes,
+    in a zone a quarter-hour off the half-hours, and in a historical offset that is not whole minutes."""
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from civiccrm.domain.calls import LocalSlots, local_slot
+
+    starts = {"America/Chicago": [datetime(2026, 3, 8, 6, tzinfo=timezone.utc), datetime(2026, 11, 1, 5, tzinfo=timezone.utc),
+                                  datetime(1883, 11, 18, 16, tzinfo=timezone.utc)],
+              "Asia/Kathmandu": [datetime(2026, 6, 21, 17, tzinfo=timezone.utc)],
+              "Australia/Lord_Howe": [datetime(2026, 4, 4, 14, tzinfo=timezone.utc)]}
+    for zone, instants in starts.items():
+        tz = ZoneInfo(zone)
+        slots = LocalSlots(tz)
+        for start in instants:
+            for step in range(0, 4 * 3600, 97):
+                instant = start + timedelta(seconds=step)
+                epoch = int(instant.timestamp())
+                assert slots.of(instant, epoch) == local_slot(instant, tz), (zone, instant)
+
+
+def test_a_big_import_rebuilds_the_indexes_even_when_it_fails(deployment, tmp_path, monkeypatch):
+    from sqlalchemy import inspect
+
+    from civiccrm.services import calls as call_service
+
+    def index_names():
+        with deployment.engine.connect() as conn:
+            return {i["name"] for i in inspect(conn).get_indexes("calls")}
+
+    expected = {"ix_calls_local_date", "ix_calls_caller"}
+    assert expected <= index_names()
+    monkeypatch.setattr(call_service, "REBUILD_ABOVE_ROWS", 0)  # every import counts as a bulk load
+    path = _write(tmp_path, "calls.csv", GENERIC)
+    summary, errors = _import(deployment, [path], "generic")
+    assert errors == [] and summary.new == 6 and expected <= index_names()
+    assert _report(deployment).total.offered == 5
+
+    def stop(message):
+        raise RuntimeError(message)
+
+    bad = _write(tmp_path, "bad.csv", GENERIC.replace(",answered,40,", ",answered,forty,"))
+    with deployment.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM calls")
+    with pytest.raises(RuntimeError, match="line 3: wait_seconds"):
+        import_calls(deployment, [bad], "generic", batch_size=1, on_error=stop)
+    assert expected <= index_names()  # put back although the import stopped half-way
+
+    with deployment.engine.begin() as conn:  # as an import killed before it rebuilt them leaves it
+        conn.exec_driver_sql("DROP INDEX ix_calls_caller")
+    monkeypatch.setattr(call_service, "REBUILD_ABOVE_ROWS", 10**9)
+    _import(deployment, [path], "generic")
+    assert expected <= index_names()

@@ -40,7 +40,7 @@ def calls_group():
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--format", "format_name", required=True, metavar="NAME",
               help="An export format of the city profile ([calls.formats.NAME]), e.g. amazon-connect, uccx-csq, generic.")
-@click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(min=1), help="Rows per transaction.")
+@click.option("--batch-size", default=50_000, show_default=True, type=click.IntRange(min=1), help="Rows per transaction.")
 @click.option("--errors", "errors_path", type=click.Path(dir_okay=False, writable=True),
               help="Write every rejected row (one line each) to this file.")
 @json_option

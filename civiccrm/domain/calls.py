@@ -289,78 +289,108 @@ def parse_count(text: str, *, field: str) -> int:
 
 
 class RowReader:
-    """Turns the rows of one export (dicts keyed by header) into call records or interval rows."""
+    """Turns the rows of one export (lists of cells, as ``csv.reader`` gives them) into call records
+    or interval rows. ``check_header`` must see the file's header first: it finds each mapped column."""
 
     def __init__(self, fmt: CallFormat, city_timezone: str):
         self.format = fmt
         zone = fmt.timezone or city_timezone
         self.tz = timezone.utc if zone.upper() == "UTC" else ZoneInfo(zone)
         self.columns = fmt.columns
-        self._durations = tuple((name, fmt.columns.get(name, name)) for name in ("wait", "talk", "hold", "acw"))
+        self._width = 0
+        self._at: dict[str, int] = {}
+        self._only: tuple[tuple[int, str, tuple[str, ...]], ...] = ()
+        self._call_at: tuple[int, ...] = ()
 
     def check_header(self, header) -> None:
-        """Refuse a file whose header lacks a mapped column, naming the first missing."""
-        present = set(header or ())
+        """Refuse a file whose header lacks a mapped column, naming the first missing; else learn
+        where each mapped column is (a field the format does not map reads as empty)."""
+        header = list(header or ())
+        present = set(header)
         missing = [h for h in list(self.columns.values()) + list(self.format.only) if h not in present]
         if missing:
             raise CivicError(f"header: missing column {missing[0]!r} (format {self.format.name!r} maps it)")
+        position = {h: header.index(h) for h in present}
+        self._width = len(header)
+        # An unmapped field points one past the last column: every row gets an empty cell there.
+        self._at = {field: position[h] for field, h in self.columns.items()}
+        self._only = tuple((position[h], h, values) for h, values in self.format.only.items())
+        self._call_at = tuple(self._at.get(f, self._width) for f in CALL_FIELDS)
 
-    def skipped(self, row: dict) -> str | None:
-        """Why a row is not a call offered to a queue (None: it is)."""
-        for header, values in self.format.only.items():
-            if row.get(header, "") not in values:
+    @property
+    def width(self) -> int:
+        """Columns of the header ``check_header`` saw."""
+        return self._width
+
+    def cells(self, row: list) -> list:
+        """``row`` with as many cells as the header, plus the empty one unmapped fields read."""
+        if len(row) != self._width:
+            row = (row + [""] * self._width)[:self._width]
+        row.append("")
+        return row
+
+    def skipped(self, row: list) -> str | None:
+        """Why a row (from ``cells``) is not a call offered to a queue (None: it is)."""
+        for at, header, values in self._only:
+            if row[at] not in values:
                 return f"{header} is not {' or '.join(values)}"
         if self.format.layout == "calls" and not self._get(row, "queue"):
             return f"not offered to a queue ({self.columns['queue']} is empty)"
         return None
 
-    def _get(self, row: dict, field: str) -> str:
-        header = self.columns.get(field)
-        return (row.get(header) or "").strip() if header else ""
+    def _get(self, row: list, field: str) -> str:
+        return row[self._at.get(field, self._width)].strip()
 
     def _instant(self, text: str, field: str) -> datetime:
-        header = self.columns[field]
         if not text:
+            header = self.columns[field]
             raise CivicError(f"{header}: empty; expected a date and time", field=header)
         try:
             if self.format.time_format:
                 value = datetime.strptime(text, self.format.time_format)
             else:
-                value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+                value = datetime.fromisoformat(text)
         except ValueError:
+            header = self.columns[field]
             expected = self.format.time_format or "ISO 8601 like 2026-06-22T13:05:00Z"
             raise CivicError(f"{header}: {text!r} is not a date and time ({expected})", field=header) from None
         if value.tzinfo is None:
             value = value.replace(tzinfo=self.tz)
         return value.astimezone(timezone.utc)
 
-    def call(self, row: dict) -> CallRecord:
-        """The call record of one row; CivicError names the column that is wrong."""
-        get = self._get
-        call_id = get(row, "id")
+    def call_fields(self, row: list) -> tuple:
+        """The fields of ``CallRecord`` (in its order) of one row from ``cells``, checked as it checks
+        them; CivicError names the column that is wrong. (The import's fast path: no object per row.)"""
+        (i_id, i_started, i_queue, i_outcome, i_answered, i_updated, i_wait, i_talk, i_hold, i_acw,
+         i_wrap, i_agent, i_caller, i_case) = self._call_at
+        call_id = row[i_id].strip()
         if not call_id:
             raise CivicError(f"{self.columns['id']}: empty; every call needs its id", field="id")
-        queue = get(row, "queue")
-        if "outcome" in self.columns:
-            raw = get(row, "outcome")
-            outcome = self.format.outcomes.get(raw, raw.lower())
+        if "outcome" in self._at:
+            raw = row[i_outcome].strip()
+            outcome = self.format.outcomes.get(raw) or raw.lower()
             if outcome not in OUTCOMES:
                 known = ", ".join(sorted(self.format.outcomes) or OUTCOMES)
                 raise CivicError(f"{self.columns['outcome']}: {raw!r}; expected one of {known}", field="outcome")
         else:
-            outcome = ANSWERED if get(row, "answered_at") else ABANDONED
-        seconds = {name: parse_seconds(get(row, name), field=header) for name, header in self._durations}
-        updated = get(row, "updated")
-        return CallRecord(
-            call_id=call_id, queue=queue, started_at=self._instant(get(row, "started"), "started"), outcome=outcome,
-            wait_seconds=seconds["wait"], talk_seconds=seconds["talk"], hold_seconds=seconds["hold"],
-            acw_seconds=seconds["acw"], wrap_up=get(row, "wrap_up") or None, agent=get(row, "agent") or None,
-            caller=get(row, "caller") or None, case_number=get(row, "case_number") or None,
-            updated_at=self._instant(updated, "updated") if updated else None,
-        )
+            outcome = ANSWERED if row[i_answered].strip() else ABANDONED
+        columns = self.columns
+        wait = parse_seconds(row[i_wait], field=columns.get("wait", "wait"))
+        talk = parse_seconds(row[i_talk], field=columns.get("talk", "talk"))
+        hold = parse_seconds(row[i_hold], field=columns.get("hold", "hold"))
+        acw = parse_seconds(row[i_acw], field=columns.get("acw", "acw"))
+        updated = row[i_updated].strip()
+        return (call_id, row[i_queue].strip(), self._instant(row[i_started].strip(), "started"), outcome,
+                wait, talk, hold, acw, row[i_wrap].strip() or None, row[i_agent].strip() or None,
+                row[i_caller].strip() or None, row[i_case].strip() or None,
+                self._instant(updated, "updated") if updated else None)
 
-    def interval(self, row: dict) -> IntervalRow:
-        """The interval row of one row of an interval export."""
+    def call(self, row: list) -> CallRecord:
+        """The call record of one row from ``cells``; CivicError names the column that is wrong."""
+        return CallRecord(*self.call_fields(row))
+
+    def interval(self, row: list) -> IntervalRow:
+        """The interval row of one row (from ``cells``) of an interval export."""
         get, cols = self._get, self.columns
         queue = get(row, "queue")
         if not queue:
@@ -402,6 +432,37 @@ def local_slot(instant: datetime, tz: ZoneInfo) -> tuple[str, int, int]:
     """(local date ``YYYY-MM-DD``, half-hour slot 0..47, weekday 0=Monday) of an instant in the city."""
     local = instant.astimezone(tz)
     return local.date().isoformat(), local.hour * 2 + local.minute // 30, local.weekday()
+
+
+class LocalSlots:
+    """``local_slot`` for many instants: one zone conversion per quarter-hour of UTC time.
+
+    Every instant of a UTC quarter-hour has the same local date, half-hour and weekday when the
+    quarter-hour's first and last microsecond do (true of every zone whose offset is a whole number
+    of quarter-hours); a quarter-hour where they differ (a historical offset) is converted per instant."""
+
+    QUARTER = 900
+
+    def __init__(self, tz: ZoneInfo):
+        self.tz = tz
+        self._known: dict[int, tuple[str, int, int] | None] = {}
+
+    def of(self, instant: datetime, epoch: int) -> tuple[str, int, int]:
+        """The slot of ``instant``, whose Unix seconds (rounded down) are ``epoch``."""
+        quarter = epoch // self.QUARTER
+        known = self._known.get(quarter, False)
+        if known:
+            return known
+        if known is None:
+            return local_slot(instant, self.tz)
+        first = datetime.fromtimestamp(quarter * self.QUARTER, timezone.utc)
+        slot = local_slot(first, self.tz)
+        if local_slot(first + timedelta(seconds=self.QUARTER, microseconds=-1), self.tz) != slot:
+            slot = None
+        if len(self._known) > 1_000_000:
+            self._known.clear()
+        self._known[quarter] = slot
+        return slot or local_slot(instant, self.tz)
 
 
 def weekday_counts(start: date, end: date) -> list[int]:

@@ -1,12 +1,13 @@
 """Importing call-centre exports: streaming, in batches, idempotent, every bad row named."""
 
 import csv
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 
 import attrs
 
-from civiccrm.domain.calls import CallRecord, IntervalRow, RowReader, local_slot
+from civiccrm.domain.calls import IntervalRow, LocalSlots, RowReader, local_slot
 from civiccrm.errors import CivicError
 from civiccrm.store import calls as store
 from civiccrm.store.db import writer_turn
@@ -49,24 +50,28 @@ class CallImportSummary:
         return text
 
 
-def _rows(path: str, reader: RowReader, on_error: Callable[[str], None]) -> Iterable[tuple[int, dict]]:
-    """(line, row) of one CSV file; a file that cannot be read is one error naming it."""
+def _rows(path: str, reader: RowReader, on_error: Callable[[str], None]) -> Iterable[tuple[int, list]]:
+    """(line, cells) of one CSV file, streamed; a file that cannot be read is one error naming it."""
     try:
         handle = open(path, newline="", encoding="utf-8-sig")
     except OSError as exc:
         on_error(f"{path}: cannot read ({exc.strerror})")
         return
     with handle:
-        rows = csv.DictReader(handle)
+        rows = csv.reader(handle)
         line = 1
         try:
-            reader.check_header(rows.fieldnames)
+            reader.check_header(next(rows, None))
+            width = reader.width
+            cells = reader.cells
             for row in rows:
+                if not row:
+                    continue  # a blank line, as csv.DictReader skips it
                 line = rows.line_num
-                if None in row:
+                if len(row) > width:
                     on_error(f"{path}: line {line}: more fields than the header has")
                     continue
-                yield line, row
+                yield line, cells(row)
         except CivicError as exc:
             on_error(f"{path}: line {line}: {exc}")
         except UnicodeDecodeError:
@@ -75,89 +80,138 @@ def _rows(path: str, reader: RowReader, on_error: Callable[[str], None]) -> Iter
             on_error(f"{path}: line {rows.line_num}: {exc}")
 
 
-def import_calls(deployment, files: list[str], format_name: str, *, batch_size: int = 5000,
+def import_calls(deployment, files: list[str], format_name: str, *, batch_size: int = 50_000,
                  on_error: Callable[[str], None]) -> CallImportSummary:
-    """Read ``files`` with the profile's format ``format_name`` and store them batch by batch."""
+    """Read ``files`` with the profile's format ``format_name`` and store them batch by batch.
+
+    Rows become plain tuples (no object per call) and each batch is one transaction of one bulk
+    statement (executemany on SQLite, COPY into a staging table on PostgreSQL); a call seen twice
+    keeps its latest update, within a batch here and across batches and imports in the database."""
     settings = deployment.profile.call_settings()
     fmt = settings.format(format_name)
     reader = RowReader(fmt, deployment.profile.timezone)
     summary = CallImportSummary(format=fmt.name, layout=fmt.layout)
     tz = deployment.profile.tz
-    table = calls_table if fmt.layout == "calls" else call_intervals_table
+    calls = fmt.layout == "calls"
+    table = calls_table if calls else call_intervals_table
 
     def rejected(message: str) -> None:
         summary.rejected += 1
         on_error(message)
 
+    indexes = store.secondary_indexes(table)
     with writer_turn(deployment.engine), deployment.engine.begin() as conn:
+        store.create_indexes(conn, indexes)
         before = store.count_rows(conn, table)
-        key = store.caller_key(conn)
+        hasher = store.CallerHasher(store.caller_key(conn))
+        rebuild = _rebuild_indexes(files, before)
+        if rebuild:
+            store.drop_indexes(conn, indexes)
+    slots = LocalSlots(tz)
     batch: dict = {}
 
     def flush() -> None:
         if not batch:
             return
         with writer_turn(deployment.engine), deployment.engine.begin() as conn:
-            if fmt.layout == "calls":
-                links = store.case_ids(conn, (c.case_number for c in batch.values() if c.case_number))
-                rows = [_call_row(fmt.name, call, tz, key, links, summary) for call in batch.values()]
-                store.upsert_calls(conn, rows)
+            store.prepare_bulk(conn)
+            if calls:
+                numbers = {fields[11] for fields in batch.values() if fields[11]}
+                links = store.case_ids(conn, numbers) if numbers else {}
+                store.upsert_calls(conn, _call_rows(fmt.name, batch.values(), slots, hasher, links, summary))
             else:
                 store.upsert_intervals(conn, [_interval_row(fmt, row, tz) for row in batch.values()])
         summary.stored += len(batch)
         batch.clear()
 
+    try:
+        _read(files, reader, calls, summary, batch, batch_size, flush, rejected)
+    finally:
+        if rebuild:
+            with writer_turn(deployment.engine), deployment.engine.begin() as conn:
+                store.create_indexes(conn, indexes)
+    with deployment.engine.connect() as conn:
+        summary.new = store.count_rows(conn, table) - before
+    return summary
+
+
+REBUILD_ABOVE_ROWS = 100_000
+"""An import of more rows than this (estimated from file sizes), and than the table holds, drops the
+secondary indexes and builds them again at the end: one sort instead of millions of random inserts."""
+BYTES_PER_ROW = 100
+"""The shortest export rows are about this long (generic CSV): the estimate errs towards keeping the indexes."""
+
+
+def _rebuild_indexes(files: list[str], stored: int) -> bool:
+    size = 0
     for path in files:
-        for line, raw in _rows(path, reader, rejected):
+        try:
+            size += os.path.getsize(path)
+        except OSError:
+            pass  # named by the reader
+    incoming = size // BYTES_PER_ROW
+    return incoming > REBUILD_ABOVE_ROWS and incoming > stored
+
+
+def _read(files, reader: RowReader, calls: bool, summary: CallImportSummary, batch: dict, batch_size: int,
+          flush, rejected) -> None:
+    for path in files:
+        for line, row in _rows(path, reader, rejected):
             summary.read += 1
-            reason = reader.skipped(raw)
+            reason = reader.skipped(row)
             if reason:
                 summary.skipped[reason] += 1
                 continue
             try:
-                record = reader.call(raw) if fmt.layout == "calls" else reader.interval(raw)
+                if calls:
+                    record = reader.call_fields(row)
+                    ident = record[0]
+                else:
+                    record = reader.interval(row)
+                    ident = (record.queue, record.start)
             except CivicError as exc:
                 rejected(f"{path}: line {line}: {exc}")
                 continue
             except ValueError as exc:  # a value the domain refuses (e.g. an impossible date)
                 rejected(f"{path}: line {line}: {exc}")
                 continue
-            ident = record.call_id if fmt.layout == "calls" else (record.queue, record.start)
             held = batch.get(ident)
             if held is not None:
                 summary.duplicates += 1
-                if fmt.layout == "calls" and not _later(record, held):
+                if calls and not _later(record[12], held[12]):
                     continue
             batch[ident] = record
             if len(batch) >= batch_size:
                 flush()
     flush()
-    with deployment.engine.connect() as conn:
-        summary.new = store.count_rows(conn, table) - before
-    return summary
 
 
-def _later(new: CallRecord, held: CallRecord) -> bool:
-    if new.updated_at is None or held.updated_at is None:
+def _later(new, held) -> bool:
+    """Whether a version of a call updated at ``new`` replaces one updated at ``held``."""
+    if new is None or held is None:
         return True  # without update times the last row read wins
-    return new.updated_at > held.updated_at
+    return new > held
 
 
-def _call_row(source: str, call: CallRecord, tz, key: bytes, links: dict, summary: CallImportSummary) -> dict:
-    day, slot, weekday = local_slot(call.started_at, tz)
-    case_id = links.get(call.case_number) if call.case_number else None
-    if case_id is not None:
-        summary.linked += 1
-    elif call.case_number:
-        summary.unmatched_cases += 1
-    return {
-        "source": source, "external_id": call.call_id, "queue": call.queue, "started_at": call.started_at,
-        "started_epoch": int(call.started_at.timestamp()), "local_date": day, "local_slot": slot,
-        "local_weekday": weekday, "outcome": call.outcome, "wait_seconds": call.wait_seconds,
-        "talk_seconds": call.talk_seconds, "hold_seconds": call.hold_seconds, "acw_seconds": call.acw_seconds,
-        "wrap_up": call.wrap_up, "agent": call.agent, "caller_key": store.hash_caller(call.caller, key),
-        "case_number": call.case_number, "case_id": case_id, "updated_at": call.updated_at,
-    }
+def _call_rows(source: str, records, slots: LocalSlots, hasher, links: dict, summary: CallImportSummary) -> list[tuple]:
+    """Rows of ``store.CALL_COLUMNS`` from ``RowReader.call_fields`` tuples."""
+    rows = []
+    caller_key = hasher.key_of
+    slot_of = slots.of
+    for (call_id, queue, started, outcome, wait, talk, hold, acw, wrap_up, agent, caller, case_number,
+         updated) in records:
+        epoch = int(started.timestamp())
+        day, slot, weekday = slot_of(started, epoch)
+        case_id = None
+        if case_number:
+            case_id = links.get(case_number)
+            if case_id is None:
+                summary.unmatched_cases += 1
+            else:
+                summary.linked += 1
+        rows.append((source, call_id, queue, started, epoch, day, slot, weekday, outcome,
+                     wait, talk, hold, acw, wrap_up, agent, caller_key(caller), case_number, case_id, updated))
+    return rows
 
 
 def _interval_row(fmt, row: IntervalRow, tz) -> dict:
