@@ -129,3 +129,12 @@ def _cheap_password_hashing():
     from civiccrm.services import users
 
     users.set_hasher_parameters(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture
+def staffed(deployment):
+    """The deployment with one staff user of every role (tests/web_helpers.py STAFF)."""
+    from tests.web_helpers import add_staff
+
+    add_staff(deployment)
+    return deployment

@@ -2,23 +2,9 @@
 
 import re
 
-import pytest
-
 from civiccrm import hookimpl, plugins
 from civiccrm.services import cases
-from tests.web_helpers import DEAD_ANIMAL, add_staff, login, make_app, new_case, post
-
-
-@pytest.fixture
-def staffed(deployment):
-    add_staff(deployment)
-    return deployment
-
-
-def client_for(deployment, username):
-    client = make_app(deployment).test_client()
-    assert login(client, username).status_code == 302
-    return client
+from tests.web_helpers import DEAD_ANIMAL, client_for, new_case, post
 
 
 def queue_numbers(html: str) -> list[str]:

@@ -68,3 +68,10 @@ def post(client, path, data=None, *, page=None):
     """POST a form with the CSRF token read from ``page`` (default: the queue page)."""
     token = csrf_token(client.get(page or "/admin/queue").text)
     return client.post(path, data={**(data or {}), "csrf_token": token})
+
+
+def client_for(deployment, username):
+    """A test client of a new app on ``deployment``, logged in as ``username``."""
+    client = make_app(deployment).test_client()
+    assert login(client, username).status_code == 302
+    return client

@@ -699,3 +699,53 @@ class SavedFilterRow(SQLModel, table=True):
 case_assignees_table = CaseAssigneeRow.__table__
 saved_filters_table = SavedFilterRow.__table__
 
+
+
+class KbArticleRow(SQLModel, table=True):
+    """A knowledge-base article: for one service type, or a general FAQ (service_code None)."""
+
+    __tablename__ = "kb_articles"
+    __table_args__ = (Index("ix_kb_articles_service_code", "service_code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    service_code: str | None = Field(default=None, max_length=150)
+    department: str | None = Field(default=None, max_length=100)
+    """The department whose editors may change it (None: supervisors and administrators only)."""
+    created_at: datetime = _when()
+
+
+class KbVersionRow(SQLModel, table=True):
+    """Append-only: one version of an article (triggers refuse UPDATE and DELETE)."""
+
+    __tablename__ = "kb_versions"
+    __table_args__ = (UniqueConstraint("article_id", "number", name="uq_kb_versions_article_number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="kb_articles.id")
+    number: int
+    title: str = Field(max_length=200)
+    answer: str = Field(sa_type=Text)
+    questions: str = Field(default="", sa_type=Text)
+    timeframe: str = Field(default="", max_length=200)
+    public: bool = False
+    author: str = Field(max_length=100)
+    created_at: datetime = _when()
+
+
+class ConfigChangeRow(SQLModel, table=True):
+    """Append-only: a configuration change made in the admin, with who, when and the values before and after."""
+
+    __tablename__ = "config_changes"
+    __table_args__ = (Index("ix_config_changes_at", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _when()
+    actor: str = Field(max_length=100)
+    kind: str = Field(max_length=40)
+    subject: str = Field(max_length=200)
+    before: str | None = Field(default=None, sa_type=Text)
+    """JSON of the values before (None for something new)."""
+    after: str | None = Field(default=None, sa_type=Text)
+    """JSON of the values after."""
+
+
+kb_articles_table = KbArticleRow.__table__
+kb_versions_table = KbVersionRow.__table__
+config_changes_table = ConfigChangeRow.__table__

@@ -37,6 +37,17 @@ def event_label(kind: str) -> str:
     return gettext(EVENT[kind]) if kind in EVENT else kind.replace("_", " ")
 
 
+BASIS = {"calendar_days": N_("calendar days"), "business_days": N_("business days"),
+         "business_hours": N_("business hours")}
+
+
+def timeframe_label(deployment, service_type) -> str:
+    """The SLA time-frame of a new case of ``service_type``, in words: "5 business days"."""
+    policy = deployment.profile.sla_policy(service_type, deployment.clock())
+    basis = gettext(BASIS[policy.basis]) if policy.basis in BASIS else policy.basis.replace("_", " ")
+    return f"{policy.target:g} {basis}"
+
+
 def _label(table, enum, value) -> str:
     try:
         return gettext(table[enum(value)])

@@ -17,11 +17,14 @@ def index():
     return redirect(url_for("admin.queue"))
 
 
-from civiccrm.web.admin import account, cases, menu, queue  # noqa: E402,F401  (views register on bp)
+from civiccrm.web.admin import account, cases, intake, knowledge, menu, operations, queue, staff  # noqa: E402,F401  (views register on bp)
 
 bp.context_processor(menu.template_helpers)
 
 
 @hookimpl
 def register_web_blueprints(app):
+    from civiccrm.web import help
+
     app.register_blueprint(bp)
+    app.register_blueprint(help.bp)

@@ -9,7 +9,12 @@ from civiccrm.web.admin.auth import allowed, current_actor
 from civiccrm.web.i18n import gettext as _
 
 def _core_links() -> list[dict]:
-    links = [("admin.queue", _("Work queue"), Permission.CASE_VIEW)]
+    links = [("admin.queue", _("Work queue"), Permission.CASE_VIEW),
+             ("admin.intake", _("Take a call"), Permission.CASE_CREATE),
+             ("admin.knowledge_base", _("Knowledge base"), Permission.CASE_VIEW),
+             ("admin.operations", _("Operations"), Permission.OPERATIONS),
+             ("admin.staff", _("Users"), Permission.USERS_MANAGE),
+             ("admin.api_keys", _("API keys"), Permission.USERS_MANAGE)]
     return [{"href": url_for(endpoint), "label": label} for endpoint, label, action in links if allowed(action)]
 
 
