@@ -208,61 +208,11 @@ def phase_civiccrm_import(args) -> dict:
 
 def phase_baseline_import(args) -> dict:
     """The same rows, parsed by the same mapping reader, inserted with plain sqlite3 executemany."""
-    from civiccrm.domain.imports import ImportReject
-    from civiccrm.domain.mapping import RowReader
-    from civiccrm.services.csv_import import ExportFiles, load_mapping
+    from mapped_baseline import insert_parsed
 
     wall = time.perf_counter()
-    mapping = load_mapping("kcmo")
-    reader = RowReader(mapping, timezone_name="America/Chicago",
-                       channels=("phone", "email", "web", "app", "social", "fax", "mail", "walk_in", "staff", "other"))
-    conn = sqlite3.connect(args.db, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
-        conn.execute(f"PRAGMA {pragma}")
-    columns = ("tracking_number", "service_code", "request_type", "category", "department", "work_group",
-               "channel", "description", "address", "latitude", "longitude", "zip_code", "council_district",
-               "neighborhood", "status", "resolution", "opened_at", "updated_at", "closed_at",
-               "city_exceeded_timeframe", "city_days_to_close", "origin", "external_id", "sla_paused_seconds",
-               "sla_level", "sla_response_level")
-    sql = f"INSERT INTO cases ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(" ")
-
-    def stamp(value):
-        return None if value is None else value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ")
-
-    rows = written = 0
-    batch = []
-    for item in ExportFiles(mapping, reader, [args.csv]).rows():
-        rows += 1
-        if isinstance(item, ImportReject):
-            continue
-        _, file, line, fields = item
-        try:
-            record = reader.record(fields, file, line)
-        except Exception:  # noqa: BLE001  (a bad row: the baseline only counts)
-            continue
-        loc = record.location
-        batch.append((
-            record.tracking_number, record.request_type, record.request_type, record.category, record.department,
-            record.work_group, record.channel, record.description, loc.address, loc.latitude, loc.longitude,
-            loc.zip_code, loc.council_district, loc.neighborhood, record.status.value,
-            record.resolution.value if record.resolution else None, stamp(record.opened_at), now,
-            stamp(record.closed_at), record.city_exceeded_timeframe, record.city_days_to_close, "import:kcmo",
-            record.external_id, 0.0, 0, 0,
-        ))
-        if len(batch) >= 1000:
-            conn.execute("BEGIN")
-            conn.executemany(sql, batch)
-            conn.execute("COMMIT")
-            written += len(batch)
-            batch.clear()
-    if batch:
-        conn.execute("BEGIN")
-        conn.executemany(sql, batch)
-        conn.execute("COMMIT")
-        written += len(batch)
-    conn.close()
-    return {"rows": rows, "written": written, "seconds": time.perf_counter() - wall, "peak_mb": _maxrss_mb()}
+    result = insert_parsed(args.db, [args.csv], batch_size=1000)
+    return {**result, "seconds": time.perf_counter() - wall, "peak_mb": _maxrss_mb()}
 
 
 PHASES = {"civiccrm-export": phase_civiccrm_export, "duckdb-export": phase_duckdb_export,

@@ -1,7 +1,8 @@
 """Benchmark: import all of Kansas City's open data (kc311) into a fresh SQLite database.
 
 Compares `civiccrm import kcmo` (the project's import service) with a baseline
-measured in the same run: the same rows, parsed by the same parser, inserted with
+measured in the same run: the same rows, parsed by the same mapping reader
+(``cities/kansas_city/mappings/kcmo.toml``; bench/mapped_baseline.py), inserted with
 plain ``sqlite3`` ``executemany`` into the same ``cases`` table, one transaction per
 batch, with the same pragmas (WAL, synchronous=FULL). The baseline is the floor: it
 writes no history, computes no due time, does not look for cases already there and
@@ -48,67 +49,14 @@ def _files(data: Path) -> list[str]:
 
 
 def phase_baseline(args) -> dict:
-    """The same parser, plain sqlite3 executemany; imports no SQLAlchemy, no profile loader."""
-    import sqlite3
-    import tomllib
-    from types import SimpleNamespace
-    from zoneinfo import ZoneInfo
+    """The same mapping reader, plain sqlite3 executemany (bench/mapped_baseline.py)."""
+    from mapped_baseline import insert_parsed
 
-    from civiccrm_plugins.kcmo_import import KcmoFormat, read_files
-
-    from civiccrm.domain.imports import ImportReject
-
-    folder = ROOT / "cities" / "kansas_city"
-    settings = tomllib.loads((folder / "profile.toml").read_text(encoding="utf-8"))
-    city = settings["city"]
-    profile = SimpleNamespace(settings=settings, slug=city["slug"], path=folder, tz=ZoneInfo(city["timezone"]),
-                              channels=tuple(city["channels"]))
     if args.tracemalloc:
         tracemalloc.start()
     wall, cpu = time.perf_counter(), time.process_time()
-    fmt = KcmoFormat(profile)
-    conn = sqlite3.connect(args.db, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
-        conn.execute(f"PRAGMA {pragma}")
-    columns = ("tracking_number", "service_code", "request_type", "category", "department", "work_group",
-               "channel", "description", "address", "latitude", "longitude", "zip_code", "council_district",
-               "neighborhood", "status", "resolution", "opened_at", "updated_at", "closed_at",
-               "city_exceeded_timeframe", "city_days_to_close", "origin", "external_id")
-    sql = f"INSERT INTO cases ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(" ")
-
-    def stamp(value):  # stored as SQLAlchemy stores a UTC DateTime on SQLite
-        return None if value is None else value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ")
-
-    rows, batch, rejected = 0, [], 0
-
-    def flush():
-        conn.execute("BEGIN")
-        conn.executemany(sql, batch)
-        conn.execute("COMMIT")
-        batch.clear()
-
-    for record in read_files(args.files, fmt):
-        rows += 1
-        if isinstance(record, ImportReject):
-            rejected += 1
-            continue
-        loc = record.location
-        batch.append((
-            record.tracking_number, record.service_code or record.request_type, record.request_type, record.category,
-            record.department, record.work_group, record.channel, record.description, loc.address, loc.latitude,
-            loc.longitude, loc.zip_code, loc.council_district, loc.neighborhood, record.status.value,
-            record.resolution.value if record.resolution else None, stamp(record.opened_at), now,
-            stamp(record.closed_at), record.city_exceeded_timeframe, record.city_days_to_close, "import:kcmo",
-            record.external_id,
-        ))
-        if len(batch) >= args.batch_size:
-            flush()
-    if batch:
-        flush()
-    conn.close()
-    result = {"rows": rows, "written": rows - rejected, "seconds": time.perf_counter() - wall,
-              "cpu_seconds": time.process_time() - cpu}
+    result = insert_parsed(args.db, args.files, batch_size=args.batch_size)
+    result.update(seconds=time.perf_counter() - wall, cpu_seconds=time.process_time() - cpu)
     if args.tracemalloc:
         result["python_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
@@ -117,11 +65,10 @@ def phase_baseline(args) -> dict:
 
 def phase_civiccrm(args) -> dict:
     """`civiccrm import kcmo` through the import service, then the summary report over the result."""
-    from civiccrm import plugins
     from civiccrm.services.deployment import open_deployment
 
     deployment = open_deployment(f"sqlite:///{args.db}")
-    importer = plugins.importers()["kcmo"]
+    importer = deployment.registry.importers["kcmo"]  # a city plugin: Kansas City's deployment has it
     if args.tracemalloc:
         tracemalloc.start()
     wall, cpu = time.perf_counter(), time.process_time()

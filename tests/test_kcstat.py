@@ -4,7 +4,7 @@ Three neighbourhoods of the real open data (about 8,600 cases) are imported with
 `civiccrm import kcmo`; the test reads the same files with the csv module and works out
 each figure by the importer's documented rules (closed statuses RESOL, CANC and DUP; a
 case closed on a later day counts as closed at 00:00 of that day, one closed the day it
-was opened at its opening time; channels through the profile's source table).
+was opened at its opening time; channels through the mapping's SOURCE table).
 """
 
 import csv
@@ -30,7 +30,7 @@ FILES = ("6_neighborhood.csv", "67_neighborhood.csv", "68_neighborhood.csv")
 MONTH = "2019-07"
 START, END = inclusive_range("2019-07-01", "2019-07-31", CHICAGO)
 CLOSED = {"RESOL", "CANC", "DUP"}
-PROFILE = Path(__file__).resolve().parents[1] / "cities" / "kansas_city" / "profile.toml"
+MAPPING = Path(__file__).resolve().parents[1] / "cities" / "kansas_city" / "mappings" / "kcmo.toml"
 
 
 def _text(path: Path) -> str:
@@ -48,7 +48,7 @@ def _district(text: str) -> str | None:
 
 def read_cases(folder: Path) -> list[dict]:
     """The rows of the files as the importer reads them: local instants, closed_at by its rule."""
-    sources = tomllib.loads(PROFILE.read_text())["import"]["kcmo"]["sources"]
+    sources = tomllib.loads(MAPPING.read_text())["values"]["channel"]
     found = []
     for name in FILES:
         for row in csv.DictReader(_text(folder / name).splitlines(keepends=True)):

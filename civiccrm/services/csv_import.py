@@ -6,9 +6,10 @@ mapping's ``RowReader``, and hands the records to ``civiccrm.services.imports.im
 (batches, idempotent by the export's id, a case and its history in one transaction).
 
 Duplicate ids: a first pass reads only the id column (and the columns that say which
-row is newest) of every file; where an id appears more than once, the newest row is
-imported and the others are skipped and counted (``duplicates``: same content or not).
-Re-importing the same files therefore finds every case unchanged.
+row is newest) of every file; where an id appears more than once with different content,
+the newest row is imported and the others are skipped and counted (``duplicates``); a row
+repeated exactly is read again and found unchanged. Re-importing the same files therefore
+finds every case unchanged.
 """
 
 import csv
@@ -19,7 +20,8 @@ from pathlib import Path
 import attrs
 
 from civiccrm.domain.imports import ImportRecord, ImportReject, ImportSummary
-from civiccrm.domain.mapping import CP1252_FALLBACK, Mapping, RowReader, intlike
+from civiccrm.domain.mapping import Mapping, RowReader, intlike
+from civiccrm.domain.text import WINDOWS_1252_FALLBACK
 from civiccrm.errors import CivicError
 
 BUILTIN_MAPPINGS = Path(__file__).resolve().parents[1] / "mappings"
@@ -80,7 +82,7 @@ class ExportFiles:
         encoding = self.mapping.encoding
         if encoding.replace("-", "").lower() == "utf8":
             encoding = "utf-8-sig"
-        return open(path, newline="", encoding=encoding, errors=CP1252_FALLBACK)
+        return open(path, newline="", encoding=encoding, errors=WINDOWS_1252_FALLBACK)
 
     def rows(self, *, progress: Callable[[int], None] | None = None,
              counts: dict | None = None) -> Iterator[tuple[int, str, int, list[str]] | ImportReject]:
@@ -141,8 +143,8 @@ class ExportFiles:
                 if progress is not None:
                     progress(raw.tell() - reported)
 
-    def winners(self) -> tuple[dict, int]:
-        """(id -> position of the row to import, for ids seen more than once; rows skipped as older)."""
+    def _repeated(self) -> dict[str, list[int]]:
+        """id -> positions of its rows, for the ids seen more than once (a pass over the ids only)."""
         first: dict[str, int] = {}
         repeated: dict[str, list[int]] = {}
         for item in self.rows():
@@ -156,16 +158,40 @@ class ExportFiles:
             seen = first.setdefault(case_id, position)
             if seen != position:
                 repeated.setdefault(case_id, [seen]).append(position)
-        if not repeated:
-            return {}, 0
+        return repeated
+
+    def _newest(self, repeated: dict[str, list[int]]) -> tuple[dict[str, int], dict[int, tuple]]:
+        """(id -> position of its newest row, position -> the fields of every repeated row)."""
         wanted = {p for positions in repeated.values() for p in positions}
-        keys = {}
+        keys, contents = {}, {}
         for item in self.rows():
             if not isinstance(item, ImportReject) and item[0] in wanted:
                 keys[item[0]] = self.reader.newest_key(item[3])
+                contents[item[0]] = tuple(item[3])
         winners = {case_id: max(positions, key=lambda p: (keys.get(p, (float("-inf"),)), p))
                    for case_id, positions in repeated.items()}
+        return winners, contents
+
+    def winners(self) -> tuple[dict, int]:
+        """(id -> position of the row to import, for ids seen more than once; rows skipped as older)."""
+        repeated = self._repeated()
+        if not repeated:
+            return {}, 0
+        winners, _ = self._newest(repeated)
         return winners, sum(len(p) - 1 for p in repeated.values())
+
+    def older_rows(self) -> frozenset[int]:
+        """Positions of the rows an import skips: those of a repeated id that differ from its newest row.
+
+        A row repeated exactly (the same file given twice, an export that lists a case twice)
+        is not skipped: it is read again and found unchanged.
+        """
+        repeated = self._repeated()
+        if not repeated:
+            return frozenset()
+        winners, contents = self._newest(repeated)
+        return frozenset(p for case_id, positions in repeated.items() for p in positions
+                         if contents.get(p) != contents.get(winners[case_id]))
 
 
 class TaxonomyPolicy:
@@ -224,7 +250,7 @@ class TaxonomyPolicy:
 def read_records(export: ExportFiles, *, taxonomy=None, progress=None, counts=None,
                  on_duplicate: Callable[[str, str, int], None] | None = None) -> Iterator[ImportRecord | ImportReject]:
     """Records of every file, the older rows of a repeated id left out (``on_duplicate`` hears of each)."""
-    winners, _ = export.winners()
+    older = export.older_rows()
     reader = export.reader
     policy = TaxonomyPolicy(export.mapping, taxonomy) if taxonomy is not None else None
     for item in export.rows(progress=progress, counts=counts):
@@ -232,17 +258,16 @@ def read_records(export: ExportFiles, *, taxonomy=None, progress=None, counts=No
             yield item
             continue
         position, file, line, fields = item
+        if position in older:
+            if on_duplicate is not None:
+                on_duplicate(reader.case_id(fields), file, line)
+            continue
         try:
             record = reader.record(fields, file, line)
             if policy is not None:
                 record = policy.apply(record)
         except CivicError as exc:
             yield ImportReject(file, line, str(exc))
-            continue
-        winner = winners.get(record.external_id)
-        if winner is not None and winner != position:
-            if on_duplicate is not None:
-                on_duplicate(record.external_id, file, line)
             continue
         yield record
 
