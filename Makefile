@@ -73,6 +73,7 @@ run: install
 	$(VENV)/bin/civiccrm --db $(DB) calls report --from 2020-06-01 --to 2020-06-28 --by weekday
 	$(VENV)/bin/civiccrm --db $(DB) user bootstrap admin --url http://127.0.0.1:$(PORT)/admin/
 	@echo "Delivery worker: civiccrm deliver (sends the outbox: civiccrm outbox list; stops with the server)"
+	@echo "Public pages: http://127.0.0.1:$(PORT)/ (report a problem, follow a request)"
 	@echo "Staff admin: http://127.0.0.1:$(PORT)/admin/ (user admin, the one-time password above)"
 	@echo "Open311 API: http://127.0.0.1:$(PORT)/open311/v2/ (Ctrl-C stops it)"
 	$(VENV)/bin/civiccrm --db $(DB) deliver & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT; \

@@ -30,6 +30,7 @@ DEFAULT_PLUGINS = (
     "civiccrm_plugins.webhooks",
     "civiccrm_plugins.permissions",
     "civiccrm.web.admin",
+    "civiccrm_plugins.public_pages",
 )
 
 ENTRY_POINT_GROUP = "civiccrm"

@@ -16,6 +16,7 @@ from civiccrm.profiles import duplicates as profile_duplicates
 from civiccrm.profiles import integrations as profile_integrations
 from civiccrm.domain import calls as call_domain
 from civiccrm.domain.calendar import WEEKDAYS
+from civiccrm.services import public_reports
 from civiccrm.services.surveys import invitations as survey_invitations
 from civiccrm_plugins import council_pack, email_channel, kcstat_pack, tulsa_pack
 
@@ -66,6 +67,7 @@ def accepted_keys() -> dict[str, tuple[str, ...]]:
         "[plugins.survey_dispatch] (services.surveys.DEFAULTS)": tuple(survey_invitations.DEFAULTS),
         "[plugins.council_monthly] (council_pack.DEFAULTS)": tuple(council_pack.DEFAULTS),
         "[plugins.email] (email_channel.DEFAULTS)": tuple(email_channel.DEFAULTS),
+        "[plugins.public_pages] (public_reports.DEFAULTS)": tuple(public_reports.DEFAULTS),
         "[plugins.kcstat] (kcstat_pack.DEFAULTS)": tuple(kcstat_pack.DEFAULTS),
         "[plugins.tulsa_customer_service] (tulsa_pack.DEFAULTS)": tuple(tulsa_pack.DEFAULTS),
     }

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Index, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from civiccrm.store.types import UTCDateTime
@@ -749,3 +749,63 @@ class ConfigChangeRow(SQLModel, table=True):
 kb_articles_table = KbArticleRow.__table__
 kb_versions_table = KbVersionRow.__table__
 config_changes_table = ConfigChangeRow.__table__
+
+class PublicPhotoRow(SQLModel, table=True):
+    """A photo sent with a report from the public pages, re-encoded as JPEG (services/photos.py)."""
+
+    __tablename__ = "public_photos"
+    __table_args__ = (Index("ix_public_photos_case", "case_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(max_length=64, unique=True)
+    """Random; the photo's public name."""
+    case_id: int | None = Field(default=None, foreign_key="cases.id")
+    """None until the case is stored (a photo of a refused report is deleted)."""
+    content_type: str = Field(max_length=40)
+    data: bytes = Field(sa_type=LargeBinary)
+    size: int
+    width: int
+    height: int
+    created_at: datetime = _when()
+
+
+class AlertSubscriptionRow(SQLModel, table=True):
+    """A resident's e-mail subscription to service alerts for a district or a radius around a point."""
+
+    __tablename__ = "alert_subscriptions"
+    __table_args__ = (Index("ix_alert_subscriptions_email", "email"),
+                      Index("ix_alert_subscriptions_active", "confirmed_at", "unsubscribed_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320)
+    language: str = Field(default="en", max_length=10)
+    district: str | None = Field(default=None, max_length=40)
+    latitude: float | None = None
+    longitude: float | None = None
+    radius_m: float | None = None
+    token_hash: str = Field(max_length=64, unique=True)
+    """SHA-256 of the secret in the confirm and unsubscribe links (the secret itself is not kept)."""
+    created_at: datetime = _when()
+    confirmed_at: datetime | None = _when(default=None)
+    unsubscribed_at: datetime | None = _when(default=None)
+
+
+class ServiceAlertRow(SQLModel, table=True):
+    """An alert the city posted (storm, trash delay) for the whole city, a district or a radius."""
+
+    __tablename__ = "service_alerts"
+    __table_args__ = (Index("ix_service_alerts_posted", "posted_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    body: str = Field(sa_type=Text)
+    district: str | None = Field(default=None, max_length=40)
+    latitude: float | None = None
+    longitude: float | None = None
+    radius_m: float | None = None
+    posted_at: datetime = _when()
+    posted_by: str = Field(max_length=100)
+    recipients: int = 0
+    """Confirmed subscriptions the alert was queued for (one outbox message each)."""
+
+
+public_photos_table = PublicPhotoRow.__table__
+alert_subscriptions_table = AlertSubscriptionRow.__table__
+service_alerts_table = ServiceAlertRow.__table__

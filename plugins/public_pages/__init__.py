@@ -1,0 +1,111 @@
+"""The residents' pages, without login: report a problem (/), follow a request (/status/<number>)
+and service alerts by area (/alerts); a built-in plugin adding its blueprint to the web app."""
+
+from flask import Blueprint, current_app, g, render_template, request, session
+from flask_wtf.csrf import CSRFError
+
+from civiccrm import hookimpl
+from civiccrm.errors import CivicError
+from civiccrm.services import public_reports
+from civiccrm.store import ratelimit, repo
+from civiccrm.web import get_deployment
+from civiccrm.web.i18n import LANGUAGES
+
+bp = Blueprint("public", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/public/static")
+
+LIMITS = {"POST": ("public:post", "PUBLIC_POST_LIMIT", 20), "GET": ("public:get", "PUBLIC_GET_LIMIT", 300)}
+"""Method -> (rate-limit scope, config key, default hits per address per window)."""
+WINDOW_KEY, WINDOW_DEFAULT = "PUBLIC_LIMIT_WINDOW_SECONDS", 600
+LANGUAGE_KEY = "language"
+LANGUAGE_NAMES = {"en": "English", "es": "Español"}
+
+
+class TooManyRequests(CivicError):
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@bp.before_request
+def _language():
+    """``?lang=es`` chooses the language for this visit (kept in the session); else Accept-Language."""
+    chosen = request.args.get("lang")
+    if chosen in LANGUAGES:
+        session[LANGUAGE_KEY] = chosen
+        g.language = chosen
+
+
+@bp.before_request
+def _rate_limit():
+    """Count each request against the address; past the limit, 429 with Retry-After."""
+    if request.endpoint == "public.static" or request.method not in LIMITS:
+        return
+    scope, key, default = LIMITS[request.method]
+    limit = int(current_app.config.get(key, default))
+    window = float(current_app.config.get(WINDOW_KEY, WINDOW_DEFAULT))
+    with repo.write_transaction(get_deployment().engine) as connection:
+        wait = ratelimit.hit(connection=connection, scope=scope, key=request.remote_addr or "unknown",
+                             limit=limit, window_seconds=window)
+        connection.commit()
+    if wait is not None:
+        from civiccrm.web.i18n import gettext as _
+
+        raise TooManyRequests(_("Too many requests from your address. Try again in %(seconds)s seconds.",
+                                seconds=int(wait)), wait)
+
+
+def _error_page(message: str, status: int):
+    return current_app.make_response((render_template("public/error.html", message=message, status=status), status))
+
+
+@bp.errorhandler(CivicError)
+def _civic_error(exc: CivicError):
+    response = _error_page(str(exc), exc.http_status)
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(int(exc.retry_after))
+    return response
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_error(exc: CSRFError):
+    from civiccrm.web.i18n import gettext as _
+
+    return _error_page(_("The form expired or was not sent from this site (csrf_token: %(reason)s). "
+                         "Go back, reload the page and send it again.", reason=exc.description), 400)
+
+
+@bp.errorhandler(413)
+def _too_large(exc):
+    from civiccrm.web.i18n import gettext as _
+
+    size = public_reports.settings(get_deployment().profile)["photo_max_bytes"] / 1_000_000
+    return _error_page(_("The form is too large to send: the photo may be at most %(size)s MB.",
+                         size=f"{size:.1f}"), 413)
+
+
+@bp.app_context_processor
+def _helpers():
+    return {"language_names": LANGUAGE_NAMES, "public_help_url": _help_url()}
+
+
+def _help_url() -> str | None:
+    """The knowledge base's public pages, when a plugin serves /help."""
+    adapter = current_app.url_map.bind("")
+    try:
+        adapter.match("/help")
+    except Exception:
+        return None
+    return "/help"
+
+
+from civiccrm_plugins.public_pages import photos, report, status  # noqa: E402,F401  (views register on bp)
+
+
+@hookimpl
+def register_web_blueprints(app):
+    app.register_blueprint(bp)
+    # First of all, before the CSRF check parses the body: the report form may carry a photo.
+    app.before_request_funcs.setdefault(None, []).insert(0, photos.raise_body_limit)
