@@ -11,6 +11,7 @@ from civiccrm.domain.attributes import validate_attributes
 from civiccrm.domain.cases import Case, CaseDraft, Customer, Location
 from civiccrm.domain.duplicates import DuplicateCandidate
 from civiccrm.domain.taxonomy import ServiceType
+from civiccrm.domain.type_search import search_types
 from civiccrm.errors import CivicError
 from civiccrm.profiles.settings import plugin_settings
 from civiccrm.services import cases as case_service
@@ -69,26 +70,9 @@ def forget_popular(deployment) -> None:
     _popular.pop(id(deployment), None)
 
 
-def _words(service_type: ServiceType) -> str:
-    parts = [service_type.name, service_type.category, service_type.type, service_type.detail,
-             service_type.description, *service_type.keywords]
-    return " ".join(p for p in parts if p).casefold()
-
-
 def find_types(deployment, query: str, *, limit: int = 15) -> list[ServiceType]:
-    """Service types whose name, category, keywords or description hold every word of ``query``;
-    a match in the name first, then the most requested."""
-    words = [w for w in (query or "").casefold().split() if w][:8]
-    if not words:
-        return []
-    rank = {t.code: n for n, t in enumerate(popular_types(deployment))}
-    found = []
-    for service_type in deployment.profile.taxonomy.service_types.values():
-        text = _words(service_type)
-        if all(w in text for w in words):
-            in_name = all(w in service_type.name.casefold() for w in words)
-            found.append((not in_name, rank.get(service_type.code, len(rank)), service_type.name, service_type))
-    return [t for *_, t in sorted(found, key=lambda f: f[:3])][:limit]
+    """Service types matching every word of ``query`` (the call-taker intake's search)."""
+    return search_types(deployment.profile.taxonomy, query or "", limit=limit)
 
 
 @attrs.frozen

@@ -8,14 +8,12 @@ from werkzeug.datastructures import MultiDict
 
 from civiccrm.domain.attributes import Datatype
 from civiccrm.domain.cases import Customer, Location
-from civiccrm.domain.taxonomy import SlaBasis
 from civiccrm.errors import CivicError
 from civiccrm.services import cases as case_service
 from civiccrm.services import public_reports
 from civiccrm.web import get_deployment
 from civiccrm.web.i18n import gettext as _
-from civiccrm.web.i18n import ngettext
-from civiccrm.web.labels import N_
+from civiccrm.web.labels import N_, timeframe_label
 from civiccrm_plugins.open311 import params
 from civiccrm_plugins.public_pages import bp, maps, photos
 
@@ -39,17 +37,6 @@ HINTS = {
 FIELD_IDS = {"latitude": "lat", "address": "address_string"}
 
 
-def timeframe(service_type) -> str:
-    """``3 business days``, in the page's language."""
-    n = service_type.sla_target
-    count = int(n) if float(n).is_integer() else n
-    if service_type.sla_basis == SlaBasis.BUSINESS_DAYS:
-        return ngettext("%(num)s business day", "%(num)s business days", count)
-    if service_type.sla_basis == SlaBasis.BUSINESS_HOURS:
-        return ngettext("%(num)s business hour", "%(num)s business hours", count)
-    return ngettext("%(num)s calendar day", "%(num)s calendar days", count)
-
-
 def hint(field: str | None) -> str:
     if field and field.startswith("attribute["):
         return _("Answer the questions about this problem.")
@@ -70,7 +57,7 @@ def _form(deployment, service_type, *, values=None, error: CivicError | None = N
     field = error.field if error is not None else None
     field_id = f"attr-{field[10:-1]}" if field and field.startswith("attribute[") else FIELD_IDS.get(field, field)
     return render_template(
-        "public/report.html", service_type=service_type, timeframe=timeframe(service_type),
+        "public/report.html", service_type=service_type, timeframe=timeframe_label(deployment, service_type),
         attributes=sorted(deployment.profile.service_attributes.get(service_type.code, ()), key=lambda a: a.order),
         values=values if values is not None else MultiDict(), error=error, error_field=field_id, hint=hint(field),
         city=maps.city_svg(deployment.profile.city_map), profile=deployment.profile, Datatype=Datatype,

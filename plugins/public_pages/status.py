@@ -6,8 +6,9 @@ from civiccrm.errors import NotFound
 from civiccrm.services import public
 from civiccrm.web import get_deployment
 from civiccrm.web.i18n import gettext as _
+from civiccrm.web.labels import timeframe_label
 from civiccrm_plugins.public_pages import bp
-from civiccrm_plugins.public_pages.report import CREATED_KEY, timeframe
+from civiccrm_plugins.public_pages.report import CREATED_KEY
 
 
 @bp.get("/status")
@@ -33,4 +34,4 @@ def status(tracking_number: str):
     district = next((d for d in deployment.profile.city_map.districts if d.id == found.council_district), None)
     return render_template("public/status.html", case=found, just_made=just_made, now=deployment.clock(),
                            on_time=found.on_time(deployment.clock()), district=district,
-                           timeframe=timeframe(service_type) if service_type else None)
+                           timeframe=timeframe_label(deployment, service_type) if service_type else None)
