@@ -229,6 +229,8 @@ def main(argv=None) -> int:
     parser.add_argument("--requests", type=int, default=20_000, help="Most requests per measurement.")
     parser.add_argument("--clients", type=int, default=8, help="Concurrent client threads (default 8).")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers for both servers (default 4).")
+    parser.add_argument("--one-point", action="store_true",
+                        help="POST every report at the same point (the duplicate check's worst case).")
     parser.add_argument("--keep", action="store_true", help="Keep the generated database (deleted otherwise).")
     args = parser.parse_args(argv)
 
@@ -250,6 +252,15 @@ def main(argv=None) -> int:
 
     post_form = {"api_key": key, "service_code": "trash-missed-by-city", "description": "Cart not emptied",
                  "lat": str(IN_CITY[0]), "long": str(IN_CITY[1]), "attribute[CONTAINER]": "cart"}
+
+    def post_at(rng):
+        """The form at a point drawn within about 2 km of downtown, as reports from across the city come
+        in: each one is checked for duplicates among the open cases near it (``--one-point`` sends every
+        report from the same spot, the worst case of that check)."""
+        if args.one_point:
+            return post_form
+        return {**post_form, "lat": f"{IN_CITY[0] + rng.uniform(-0.02, 0.02):.6f}",
+                "long": f"{IN_CITY[1] + rng.uniform(-0.02, 0.02):.6f}"}
     scenarios = {
         "GET one request": (
             lambda rng: ("GET", f"/open311/v2/requests/{rng.choice(numbers)}.json", None),
@@ -262,8 +273,8 @@ def main(argv=None) -> int:
                 {"service_code": rng.choice(codes), "start": sql_time(window[0]), "end": sql_time(window[1])}), None),
         ),
         "POST request": (
-            lambda rng: ("POST", "/open311/v2/requests.json", urllib.parse.urlencode(post_form)),
-            lambda rng: ("POST", "/create", urllib.parse.urlencode(post_form)),
+            lambda rng: ("POST", "/open311/v2/requests.json", urllib.parse.urlencode(post_at(rng))),
+            lambda rng: ("POST", "/create", urllib.parse.urlencode(post_at(rng))),
         ),
     }
     results = {}

@@ -162,6 +162,25 @@ def test_related_types_of_a_group_are_compared(deployment, clock):
     assert [c.tracking_number for c in duplicates.for_case(deployment, again)] == [first.tracking_number]
 
 
+def test_a_burst_at_one_spot_scores_only_the_newest_reports(deployment, clock):
+    """A storm brings dozens of reports of one spot: only the policy's ``scan`` newest are scored, so the
+    check stays bounded, and the nearest of those still comes first."""
+    made = []
+    for n in range(6):
+        made.append(new_case(deployment, point=north(1 if n == 0 else 10)))
+        clock.now += timedelta(minutes=10)
+    deployment.profile = attrs.evolve(deployment.profile,
+                                      duplicates=attrs.evolve(deployment.profile.duplicates, scan=3, limit=5))
+    draft = CaseDraft(service_code="abandoned-vehicle", description="Same car", channel="web",
+                      location=Location(latitude=POINT[0], longitude=POINT[1]))
+    offered = [c.tracking_number for c in duplicates.for_draft(deployment, draft)]
+    # the 1 m report is the oldest, outside the three newest: what is offered is the three newest
+    assert offered == [m.tracking_number for m in reversed(made[-3:])]
+    deployment.profile = attrs.evolve(deployment.profile,
+                                      duplicates=attrs.evolve(deployment.profile.duplicates, scan=200))
+    assert duplicates.for_draft(deployment, draft)[0].tracking_number == made[0].tracking_number
+
+
 def test_no_point_or_a_rule_turned_off_offers_nothing(deployment, clock):
     new_case(deployment)
     clock.now += timedelta(hours=1)

@@ -1,5 +1,6 @@
 """Possible duplicates at intake: per-type thresholds, distance on the earth, and the ranking."""
 
+import heapq
 import math
 from datetime import datetime, timedelta
 
@@ -47,6 +48,9 @@ class DuplicatePolicy:
     """Service code -> its own rule (from the profile's rules CSV)."""
     limit: int = 5
     """At most this many candidates are offered, best first."""
+    scan: int = 200
+    """At most this many open cases near the point, newest first, are scored: a burst of hundreds of
+    reports of one spot (a storm, a water main) keeps each intake's check bounded."""
 
     def rule_for(self, service_code: str) -> DuplicateRule:
         return self.rules.get(service_code, self.default)
@@ -98,22 +102,29 @@ def bounding_box(latitude: float, longitude: float, radius_m: float) -> tuple[fl
 def rank(new_point: tuple[float, float], at: datetime, rule: DuplicateRule, rows, *, limit: int
          ) -> list[DuplicateCandidate]:
     """Candidates from ``rows`` (with tracking_number, service_code, request_type, status, opened_at,
-    latitude, longitude, address) that lie within the rule's radius and window, best first."""
-    found = []
+    latitude, longitude, address) that lie within the rule's radius and window, best first.
+
+    Scores are computed for every row; a candidate is built only for the ``limit`` best."""
     window = rule.window.total_seconds()
+    radius = rule.radius_m
+    scored = []
     for row in rows:
         distance = distance_m(new_point[0], new_point[1], row.latitude, row.longitude)
-        age = at - row.opened_at
-        if distance > rule.radius_m or age > rule.window or age < timedelta(0):
+        if distance > radius:
             continue
-        score = distance / rule.radius_m + age.total_seconds() / window
-        found.append(DuplicateCandidate(
+        age = (at - row.opened_at).total_seconds()
+        if age > window or age < 0:
+            continue
+        scored.append((round(distance / radius + age / window, 4), round(distance, 1), row.tracking_number, row))
+    best = heapq.nsmallest(limit, scored, key=lambda item: item[:3])
+    return [
+        DuplicateCandidate(
             tracking_number=row.tracking_number, service_code=row.service_code, request_type=row.request_type,
-            status=row.status, opened_at=row.opened_at, distance_m=round(distance, 1), age=age,
-            address=row.address, score=round(score, 4),
-        ))
-    found.sort(key=lambda c: (c.score, c.distance_m, c.tracking_number))
-    return found[:limit]
+            status=row.status, opened_at=row.opened_at, distance_m=distance, age=at - row.opened_at,
+            address=row.address, score=score,
+        )
+        for score, distance, _, row in best
+    ]
 
 
 def describe(candidate: DuplicateCandidate) -> str:

@@ -17,7 +17,8 @@ def _find(deployment, service_code: str, location: Location, at: datetime, *, ex
     box = bounding_box(location.latitude, location.longitude, rule.radius_m)
     with deployment.engine.connect() as connection:
         rows = store.open_cases_in_box(connection, service_codes=policy.related_codes(service_code), box=box,
-                                       opened_from=at - rule.window, opened_to=at, exclude_id=exclude_id)
+                                       opened_from=at - rule.window, opened_to=at, exclude_id=exclude_id,
+                                       newest=policy.scan)
     return rank((location.latitude, location.longitude), at, rule, rows, limit=policy.limit)
 
 
