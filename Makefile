@@ -35,7 +35,8 @@ BENCH_EXPORT_ARGS ?= --cases 3500000 --rows 1000000
 BENCH_CALLS_ARGS ?= --calls 10000000
 BENCH_REPORTS_ARGS ?= --cases 3500000
 BENCH_INTEGRATIONS_ARGS ?= --open-cases 1000000 --lookups 2000
-BENCHMARKS := import sla surveys open311 export reports integrations
+BENCH_ADMIN_ARGS ?= --cases 1000000 --open 3000 --duration 8
+BENCHMARKS := import sla surveys open311 export reports integrations admin
 
 .PHONY: venv install postgres-deps test run i18n bench $(addprefix bench-,$(BENCHMARKS)) bench-scale bench-calls clean distclean
 
@@ -118,6 +119,10 @@ bench-open311: install
 bench-scale: install postgres-deps
 	@echo "== bench/scale.py $(BENCH_SCALE_ARGS)"
 	bash scripts/with-postgres $(VENV_PY) bench/scale.py $(BENCH_SCALE_ARGS)
+
+bench-admin: install
+	@echo "== bench/admin.py $(BENCH_ADMIN_ARGS)"
+	$(VENV_PY) bench/admin.py $(BENCH_ADMIN_ARGS)
 
 bench-calls: install
 	@echo "== bench/calls.py $(BENCH_CALLS_ARGS)"

@@ -17,7 +17,9 @@ def index():
     return redirect(url_for("admin.queue"))
 
 
-from civiccrm.web.admin import account, cases, intake, knowledge, menu, operations, queue, staff  # noqa: E402,F401  (views register on bp)
+from civiccrm.web.admin import (  # noqa: E402,F401  (views register on bp)
+    account, cases, intake, knowledge, menu, operations, queue, saved_filters, staff,
+)
 
 bp.context_processor(menu.template_helpers)
 

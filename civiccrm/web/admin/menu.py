@@ -37,4 +37,6 @@ def admin_menu() -> list[dict]:
 
 
 def template_helpers() -> dict:
-    return {"actor": current_actor(), "allowed": allowed, "admin_menu": admin_menu}
+    from civiccrm.web.admin.options import options
+
+    return {"actor": current_actor(), "allowed": allowed, "admin_menu": admin_menu, "options": options}
