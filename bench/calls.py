@@ -60,6 +60,7 @@ def write_calls(path: Path, n: int) -> None:
 
 
 def duckdb_figures(con) -> dict:
+    """By weekday: offered, handled, abandoned, answered within T, total wait and handle time."""
     rows = con.execute(f"""
         SELECT isodow(timezone('America/Chicago', started_at)) - 1 AS d,
                SUM(CASE WHEN outcome = 'abandoned' AND wait_seconds < {SHORT} THEN 0 ELSE 1 END),
@@ -72,15 +73,63 @@ def duckdb_figures(con) -> dict:
     return {int(d): (int(o), int(h), int(a), int(w), float(ws), float(hs)) for d, o, h, a, w, ws, hs in rows}
 
 
+PERCENTILES = {"p10": (1, 10), "p25": (1, 4), "median": (1, 2), "p75": (3, 4), "p90": (9, 10)}
+
+
+def duckdb_wrap_ups(con) -> dict:
+    """Per wrap-up code of handled calls: count, with a case, mean talk, nearest-rank percentiles."""
+    picks = ", ".join(f"talks[({num} * n + {den - 1}) // {den}]" for num, den in PERCENTILES.values())
+    rows = con.execute(f"""
+        SELECT code, n, with_case, mean, {picks} FROM (
+            SELECT coalesce(wrap_up, '(no code)') AS code, count(*) AS n, count(case_number) AS with_case,
+                   avg(coalesce(talk_seconds, 0)) AS mean, list_sort(list(coalesce(talk_seconds, 0))) AS talks
+            FROM calls WHERE outcome = 'answered' GROUP BY 1)""").fetchall()
+    return {r[0]: (int(r[1]), int(r[2]), float(r[3]), tuple(float(v) for v in r[4:])) for r in rows}
+
+
+def duckdb_first_contact(con, days: float) -> tuple[int, int]:
+    """(resolved, eligible): handled calls with a number and a code not followed within DAYS by
+    another call from the same number (last ten digits) about the same code."""
+    row = con.execute(f"""
+        SELECT sum(CASE WHEN next IS NULL OR next - epoch > {days * 86400} THEN 1 ELSE 0 END), count(*) FROM (
+            SELECT outcome, epoch, lead(epoch) OVER (PARTITION BY number, wrap_up ORDER BY epoch) AS next FROM (
+                SELECT outcome, wrap_up, floor(epoch(started_at))::BIGINT AS epoch,
+                       right(regexp_replace(caller, '[^0-9]', '', 'g'), 10) AS number FROM calls)
+            WHERE number <> '' AND wrap_up IS NOT NULL)
+        WHERE outcome = 'answered'""").fetchone()
+    return int(row[0] or 0), int(row[1])
+
+
+def duckdb_case_calls(con) -> tuple[int, int]:
+    return tuple(int(v) for v in con.execute("SELECT count(case_number), count(DISTINCT case_number) FROM calls").fetchone())
+
+
 def civic_figures(report) -> dict:
     return {int(g.key): (g.offered, g.handled, g.abandoned, g.answered_within_t, g.wait_seconds, g.handle_seconds)
             for g in report.groups}
+
+
+def civic_wrap_ups(report) -> dict:
+    return {w.code: (w.handled, w.with_case, w.talk_mean, tuple(float(w.talk_percentiles[k]) for k in PERCENTILES))
+            for w in report.wrap_ups}
 
 
 def same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(
         x[:4] == y[:4] and all(math.isclose(u, v, rel_tol=1e-9) for u, v in zip(x[4:], y[4:]))
         for x, y in ((a[k], b[k]) for k in a))
+
+
+def same_wrap_ups(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        x[:2] == y[:2] and math.isclose(x[2], y[2], rel_tol=1e-9) and x[3] == y[3] for x, y in ((a[k], b[k]) for k in a))
+
+
+def differences(label: str, ours, theirs) -> None:
+    """Print both sides of figures that disagree, loudly."""
+    print(f"FIGURES DIFFER ({label}):", file=sys.stderr)
+    print(f"  civiccrm: {ours}", file=sys.stderr)
+    print(f"  DuckDB:   {theirs}", file=sys.stderr)
 
 
 def textbook_agents(rate_per_hour: float, aht: float, level: float, within: float) -> int:
@@ -124,7 +173,8 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         con.execute(f"CREATE TABLE calls AS SELECT * FROM read_csv('{path}', header=true, "
                     "types={'started_at': 'TIMESTAMPTZ', 'wait_seconds': 'DOUBLE', 'talk_seconds': 'DOUBLE', "
-                    "'hold_seconds': 'DOUBLE', 'acw_seconds': 'DOUBLE'})")
+                    "'hold_seconds': 'DOUBLE', 'acw_seconds': 'DOUBLE', 'caller': 'VARCHAR', 'case_number': 'VARCHAR', "
+                    "'wrap_up': 'VARCHAR', 'call_id': 'VARCHAR'})")
         duck_import = time.perf_counter() - started
         print(f"import   civiccrm (SQLite): {civic_import:8.1f} s  {summary.new / civic_import:10,.0f} calls/s  "
               f"({summary.new:,} stored, {len(errors)} rejected)")
@@ -137,14 +187,36 @@ def main(argv=None) -> int:
         civic_report = time.perf_counter() - started
         started = time.perf_counter()
         duck = duckdb_figures(con)
+        duck_wraps = duckdb_wrap_ups(con)
+        duck_fcr = duckdb_first_contact(con, 7)
+        duck_cases = duckdb_case_calls(con)
         duck_report = time.perf_counter() - started
-        identical = same(civic_figures(report), duck)
+        checks = (
+            ("by weekday", civic_figures(report), duck, same),
+            ("wrap-up codes", civic_wrap_ups(report), duck_wraps, same_wrap_ups),
+            ("first-contact resolution", (report.fcr_resolved, report.fcr_eligible), duck_fcr, tuple.__eq__),
+            ("calls per case", (report.case_calls, report.cases), duck_cases, tuple.__eq__),
+        )
+        identical = True
+        for label, ours, theirs, equal in checks:
+            if not equal(ours, theirs):
+                identical = False
+                differences(label, ours, theirs)
         ok &= identical
-        print(f"report   civiccrm by weekday (with wrap-ups, FCR, calls per case): {civic_report:6.1f} s")
-        print(f"         DuckDB by weekday (the same offered/handled/abandoned/ASA/SL/AHT): {duck_report:6.2f} s (baseline)")
-        print(f"         figures identical: {identical}; all calls: offered {report.total.offered:,}, "
-              f"abandonment {100 * report.total.abandonment_rate:.1f}%, SL {100 * report.total.service_level:.1f}% "
-              f"(T = {WITHIN:g} s, short abandon < {SHORT:g} s)")
+        print(f"report   civiccrm by weekday, wrap-ups, FCR, calls per case: {civic_report:8.1f} s")
+        print(f"         DuckDB, the same figures from the CSV:           {duck_report:8.1f} s (baseline)")
+        print(f"         figures identical: {identical}")
+        t = report.total
+        print(f"         civiccrm: offered {t.offered:,}, handled {t.handled:,}, abandoned {t.abandoned:,} "
+              f"({100 * t.abandonment_rate:.2f}%), SL {100 * t.service_level:.2f}%, ASA {t.asa_seconds:.2f} s, "
+              f"AHT {t.aht_seconds:.2f} s (T = {WITHIN:g} s, short abandon < {SHORT:g} s); FCR "
+              f"{report.fcr_resolved:,}/{report.fcr_eligible:,}; {len(report.wrap_ups)} wrap-up codes; "
+              f"calls per case {report.case_calls:,}/{report.cases:,}")
+        d = [sum(v[i] for v in duck.values()) for i in range(6)]
+        print(f"         DuckDB:   offered {d[0]:,}, handled {d[1]:,}, abandoned {d[2]:,} "
+              f"({100 * d[2] / d[0]:.2f}%), SL {100 * d[3] / d[0]:.2f}%, ASA {d[4] / d[1]:.2f} s, "
+              f"AHT {d[5] / d[1]:.2f} s; FCR {duck_fcr[0]:,}/{duck_fcr[1]:,}; {len(duck_wraps)} wrap-up codes; "
+              f"calls per case {duck_cases[0]:,}/{duck_cases[1]:,}")
 
         totals = week_totals(deployment.engine, start=START, end=last, short_abandon_seconds=SHORT)
         patience = staffing.estimate_patience(abandoned=totals.abandoned, offered_wait_seconds=totals.offered_wait_seconds)
@@ -169,6 +241,9 @@ def main(argv=None) -> int:
         print(f"         estimated patience {patience:.0f} s (generator: 150 s)")
         con.close()
         deployment.engine.dispose()
+    if not ok:
+        print("bench/calls: FAILED (figures differ, staffing over one second, or agents differ: see above)",
+              file=sys.stderr)
     return 0 if ok else 1
 
 

@@ -459,7 +459,7 @@ class LocalSlots:
         slot = local_slot(first, self.tz)
         if local_slot(first + timedelta(seconds=self.QUARTER, microseconds=-1), self.tz) != slot:
             slot = None
-        if len(self._known) > 1_000_000:
+        if len(self._known) > 100_000:
             self._known.clear()
         self._known[quarter] = slot
         return slot or local_slot(instant, self.tz)

@@ -243,31 +243,38 @@ def _figures(key: str, label: str, row) -> CallFigures:
 
 
 def _wrap_ups(conn, first: str, last: str) -> tuple[WrapUpFigures, ...]:
-    """Per wrap-up code of handled calls: count, with a case, and nearest-rank talk-time percentiles."""
+    """Per wrap-up code of handled calls: count, with a case, and nearest-rank talk-time percentiles.
+
+    The calls are counted once per code and talk time (a histogram: far fewer rows than calls), and
+    the percentiles read off its running counts: the p-th percentile is the first talk time whose
+    running count reaches p of the code's calls, the value at rank ceil(p n) of the sorted talk times."""
     c = calls_table.c
     code = func.coalesce(c.wrap_up, "(no code)")
-    ranked = (
-        select(
-            code.label("code"), c.talk_seconds.label("talk"),
-            case((c.case_number.is_(None), 0), else_=1).label("with_case"),
-            func.row_number().over(partition_by=code, order_by=c.talk_seconds).label("rn"),
-            func.count().over(partition_by=code).label("n"),
-        )
+    histogram = (
+        select(code.label("code"), c.talk_seconds.label("talk"), func.count().label("calls"),
+               func.count(c.case_number).label("with_case"))
         .where(c.local_date.between(first, last), c.outcome == ANSWERED)
+        .group_by(code, c.talk_seconds)
         .subquery()
     )
-    r = ranked.c
+    h = histogram.c
+    running = select(
+        h.code, h.talk, h.calls, h.with_case,
+        func.sum(h.calls).over(partition_by=h.code, order_by=h.talk).label("upto"),
+        func.sum(h.calls).over(partition_by=h.code).label("n"),
+    ).subquery()
+    r = running.c
     picks = [
-        func.max(case((and_(r.rn * den >= r.n * num, (r.rn - 1) * den < r.n * num), r.talk))).label(name)
+        func.min(case((r.upto * den >= r.n * num, r.talk))).label(name)
         for name, (num, den) in TALK_PERCENTILES.items()
     ]
     query = (
-        select(r.code, func.count(), func.sum(r.with_case), func.avg(r.talk), *picks)
-        .group_by(r.code).order_by(func.count().desc(), r.code)
+        select(r.code, func.sum(r.calls), func.sum(r.with_case), func.sum(r.talk * r.calls), *picks)
+        .group_by(r.code).order_by(func.sum(r.calls).desc(), r.code)
     )
     return tuple(
         WrapUpFigures(code=row[0], handled=int(row[1]), with_case=int(row[2] or 0),
-                      talk_mean=float(row[3]) if row[3] is not None else None,
+                      talk_mean=float(row[3]) / int(row[1]) if row[1] else None,
                       talk_percentiles={name: row[4 + n] for n, name in enumerate(TALK_PERCENTILES)})
         for row in conn.execute(query)
     )
