@@ -167,6 +167,24 @@ def _label(by: str | None, key) -> str:
     return str(key)
 
 
+WIDE_SHARE = 0.25
+"""A period holding more than this share of the calls' dates is read by scanning, not through the date index."""
+
+
+def _in_period(conn, first: str, last: str):
+    """The condition selecting calls of ``first``..``last``. For a period spanning most of the stored
+    dates it is written so that no index on the date can serve it (``local_date || ''``): reading the
+    whole table in order (or a covering index) beats one index lookup per call."""
+    c = calls_table.c
+    lo, hi = conn.execute(select(func.min(c.local_date), func.max(c.local_date))).one()
+    if lo is None:
+        return c.local_date.between(first, last)
+    span = (date.fromisoformat(hi) - date.fromisoformat(lo)).days + 1
+    covered = (date.fromisoformat(min(last, hi)) - date.fromisoformat(max(first, lo))).days + 1
+    column = c.local_date.concat("") if covered > WIDE_SHARE * span else c.local_date
+    return column.between(first, last)
+
+
 def _one(condition):
     return func.sum(case((condition, 1), else_=0))
 
@@ -174,8 +192,16 @@ def _one(condition):
 def call_report(engine: Engine, *, start: date, end: date, by: str | None, short_abandon_seconds: float,
                 service_level_seconds: float, first_contact_days: float) -> CallReport:
     """The figures for calls with a city-local date from ``start`` to ``end`` inclusive."""
+    with engine.connect() as conn:
+        return _call_report(conn, start=start, end=end, by=by, short_abandon_seconds=short_abandon_seconds,
+                            service_level_seconds=service_level_seconds, first_contact_days=first_contact_days)
+
+
+def _call_report(conn, *, start: date, end: date, by: str | None, short_abandon_seconds: float,
+                 service_level_seconds: float, first_contact_days: float) -> CallReport:
     c, i = calls_table.c, call_intervals_table.c
     first, last = start.isoformat(), end.isoformat()
+    period = _in_period(conn, first, last)
     short = and_(c.outcome == ABANDONED, c.wait_seconds < short_abandon_seconds)
     answered = c.outcome == ANSWERED
     calls_part = (
@@ -190,7 +216,7 @@ def call_report(engine: Engine, *, start: date, end: date, by: str | None, short
             func.sum(case((answered, c.wait_seconds), else_=0.0)).label("wait"),
             func.sum(case((answered, c.talk_seconds + c.hold_seconds + c.acw_seconds), else_=0.0)).label("handle"),
         )
-        .where(c.local_date.between(first, last))
+        .where(period)
         .group_by(literal_column("k"))
     )
     intervals_part = (
@@ -210,18 +236,17 @@ def call_report(engine: Engine, *, start: date, end: date, by: str | None, short
                func.sum(b.within), func.sum(b.offered_t), func.sum(b.wait), func.sum(b.handle))
         .group_by(b.k).order_by(b.k)
     )
-    with engine.connect() as conn:
-        rows = [r for r in conn.execute(grouped) if r[1] is not None]
-        thresholds = tuple(conn.execute(
-            select(i.source, i.service_level_seconds, i.short_abandon_seconds).distinct()
-            .where(i.local_date.between(first, last)).order_by(i.source)
-        ))
-        wrap_ups = _wrap_ups(conn, first, last)
-        fcr = _first_contact(conn, start, end, first_contact_days)
-        case_calls, cases = conn.execute(
-            select(func.count(c.case_number), func.count(func.distinct(c.case_number)))
-            .where(c.local_date.between(first, last))
-        ).one()
+    rows = [r for r in conn.execute(grouped) if r[1] is not None]
+    thresholds = tuple(conn.execute(
+        select(i.source, i.service_level_seconds, i.short_abandon_seconds).distinct()
+        .where(i.local_date.between(first, last)).order_by(i.source)
+    ))
+    wrap_ups = _wrap_ups(conn, period)
+    fcr = _first_contact(conn, start, end, first_contact_days)
+    case_calls, cases = conn.execute(
+        select(func.count(c.case_number), func.count(func.distinct(c.case_number)))
+        .where(period, c.case_number.is_not(None))
+    ).one()
     groups = tuple(_figures(str(r[0]), _label(by, r[0]), r) for r in rows)
     totals = [sum(g[n] or 0 for g in rows) for n in range(1, 9)]
     total = _figures("all", "all calls", [None, *totals])
@@ -242,26 +267,27 @@ def _figures(key: str, label: str, row) -> CallFigures:
     )
 
 
-def _wrap_ups(conn, first: str, last: str) -> tuple[WrapUpFigures, ...]:
+def _wrap_ups(conn, period) -> tuple[WrapUpFigures, ...]:
     """Per wrap-up code of handled calls: count, with a case, and nearest-rank talk-time percentiles.
 
     The calls are counted once per code and talk time (a histogram: far fewer rows than calls), and
     the percentiles read off its running counts: the p-th percentile is the first talk time whose
     running count reaches p of the code's calls, the value at rank ceil(p n) of the sorted talk times."""
     c = calls_table.c
-    code = func.coalesce(c.wrap_up, "(no code)")
+    # Grouped as ix_calls_answered_talk is ordered (the outcome written out, so that SQLite sees the
+    # partial index applies): read in order, no sort of the calls.
     histogram = (
-        select(code.label("code"), c.talk_seconds.label("talk"), func.count().label("calls"),
+        select(c.wrap_up.label("wrap_up"), c.talk_seconds.label("talk"), func.count().label("calls"),
                func.count(c.case_number).label("with_case"))
-        .where(c.local_date.between(first, last), c.outcome == ANSWERED)
-        .group_by(code, c.talk_seconds)
+        .where(period, c.outcome == literal_column(f"'{ANSWERED}'"))
+        .group_by(c.wrap_up, c.talk_seconds)
         .subquery()
     )
     h = histogram.c
     running = select(
-        h.code, h.talk, h.calls, h.with_case,
-        func.sum(h.calls).over(partition_by=h.code, order_by=h.talk).label("upto"),
-        func.sum(h.calls).over(partition_by=h.code).label("n"),
+        func.coalesce(h.wrap_up, "(no code)").label("code"), h.talk, h.calls, h.with_case,
+        func.sum(h.calls).over(partition_by=h.wrap_up, order_by=h.talk).label("upto"),
+        func.sum(h.calls).over(partition_by=h.wrap_up).label("n"),
     ).subquery()
     r = running.c
     picks = [
@@ -290,7 +316,8 @@ def _first_contact(conn, start: date, end: date, days: float) -> tuple[int, int]
             c.local_date, c.outcome, c.started_epoch,
             func.lead(c.started_epoch).over(partition_by=(c.caller_key, c.wrap_up), order_by=c.started_epoch).label("next"),
         )
-        .where(c.local_date.between(start.isoformat(), horizon), c.caller_key.is_not(None), c.wrap_up.is_not(None))
+        # Over a wide period the covering ix_calls_caller_code is read in window order: no sort.
+        .where(_in_period(conn, start.isoformat(), horizon), c.caller_key.is_not(None), c.wrap_up.is_not(None))
         .subquery()
     )
     f = following.c

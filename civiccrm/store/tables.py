@@ -483,7 +483,11 @@ class CallRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_calls_source_external_id"),
         Index("ix_calls_local_date", "local_date"),
-        Index("ix_calls_caller", "caller_key", "wrap_up", "started_epoch"),
+        # Covering for first-contact resolution (metrics/calls.py _first_contact): read in index order.
+        Index("ix_calls_caller_code", "caller_key", "wrap_up", "started_epoch", "local_date", "outcome"),
+        # Covering for the wrap-up codes' talk-time percentiles (metrics/calls.py _wrap_ups): read in order.
+        Index("ix_calls_answered_talk", "wrap_up", "talk_seconds", "local_date", "case_number", "outcome",
+              sqlite_where=text("outcome = 'answered'"), postgresql_where=text("outcome = 'answered'")),
     )
     id: int | None = Field(default=None, primary_key=True)
     source: str = Field(max_length=60)
