@@ -64,12 +64,32 @@ def classify_inbound(deployment, message):
     return None
 
 
+def _survey_invitation(city: str, case, event, channel: str) -> Notification | None:
+    """The invitation to the post-case survey: its link and last day are in ``event.changes``."""
+    changes = event.changes if event is not None else {}
+    link, until = changes.get("survey_link"), changes.get("survey_until")
+    if not link or not until:
+        return None
+    number = case.tracking_number
+    if channel == "sms":
+        return Notification(subject="", body=f"{city}: request {number} is closed. How did we do? {link} "
+                                             f"(until {until}; the page lets you stop surveys)")
+    return Notification(
+        subject=f"{city}: how did we do with request {number}?",
+        body=(f"Your request {number} ({case.request_type}) has been closed.\n\n"
+              f"Please tell us how we did; it takes a minute:\n{link}\n\n"
+              f"The link works once and until {until}.\n"
+              f"To receive no more surveys, open the link and choose \"No more surveys\".\n"))
+
+
 @hookimpl(trylast=True)
 def render_notification(deployment, kind, case, event, language, channel):
-    """Plain English for ``created``, ``status_changed`` and ``closed``; a text message is one short line.
-    Other kinds (a survey invitation carries its own link) are left to the caller: None."""
+    """Plain English for ``created``, ``status_changed``, ``closed`` and ``survey_invitation`` (its link in
+    ``event.changes["survey_link"]``); a text message is one short line. Other kinds: None."""
     city = deployment.profile.name
     number = case.tracking_number
+    if kind == "survey_invitation":
+        return _survey_invitation(city, case, event, channel)
     if kind == "created":
         line = f"we received your request {number} ({case.request_type})."
     elif kind == "status_changed":
@@ -115,3 +135,4 @@ def permission_allowed(deployment, actor, action, resource):
     if actor.kind == "api_key":
         return action in API_KEY_ACTIONS
     return actor.role == "administrator"
+

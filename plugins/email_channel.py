@@ -80,13 +80,13 @@ def build_message(config: dict, message: MessagePayload, idempotency_key: str) -
     email["Message-ID"] = message_id(idempotency_key, sender_domain(config))
     email["Auto-Submitted"] = "auto-generated"
     email["X-Loop"] = config["from"]
-    if message.language:
-        email["Content-Language"] = message.language
     for name, value in message.headers.items():
         email[name] = value
     email.set_content(message.body)
     if message.html:
         email.add_alternative(message.html, subtype="html")
+    if message.language:  # after the content: set_content replaces the Content-* headers
+        email["Content-Language"] = message.language
     return email
 
 

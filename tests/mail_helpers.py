@@ -5,6 +5,7 @@ import socket
 import threading
 from email import message_from_bytes, policy
 
+import pytest
 from aiosmtpd.controller import Controller
 
 
@@ -61,3 +62,12 @@ def use_smtp(monkeypatch, port: int, sender: str = "311@kcmo.test") -> None:
     monkeypatch.setenv("CIVICCRM_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("CIVICCRM_SMTP_PORT", str(port))
     monkeypatch.setenv("CIVICCRM_SMTP_FROM", sender)
+
+
+@pytest.fixture
+def sink(monkeypatch):
+    """An SMTP sink on loopback that the e-mail channel sends to (import it into a test module to use it)."""
+    handler = SmtpSink()
+    with SmtpServer(handler) as server:
+        use_smtp(monkeypatch, server.port)
+        yield handler

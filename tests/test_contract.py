@@ -10,7 +10,7 @@ from werkzeug.datastructures import MultiDict
 
 from civiccrm import hookimpl, hookspecs, plugins
 from civiccrm.domain.actors import Actor
-from civiccrm.domain.cases import CaseDraft, Location, Resolution
+from civiccrm.domain.cases import CaseDraft, CaseEvent, Location, Resolution
 from civiccrm.domain.messages import InboundMessage, Notification
 from civiccrm.domain.surveys import SurveyResponse
 from civiccrm.errors import CivicError
@@ -26,6 +26,7 @@ from civiccrm.registries import (
 from civiccrm.services import apikeys, cases
 from civiccrm.services.events import fire
 from civiccrm.services.hook_retry import pending_failures, retry_failures
+from civiccrm_plugins import core as core_plugin
 
 POINT = Location(latitude=39.102738, longitude=-94.600134)
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=timezone.utc)
@@ -267,9 +268,10 @@ def test_core_render_notification(sqlite_deployment):
                                                      channel="phone"))
     closed = cases.close(sqlite_deployment, case.tracking_number, Resolution.FIXED)
 
-    def render(kind, channel="email", subject_case=closed):
-        return sqlite_deployment.pm.hook.render_notification(
-            deployment=sqlite_deployment, kind=kind, case=subject_case, event=None, language="en", channel=channel)
+    def render(kind, channel="email", subject_case=closed, event=None):
+        """The core's own answer (Kansas City's templates, civiccrm_plugins.notification_templates, come first)."""
+        return core_plugin.render_notification(
+            deployment=sqlite_deployment, kind=kind, case=subject_case, event=event, language="en", channel=channel)
 
     mail = render("closed")
     assert isinstance(mail, Notification) and case.tracking_number in mail.subject
@@ -277,7 +279,12 @@ def test_core_render_notification(sqlite_deployment):
     text = render("created", channel="sms", subject_case=case)
     assert text.subject == "" and text.body.startswith("Kansas City") and "\n" not in text.body
     assert "Received" in render("status_changed", subject_case=case).body
-    assert render("survey_invitation") is None
+    assert render("survey_invitation") is None  # an invitation without its link
+    invitation = CaseEvent(kind="survey_invitation", at=NOW, actor="system",
+                           changes={"survey_link": "http://x.test/survey/abc", "survey_until": "2026-04-01"})
+    invited = render("survey_invitation", event=invitation)
+    assert "http://x.test/survey/abc" in invited.body and "2026-04-01" in invited.body
+    assert render("weather_alert") is None
 
 
 def test_core_actor_from_request_is_the_api_key(sqlite_deployment):

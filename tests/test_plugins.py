@@ -234,7 +234,7 @@ def test_plugins_command_lists_default_plugins_with_versions_and_hooks():
     for name in plugins.DEFAULT_PLUGINS:
         assert f"(civiccrm {civiccrm.__version__})" in lines[name]
     assert lines["civiccrm_plugins.core"].endswith(": " + ", ".join(CORE_DEFAULTS))
-    assert lines["civiccrm_plugins.channels"].endswith(": register_channels")
+    assert lines["civiccrm_plugins.channels"].endswith(": register_channels, register_deliverers")
 
     result = CliRunner().invoke(cli, ["plugins", "--json"])
     assert result.exit_code == 0, result.output

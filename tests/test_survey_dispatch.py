@@ -1,4 +1,5 @@
-"""Post-case survey: invitation on close through a real SMTP server, answers through the web page."""
+"""Post-case survey: the invitation on close is a notification sent from the delivery outbox through a real
+SMTP server; answers through the web page."""
 
 import json
 import re
@@ -17,7 +18,7 @@ from civiccrm.domain.cases import CaseDraft, Customer, Resolution
 from civiccrm.errors import CivicError
 from civiccrm.metrics import surveys as survey_metrics
 from civiccrm.registries import Channel
-from civiccrm.services import cases
+from civiccrm.services import cases, outbox
 from civiccrm.services.surveys import invitations as survey_invitations, plans as survey_plans
 from civiccrm.store import repo
 from civiccrm.store.tables import SurveyAnswerRow, SurveyInvitationRow, SurveyResponseRow
@@ -55,6 +56,17 @@ def inbox(monkeypatch):
     monkeypatch.setenv("CIVICCRM_SURVEY_BASE_URL", "http://survey.test")
     yield handler
     controller.stop()
+
+
+@pytest.fixture(autouse=True)
+def only_invitations(deployment):
+    """The other notifications (created, closed) are tested in test_notifications; here the inbox holds invitations."""
+    deployment.profile.settings.setdefault("plugins", {})["notifications"] = {"kinds": ["survey_invitation"]}
+
+
+def _deliver(deployment):
+    """What `civiccrm deliver --once` does: send what the outbox holds."""
+    return outbox.run(deployment, once=True)
 
 
 class Clock:
@@ -97,6 +109,8 @@ def _counts(deployment):
 def test_close_invites_by_email_and_the_page_takes_one_answer(deployment, inbox, clock):
     case = _case(deployment, email="Pat@Example.org")
     _close(deployment, case)
+    assert inbox.messages == []  # written to the outbox with the close, sent by the worker
+    assert _deliver(deployment).sent == 1
     assert inbox.arrived.wait(10)
     [(recipients, content)] = inbox.messages
     assert recipients == ["Pat@Example.org"]
@@ -139,6 +153,7 @@ def test_close_invites_by_email_and_the_page_takes_one_answer(deployment, inbox,
 def test_who_is_never_invited(deployment, inbox, clock):
     first = _case(deployment, email="sam@example.org")
     assert survey_invitations.dispatch_on_close(deployment, _close(deployment, first)) == "recently_invited"  # the hook sent it
+    _deliver(deployment)
     assert inbox.arrived.wait(10)
     inbox.arrived.clear()
 
@@ -155,7 +170,7 @@ def test_who_is_never_invited(deployment, inbox, clock):
     assert survey_invitations.invite_case(deployment, imported, plan=None, instrument_code="post-case") == "imported"
     assert survey_invitations.dispatch_on_close(deployment, imported) == "imported"
     assert _counts(deployment)[0] == 1
-    assert len(inbox.messages) == 1
+    assert _deliver(deployment).claimed == 0 and len(inbox.messages) == 1
 
     # past the window the address is invited again, unless it opted out
     clock.now += timedelta(days=91)
@@ -169,6 +184,7 @@ def test_who_is_never_invited(deployment, inbox, clock):
 
 def test_expired_link_and_plan_sampling(deployment, inbox, clock):
     case = _close(deployment, _case(deployment, email="lee@example.org"))
+    _deliver(deployment)
     assert inbox.arrived.wait(10)
     token = LINK.search(inbox.messages[0][1]).group(1)
     clock.now += timedelta(days=31)
@@ -186,19 +202,23 @@ def test_expired_link_and_plan_sampling(deployment, inbox, clock):
     assert case.tracking_number
 
 
-def test_failed_smtp_keeps_the_case_closed(deployment, clock, monkeypatch):
+def test_failed_smtp_keeps_the_case_closed_and_the_invitation_waits(deployment, clock, monkeypatch):
     monkeypatch.setenv("CIVICCRM_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("CIVICCRM_SMTP_PORT", str(_free_port()))  # nobody listens
     closed = _close(deployment, _case(deployment, email="ash@example.org"))
     assert not closed.is_open
-    with deployment.session() as s:
-        row = s.scalars(select(SurveyInvitationRow)).one()
-    assert row.status == "failed" and "Connection" in row.error
+    assert _deliver(deployment).failed == 1
+    [entry] = outbox.entries(deployment)
+    assert entry.state.value == "pending" and "ConnectionRefusedError" in entry.last_error
+    assert survey_invitations.invitation_counts(deployment, "post-case") == {"queued": 1}
+    assert survey_metrics.results(deployment, "post-case")["invited"] == 0  # not reached anyone yet
 
 
-def test_a_failed_send_is_one_line_a_failed_hook_and_retried(deployment, database_url, clock, monkeypatch):
-    """Issue 9 defect: closing a case with no SMTP server printed a 33-line traceback; the send is now
-    recorded as a failed hook, listed by `hooks failed` and sent by `hooks retry`."""
+def test_a_failed_send_is_visible_and_retried_from_the_command_line(deployment, database_url, clock, monkeypatch):
+    """Issue 9 defect: closing a case with no SMTP server printed a 33-line traceback. The close now only
+    writes the invitation to the outbox; `civiccrm deliver` records the failure with its reason, `outbox
+    list` shows it, and once the server is back the same message is sent (FixMyStreet's issue 2091: no
+    silent drop)."""
     from civiccrm.services import deployment as deployment_module
 
     monkeypatch.setattr(deployment_module, "open_deployment", lambda url=None: deployment)
@@ -208,16 +228,12 @@ def test_a_failed_send_is_one_line_a_failed_hook_and_retried(deployment, databas
     runner = CliRunner()
     closed = runner.invoke(cli, ["--db", database_url, "case", "close", case.tracking_number, "--resolution", "fixed"])
     assert closed.exit_code == 0, closed.output
-    assert closed.stdout == f"{case.tracking_number}: closed (fixed)\n"
-    assert "Traceback" not in closed.stderr
-    [line] = closed.stderr.splitlines()
-    assert "survey_dispatch failed in case_closed" in line and "ConnectionRefusedError" in line
-    assert "hooks retry" in line
+    assert closed.stdout == f"{case.tracking_number}: closed (fixed)\n" and closed.stderr == ""
 
-    listed = runner.invoke(cli, ["--db", database_url, "hooks", "failed", "--json"])
-    [failure] = json.loads(listed.stdout)
-    assert (failure["case"], failure["plugin"], failure["hook"]) == (
-        case.tracking_number, "civiccrm_plugins.survey_dispatch", "case_closed")
+    failed = runner.invoke(cli, ["--db", database_url, "deliver", "--once"])
+    assert failed.exit_code == 0 and "Traceback" not in failed.output, failed.output
+    [row] = json.loads(runner.invoke(cli, ["--db", database_url, "outbox", "list", "--json"]).stdout)
+    assert row["subject"] == f"case:{case.tracking_number}" and "ConnectionRefusedError" in row["last_error"]
 
     handler = Inbox()
     port = _free_port()
@@ -225,17 +241,16 @@ def test_a_failed_send_is_one_line_a_failed_hook_and_retried(deployment, databas
     controller.start()
     try:
         monkeypatch.setenv("CIVICCRM_SMTP_PORT", str(port))
-        retried = runner.invoke(cli, ["--db", database_url, "hooks", "retry"])
-        assert retried.exit_code == 0 and "retried 1, failed again 0" in retried.stdout, retried.output
+        retried = runner.invoke(cli, ["--db", database_url, "outbox", "retry", str(row["id"])])
+        assert retried.exit_code == 0, retried.output
+        sent = runner.invoke(cli, ["--db", database_url, "deliver", "--once"])
+        assert sent.exit_code == 0, sent.output
         assert handler.arrived.wait(10)
     finally:
         controller.stop()
     [(recipients, content)] = handler.messages
     assert recipients == ["ash@example.org"] and case.tracking_number in content
-    with deployment.session() as s:
-        statuses = [r.status for r in s.scalars(select(SurveyInvitationRow).order_by(SurveyInvitationRow.id))]
-    assert statuses == ["failed", "sent"]
-    assert json.loads(runner.invoke(cli, ["--db", database_url, "hooks", "failed", "--json"]).stdout) == []
+    assert survey_invitations.invitation_counts(deployment, "post-case") == {"sent": 1}
 
 
 # --- the requester's preferred channel ---------------------------------------------------
@@ -278,18 +293,21 @@ def _case_for(deployment, **customer):
 def test_preferred_channel_without_an_sms_plugin(deployment, inbox, clock):
     # e-mail preferred (a phone number too): e-mail
     by_email = _close(deployment, _case_for(deployment, email="a@example.org", phone="918-555-0101", contact_by="email"))
+    _deliver(deployment)
     assert inbox.arrived.wait(10)
-    assert (_invitation(deployment, by_email).channel, _invitation(deployment, by_email).status) == ("email", "sent")
+    assert (_invitation(deployment, by_email).channel, _invitation(deployment, by_email).status) == ("email", "queued")
     # SMS preferred but nobody sends text messages: falls back to the e-mail address
     inbox.arrived.clear()
     fallback = _close(deployment, _case_for(deployment, email="b@example.org", phone="918-555-0102", contact_by="sms"))
+    _deliver(deployment)
     assert inbox.arrived.wait(10)
     row = _invitation(deployment, fallback)
-    assert (row.channel, row.address, row.status) == ("email", "b@example.org", "sent")
+    assert (row.channel, row.address, row.status) == ("email", "b@example.org", "queued")
     assert inbox.messages[-1][0] == ["b@example.org"]
     # a phone call preferred: no outbound phone channel, so e-mail
     inbox.arrived.clear()
     called = _close(deployment, _case_for(deployment, email="c@example.org", phone="918-555-0103", contact_by="phone"))
+    _deliver(deployment)
     assert inbox.arrived.wait(10)
     assert _invitation(deployment, called).channel == "email"
     # SMS preferred, only a phone number: skipped, and the reason recorded
@@ -306,10 +324,12 @@ def test_preferred_channel_without_an_sms_plugin(deployment, inbox, clock):
 
 def test_preferred_sms_goes_through_the_sms_plugin(deployment, inbox, clock, sms):
     texted = _close(deployment, _case_for(deployment, email="d@example.org", phone="918-555-0105", contact_by="sms"))
+    assert sms.sent == [] and _deliver(deployment).sent == 1
     [(address, body)] = sms.sent
     assert address == "918-555-0105" and texted.tracking_number in body and len(body) < 320
     row = _invitation(deployment, texted)
-    assert (row.channel, row.address, row.status) == ("sms", "918-555-0105", "sent")
+    assert (row.channel, row.address, row.status) == ("sms", "918-555-0105", "queued")
+    assert survey_invitations.invitation_counts(deployment, "post-case") == {"sent": 1}
     assert inbox.messages == []
     # the link in the text message answers the survey like the e-mail one
     token = LINK.search(body).group(1)
@@ -317,6 +337,7 @@ def test_preferred_sms_goes_through_the_sms_plugin(deployment, inbox, clock, sms
     assert client.post(f"/survey/{token}", data={"department_service": "4"}).status_code == 201
     # no preference and an e-mail address: e-mail, not a text
     mailed = _close(deployment, _case_for(deployment, email="e@example.org", phone="918-555-0106"))
+    _deliver(deployment)
     assert inbox.arrived.wait(10)
     assert _invitation(deployment, mailed).channel == "email" and len(sms.sent) == 1
     # no preference and only a phone number: nobody is texted unasked
@@ -360,6 +381,7 @@ def test_invitation_links_default_to_where_civiccrm_serve_listens(deployment, in
 
     monkeypatch.delenv("CIVICCRM_SURVEY_BASE_URL")
     _close(deployment, _case(deployment, email="pat@example.org"))
+    _deliver(deployment)
     assert inbox.arrived.wait(10)
     [(_, content)] = inbox.messages
     defaults = {p.name: p.default for p in serve.params}

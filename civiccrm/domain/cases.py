@@ -152,6 +152,8 @@ class Customer:
     id: int | None = None
     contact_by: str | None = attrs.field(default=None, converter=_contact_channel)
     """The channel the customer prefers (email, sms or phone); None when they did not say."""
+    language: str | None = None
+    """The language they wrote in or chose (``en``, ``es``); None: the city's first language."""
 
     def __attrs_post_init__(self):
         if self.id is None and self.email and not EMAIL_ADDRESS.match(self.email.strip()):

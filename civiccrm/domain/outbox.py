@@ -95,6 +95,13 @@ class Deliverer:
     kind: str = attrs.field(validator=lambda _i, _a, value: check_kind(value))
     deliver: Callable = attrs.field(validator=attrs.validators.is_callable())
     description: str = ""
+    available: Callable | None = attrs.field(default=None,
+                                             validator=attrs.validators.optional(attrs.validators.is_callable()))
+    """``available(deployment) -> bool``: whether this deployment has it set up (an SMS provider's
+    settings, say). Messages are routed only to channels that can deliver; None: always."""
+
+    def available_for(self, deployment) -> bool:
+        return self.available is None or bool(self.available(deployment))
 
 
 @attrs.frozen

@@ -8,7 +8,7 @@ design-weighted share and variance for stratified samples; no interval, and the 
 "not representative", for convenience samples.
 """
 
-from sqlalchemy import Integer, String, cast, func, literal, select
+from sqlalchemy import Integer, String, cast, func, literal, or_, select
 
 from civiccrm.domain.sampling import Method
 from civiccrm.domain.survey_stats import StratumCount, stratified_share, wilson
@@ -18,6 +18,7 @@ from civiccrm.store.surveys import list_action_plans
 from civiccrm.store.tables import (
     SurveyPlanRow,
     cases_table,
+    outbox_table,
     survey_answers_table,
     survey_attrs_table,
     survey_invitations_table,
@@ -240,6 +241,16 @@ def _first_period(conn, instrument_code: str, codes: list[str], by: str | None) 
     return {key: share for key, (_, share) in first.items()}
 
 
+def _invited():
+    """An invitation that reached the person: answered, sent before the outbox (``sent``), or its
+    outbox message delivered (``queued`` with a sent row)."""
+    return or_(survey_invitations_table.c.status.in_(("sent", "answered")), outbox_table.c.state == "sent")
+
+
+def _with_delivery(joined):
+    return joined.outerjoin(outbox_table, outbox_table.c.id == survey_invitations_table.c.outbox_id)
+
+
 def _response_counts(conn, instrument_code: str, by: str | None) -> tuple[dict, dict]:
     """Invitations sent and answered per group (groups a case has: department, service type, ...)."""
     i = survey_invitations_table.c
@@ -248,8 +259,8 @@ def _response_counts(conn, instrument_code: str, by: str | None) -> tuple[dict, 
         return {}, {}
     group = func.coalesce(cast(_CASE_COLUMNS[key], String), "unknown") if by else literal("all", String)
     query = (select(group.label("grp"), func.count(), func.count(i.answered_at))
-             .select_from(survey_invitations_table.outerjoin(cases_table, i.case_id == cases_table.c.id))
-             .where(i.instrument == instrument_code, i.status.in_(("sent", "answered")))
+             .select_from(_with_delivery(survey_invitations_table.outerjoin(cases_table, i.case_id == cases_table.c.id)))
+             .where(i.instrument == instrument_code, _invited())
              .group_by(group if by else i.instrument))
     invited, answered = {}, {}
     for grp, n, done in conn.execute(query):
@@ -263,8 +274,8 @@ def coverage(deployment, instrument_code: str) -> list[dict]:
     i = survey_invitations_table.c
     c = cases_table.c
     query = (select(c.department, c.service_code, c.request_type, func.count(), func.count(i.answered_at))
-             .select_from(survey_invitations_table.join(cases_table, i.case_id == c.id))
-             .where(i.instrument == instrument_code, i.status.in_(("sent", "answered")))
+             .select_from(_with_delivery(survey_invitations_table.join(cases_table, i.case_id == c.id)))
+             .where(i.instrument == instrument_code, _invited())
              .group_by(c.department, c.service_code, c.request_type)
              .order_by(c.department, c.service_code))
     with deployment.engine.connect() as conn:

@@ -12,7 +12,7 @@ from civiccrm.domain.attributes import validate_attributes
 from civiccrm.domain import lifecycle
 from civiccrm.domain.cases import Case, CaseDraft, CaseEvent, Location, Resolution, Routing, Status
 from civiccrm.errors import CivicError
-from civiccrm.services import integrations, sla
+from civiccrm.services import integrations, notifications, sla
 from civiccrm.services.events import fire
 from civiccrm.store import duplicates, repo
 
@@ -123,6 +123,7 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system") -> Case:
             **values,
         ))
         integrations.queue(deployment, connection_or_session=connection, case=case, event=event)
+        notifications.queue(deployment, connection_or_session=connection, case=case, event=event)
         connection.commit()
     fire(deployment, "case_created", case=case, event=event)
     return case
@@ -150,6 +151,7 @@ def _change(deployment, tracking_number: str, actor: str, kind: str, transition,
         event = CaseEvent(kind=kind, at=now, actor=actor, changes=changes, note=note, origin="intake")
         repo.save_case(session=s, case=case, event=event)
         integrations.queue(deployment, connection_or_session=s, case=case, event=event)
+        notifications.queue(deployment, connection_or_session=s, case=case, event=event)
         s.commit()
     fire(deployment, hook, case=case, event=event)
     return case
@@ -241,6 +243,7 @@ def merge(deployment, duplicate: str, into: str, *, actor: str = "system") -> Ca
         repo.save_case(session=s, case=target, event=noted)
         duplicates.link_merge(s.connection(), duplicate=case, target=target, at=now, actor=actor)
         integrations.queue(deployment, connection_or_session=s, case=case, event=merged)
+        notifications.queue(deployment, connection_or_session=s, case=case, event=merged)
         s.commit()
     fire(deployment, "case_closed", case=case, event=merged)
     fire(deployment, "case_updated", case=target, event=noted)

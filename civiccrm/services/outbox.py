@@ -121,9 +121,15 @@ def deliverers(pm) -> dict[str, Deliverer]:
     return found
 
 
-def deliverer_for(registered: dict[str, Deliverer], kind: str) -> Deliverer | None:
-    """The deliverer of exactly ``kind``, else of its family (``integration`` for ``integration:open311``)."""
-    return registered.get(kind) or registered.get(family(kind))
+def deliverer_for(registered: dict[str, Deliverer], kind: str, deployment=None) -> Deliverer | None:
+    """The deliverer of exactly ``kind``, else of its family (``integration`` for ``integration:open311``).
+
+    With ``deployment``, a deliverer of the exact kind that this deployment has not set up
+    (``Deliverer.available``) gives way to the family's (an SMS provider nobody configured)."""
+    exact = registered.get(kind)
+    if exact is not None and (deployment is None or exact.available_for(deployment)):
+        return exact
+    return registered.get(family(kind)) or exact
 
 
 # --- the worker --------------------------------------------------------------------------
@@ -174,7 +180,7 @@ def deliver_batch(deployment, *, worker: str, limit: int = 20, lease_seconds: fl
             lost += 1
             continue
         item = _item(row)
-        deliverer = deliverer_for(registered, item.kind)
+        deliverer = deliverer_for(registered, item.kind, deployment)
         receipt = reason = None
         outcome = AttemptOutcome.SENT
         try:

@@ -155,7 +155,7 @@ def history(*, session: Session, case_id: int) -> list[CaseEvent]:
 
 def add_customer(*, session: Session, customer: Customer, created_at) -> int:
     row = CustomerRow(name=customer.name, email=customer.email, phone=customer.phone,
-                      contact_by=customer.contact_by, created_at=created_at)
+                      contact_by=customer.contact_by, language=customer.language, created_at=created_at)
     session.add(row)
     session.flush()
     return row.id
@@ -201,7 +201,7 @@ def insert_case(connection, *, values: dict, tracking_number, year: int, custome
     if customer is not None:
         customer_id = connection.execute(_INSERT_CUSTOMER, {
             "name": customer.name, "email": customer.email, "phone": customer.phone,
-            "contact_by": customer.contact_by, "created_at": customer_created_at,
+            "contact_by": customer.contact_by, "language": customer.language, "created_at": customer_created_at,
         }).scalar_one()
     number = tracking_number(next_tracking_sequence(session=connection, year=year))
     case_id = connection.execute(_INSERT_CASE, {**values, "tracking_number": number, "customer_id": customer_id}
@@ -217,9 +217,22 @@ def insert_case(connection, *, values: dict, tracking_number, year: int, custome
 
 def get_customer(*, session: Session, customer_id: int) -> Customer | None:
     row = session.get(CustomerRow, customer_id)
-    if row is None:
-        return None
-    return Customer(id=row.id, name=row.name, email=row.email, phone=row.phone, contact_by=row.contact_by)
+    return None if row is None else customer_from_row(row)
+
+
+def customer_from_row(row) -> Customer:
+    return Customer(id=row.id, name=row.name, email=row.email, phone=row.phone, contact_by=row.contact_by,
+                    language=row.language)
+
+
+def customers_by_id(*, connection: Connection, customer_ids) -> list[Customer]:
+    """The customers with these ids, in the order asked (Core connection: usable inside a write transaction)."""
+    ids = [i for i in dict.fromkeys(customer_ids) if i is not None]
+    if not ids:
+        return []
+    t = CustomerRow.__table__
+    found = {row.id: customer_from_row(row) for row in connection.execute(select(t).where(t.c.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
 
 
 _NEXT_SEQUENCE = {

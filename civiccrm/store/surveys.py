@@ -5,7 +5,7 @@ from sqlmodel import Session
 
 from civiccrm.domain.sampling import Allocation, Method, SamplingPlan
 from civiccrm.domain.surveys import ActionPlan, ActionStatus
-from civiccrm.store.tables import SurveyActionPlanRow, SurveyInvitationRow, SurveyPlanRow
+from civiccrm.store.tables import SurveyActionPlanRow, SurveyPlanRow
 
 
 def action_plan_from_row(row: SurveyActionPlanRow) -> ActionPlan:
@@ -22,12 +22,6 @@ def list_action_plans(*, session: Session, instrument_code: str | None = None,
     if not include_closed:
         query = query.where(SurveyActionPlanRow.status != ActionStatus.CLOSED.value)
     return [action_plan_from_row(r) for r in session.scalars(query)]
-
-
-def last_invitation_error(*, session: Session, case_id: int) -> str | None:
-    """Why the latest invitation of a case was not sent (its ``error``), or None."""
-    return session.scalar(select(SurveyInvitationRow.error).where(SurveyInvitationRow.case_id == case_id)
-                          .order_by(SurveyInvitationRow.id.desc()).limit(1))
 
 
 def plan_from_row(row: SurveyPlanRow) -> SamplingPlan:

@@ -56,6 +56,8 @@ class CustomerRow(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=40)
     contact_by: str | None = Field(default=None, max_length=10)
     """The channel the customer prefers to be contacted on: email, sms or phone (None: no preference)."""
+    language: str | None = Field(default=None, max_length=10)
+    """The language the customer wrote in or chose (a code of the profile's languages); None: the city's first."""
     created_at: datetime = _when()
     redacted_at: datetime | None = _when(default=None)
 
@@ -267,6 +269,8 @@ class SurveyInvitationRow(SQLModel, table=True):
     stratum: str | None = Field(default=None, max_length=200)
     weight: float | None = None
     error: str | None = Field(default=None, sa_type=Text)
+    outbox_id: int | None = None
+    """The outbox row carrying the invitation's message (status ``queued``): its state is the delivery's."""
     created_at: datetime = _when()
     expires_at: datetime = _when()
     answered_at: datetime | None = _when(default=None)
@@ -813,3 +817,61 @@ class ServiceAlertRow(SQLModel, table=True):
 public_photos_table = PublicPhotoRow.__table__
 alert_subscriptions_table = AlertSubscriptionRow.__table__
 service_alerts_table = ServiceAlertRow.__table__
+
+
+class ContactAddressRow(SQLModel, table=True):
+    """An e-mail address or phone number (normalised) that must not be sent to: opted out or bouncing."""
+
+    __tablename__ = "contact_addresses"
+    address: str = Field(primary_key=True, max_length=320)
+    channel: str = Field(max_length=40)
+    opted_out_at: datetime | None = _when(default=None)
+    """When the resident said stop (SMS STOP); None: not opted out."""
+    bouncing_since: datetime | None = _when(default=None)
+    """When a delivery report said mail to it fails; None: not bouncing."""
+    reason: str | None = Field(default=None, sa_type=Text)
+    updated_at: datetime = _when()
+
+
+class InboundMessageRow(SQLModel, table=True):
+    """Every message received on an inbound channel and what became of it (a case, a note, nothing and why)."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "message_id", name="uq_inbound_messages_channel_message_id"),
+        Index("ix_inbound_messages_sender", "channel", "sender", "received_at"),
+        Index("ix_inbound_messages_case_id", "case_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=40)
+    sender: str = Field(max_length=320)
+    message_id: str | None = Field(default=None, max_length=300)
+    """The channel's own id (an e-mail's Message-ID, an SMS provider's message id): a repeat is dropped."""
+    received_at: datetime = _when()
+    subject: str | None = Field(default=None, max_length=300)
+    outcome: str = Field(max_length=20)
+    """case, note, triage, ignored (robots, loops), bounce, refused, limited, awaiting_choice, answered."""
+    reason: str | None = Field(default=None, sa_type=Text)
+    case_id: int | None = Field(default=None, foreign_key="cases.id")
+    pending_body: str | None = Field(default=None, sa_type=Text)
+    """The text waiting for the sender to say which of their open cases it is about."""
+
+
+class CaseAttachmentRow(SQLModel, table=True):
+    """A file that came with an inbound message (an e-mail's photo), kept within the channel's limits."""
+
+    __tablename__ = "case_attachments"
+    __table_args__ = (Index("ix_case_attachments_case_id", "case_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id")
+    filename: str = Field(max_length=200)
+    content_type: str = Field(max_length=100)
+    size: int
+    sha256: str = Field(max_length=64)
+    data: bytes = Field(sa_type=LargeBinary)
+    created_at: datetime = _when()
+
+
+contact_addresses_table = ContactAddressRow.__table__
+inbound_messages_table = InboundMessageRow.__table__
+case_attachments_table = CaseAttachmentRow.__table__

@@ -6,19 +6,24 @@ import logging
 import secrets
 from datetime import date, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy import case as sql_case
 
-from civiccrm.domain.cases import Case
+from civiccrm.domain.cases import Case, CaseEvent
+from civiccrm.domain.outbox import DeliveryState
 from civiccrm.domain.sampling import Method, SamplingPlan
 from civiccrm.domain.surveys import contact_routes
 from civiccrm.errors import CivicError, NotFound
 from civiccrm.profiles.settings import plugin_settings
+from civiccrm.services import notifications
 from civiccrm.services.deployment import DEFAULT_BASE_URL
 from civiccrm.services.surveys.instruments import instrument, instruments
 from civiccrm.services.surveys.plans import active_plan
 from civiccrm.store import repo
 from civiccrm.store.surveys import plan_from_row
-from civiccrm.store.tables import CaseRow, SurveyDrawRow, SurveyInvitationRow, SurveyOptOutRow, SurveyPlanRow
+from civiccrm.store.tables import (
+    CaseRow, SurveyDrawRow, SurveyInvitationRow, SurveyOptOutRow, SurveyPlanRow, outbox_table,
+)
 
 
 log = logging.getLogger(__name__)
@@ -56,30 +61,18 @@ def _normal(address: str) -> str:
     return address.strip().lower()
 
 
-def _message(deployment, case: Case, channel: str, link: str, until: date) -> tuple[str, str]:
-    """(subject, body) of an invitation; a text message is kept short."""
-    if channel == "sms":
-        return "", (f"{deployment.profile.name}: request {case.tracking_number} is closed. How did we do? {link} "
-                    f"(until {until.isoformat()}; the page lets you stop surveys)")
-    subject = f"{deployment.profile.name}: how did we do with request {case.tracking_number}?"
-    body = (f"Your request {case.tracking_number} ({case.request_type}) has been closed.\n\n"
-            f"Please tell us how we did; it takes a minute:\n{link}\n\n"
-            f"The link works once and until {until.isoformat()}.\n"
-            f"To receive no more surveys, open the link and choose \"No more surveys\".\n")
-    return subject, body
-
-
 def invite_case(deployment, case: Case, *, plan: SamplingPlan | None, instrument_code: str,
                 draw_id: int | None = None, stratum: str | None = None, weight: float | None = None) -> str:
-    """Invite the requester of a closed case; returns ``sent`` or why nobody was invited.
+    """Invite the requester of a closed case; returns ``queued`` or why nobody was invited.
 
-    The invitation goes through the customer's preferred channel when a plugin sends on
-    it (its ``Channel`` has ``send``), else by e-mail when there is an address (see
-    ``contact_routes``). Never for imported cases, anonymous cases, cases without an
-    address on an outbound channel, customers with an opted-out address, or a customer
-    invited within ``repeat_days`` at any of their addresses. When the customer asked for
-    a channel nobody sends on and gave no e-mail address, an invitation row is recorded
-    with status ``skipped`` and the reason, and ``no_channel`` is returned.
+    The invitation is a notification (kind ``survey_invitation``): its message is written to
+    the delivery outbox in the transaction that records the invitation, and ``civiccrm deliver``
+    sends it. It goes on the customer's preferred channel when something delivers there, else
+    by e-mail when there is an address (see ``contact_routes``). Never for imported cases,
+    anonymous cases, cases without an address on a channel that delivers, customers with an
+    opted-out address, or a customer invited within ``repeat_days`` at any of their addresses.
+    When the customer asked for a channel nothing delivers on and gave no e-mail address, an
+    invitation row is recorded with status ``skipped`` and the reason, and ``no_channel`` is returned.
     """
     if case.is_import:
         return "imported"
@@ -91,7 +84,7 @@ def invite_case(deployment, case: Case, *, plan: SamplingPlan | None, instrument
         customer = repo.get_customer(session=s, customer_id=case.customer_id)
     if customer is None:
         return "no_contact"
-    routes = contact_routes(customer, deployment.registry.outbound_channels())
+    routes = contact_routes(customer, notifications.deliverable(deployment))
     preferred = customer.contact_by
     if not routes and not (preferred and customer.address_for(preferred)):
         return "no_contact"
@@ -102,54 +95,49 @@ def invite_case(deployment, case: Case, *, plan: SamplingPlan | None, instrument
     with deployment.session() as s:
         if s.scalar(select(func.count()).select_from(SurveyOptOutRow).where(SurveyOptOutRow.address.in_(addresses))):
             return "opted_out"
-        recent = s.scalar(select(func.count()).select_from(SurveyInvitationRow).where(
-            SurveyInvitationRow.address.in_(addresses), SurveyInvitationRow.status.not_in(("skipped", "failed")),
-            SurveyInvitationRow.created_at > now - timedelta(days=config["repeat_days"])))
-        if recent:
+        if s.scalar(select(func.count()).select_from(_with_delivery()).where(
+                SurveyInvitationRow.address.in_(addresses), _counts_as_invited(),
+                SurveyInvitationRow.created_at > now - timedelta(days=config["repeat_days"]))):
             return "recently_invited"
         channel, address = routes[0] if routes else (preferred, customer.address_for(preferred))
         row = SurveyInvitationRow(
             instrument=instrument_code, plan_id=plan.id if plan else None, draw_id=draw_id, case_id=case.id,
             customer_id=case.customer_id, address=_normal(address), channel=channel, token_hash=token_hash(token),
-            status="pending" if routes else "skipped", stratum=stratum, weight=weight, created_at=now,
+            status="queued" if routes else "skipped", stratum=stratum, weight=weight, created_at=now,
             expires_at=until if routes else now,
-            error=None if routes else f"the customer prefers {preferred}, which is not an outbound channel, "
+            error=None if routes else f"the customer prefers {preferred}, which nothing delivers on, "
                                       "and gave no e-mail address to fall back on",
         )
         s.add(row)
+        s.flush()
+        if routes:
+            link = f"{config['base_url'].rstrip('/')}/survey/{token}"
+            event = CaseEvent(kind="survey_invitation", at=now, actor="system", case_id=case.id, changes={
+                "survey_link": link, "survey_until": until.date().isoformat(), "instrument": instrument_code})
+            row.outbox_id = notifications.send(
+                deployment, connection_or_session=s, kind="survey_invitation", case=case, event=event,
+                customer=customer, idempotency_key=f"survey:{row.id}", route_to=(channel, address.strip()))
+            if row.outbox_id is None:
+                row.status, row.expires_at = "skipped", now
+                row.error = (f"nothing was written for {channel} {address}: survey invitations are turned off "
+                             "([plugins.notifications] kinds), the address opted out or bounces, or no plugin "
+                             "writes the message")
         s.commit()
-        invitation_id = row.id
-    if not routes:
-        log.info("survey invitation for case %s skipped: no outbound %s channel", case.tracking_number, preferred)
+        status = row.status
+    if status == "skipped":
+        log.info("survey invitation for case %s skipped: no channel delivers to the customer", case.tracking_number)
         return "no_channel"
-    link = f"{config['base_url'].rstrip('/')}/survey/{token}"
-    receipt = error = None
-    tried = []
-    for channel, address in routes:
-        subject, body = _message(deployment, case, channel, link, until.date())
-        tried.append(channel)
-        try:
-            sender = deployment.registry.sender(channel)
-            receipt = sender.send(deployment, address, subject, body) if sender is not None else None
-        except Exception as exc:  # a mail server's failure must not undo the close
-            log.info("survey invitation for case %s not sent on %s: %s", case.tracking_number, channel, exc)
-            error = f"{type(exc).__name__}: {exc}"
-            break
-        if receipt is not None:
-            break
-    if error:
-        status = "failed"
-    elif receipt is None:  # no plugin answered on any route
-        status, error = "skipped", f"no plugin sends on the {' or '.join(tried)} channel"
-        if preferred and not (customer.email or "").strip():
-            error += f" (the customer prefers {preferred} and gave no e-mail address to fall back on)"
-    else:
-        status = "sent"
-    with deployment.session() as s:
-        s.execute(update(SurveyInvitationRow).where(SurveyInvitationRow.id == invitation_id)
-                  .values(status=status, error=error, channel=channel, address=_normal(address)))
-        s.commit()
-    return {"sent": "sent", "failed": "failed", "skipped": "no_channel"}[status]
+    return "queued"
+
+
+def _with_delivery():
+    return SurveyInvitationRow.__table__.outerjoin(outbox_table, outbox_table.c.id == SurveyInvitationRow.outbox_id)
+
+
+def _counts_as_invited():
+    """Invitations that count for the repeat window: not skipped, not failed, and not given up on by the outbox."""
+    return and_(SurveyInvitationRow.status.not_in(("skipped", "failed")),
+                or_(outbox_table.c.state.is_(None), outbox_table.c.state != DeliveryState.DEAD.value))
 
 
 def dispatch_on_close(deployment, case: Case) -> str:
@@ -196,8 +184,12 @@ def send(deployment, draw_id: int) -> dict:
 
 
 def invitation_counts(deployment, instrument_code: str) -> dict:
-    """Invitations by status (sent, failed, answered) for an instrument."""
+    """Invitations by status for an instrument: ``queued`` ones by their outbox message's state
+    (``queued`` while waiting, ``sent``, ``failed`` when the outbox gave up), then skipped, answered."""
+    delivery = sql_case((outbox_table.c.state == DeliveryState.SENT.value, "sent"),
+                    (outbox_table.c.state == DeliveryState.DEAD.value, "failed"), else_="queued")
+    status = sql_case((SurveyInvitationRow.status == "queued", delivery), else_=SurveyInvitationRow.status)
     with deployment.session() as s:
-        rows = s.execute(select(SurveyInvitationRow.status, func.count()).where(
-            SurveyInvitationRow.instrument == instrument_code).group_by(SurveyInvitationRow.status)).all()
-    return {status: n for status, n in rows}
+        rows = s.execute(select(status, func.count()).select_from(_with_delivery()).where(
+            SurveyInvitationRow.instrument == instrument_code).group_by(status)).all()
+    return {found: n for found, n in rows}
