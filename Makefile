@@ -14,8 +14,9 @@ PYTEST_ARGS ?=
 # Database and data for `make run`.
 DB ?= sqlite:///var/civiccrm.db
 DATA ?= ../shared/data/kc311
-# Loopback port `make run` serves the web app (Open311 API) on.
+# Loopback port `make run` serves the web app (Open311 API) on, and the inbound e-mail listener's.
 PORT ?= 8311
+EMAIL_PORT ?= 2525
 
 # sudo only when not root and sudo exists.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || command -v sudo 2>/dev/null)
@@ -36,7 +37,8 @@ BENCH_CALLS_ARGS ?= --calls 10000000
 BENCH_REPORTS_ARGS ?= --cases 3500000
 BENCH_INTEGRATIONS_ARGS ?= --open-cases 1000000 --lookups 2000
 BENCH_ADMIN_ARGS ?= --cases 1000000 --open 3000 --duration 8
-BENCHMARKS := import sla surveys open311 export reports integrations admin
+BENCH_CHANNELS_ARGS ?= --messages 500 --deliveries 500
+BENCHMARKS := import sla surveys open311 export reports integrations admin channels
 
 .PHONY: venv install postgres-deps test run i18n bench $(addprefix bench-,$(BENCHMARKS)) bench-scale bench-calls clean distclean
 
@@ -76,8 +78,11 @@ run: install
 	@echo "Delivery worker: civiccrm deliver (sends the outbox: civiccrm outbox list; stops with the server)"
 	@echo "Public pages: http://127.0.0.1:$(PORT)/ (report a problem, follow a request)"
 	@echo "Staff admin: http://127.0.0.1:$(PORT)/admin/ (user admin, the one-time password above)"
+	@echo "Inbound e-mail: smtp://127.0.0.1:$(EMAIL_PORT) (civiccrm email serve: each message a case or a note; stops with the server)"
 	@echo "Open311 API: http://127.0.0.1:$(PORT)/open311/v2/ (Ctrl-C stops it)"
-	$(VENV)/bin/civiccrm --db $(DB) deliver & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT; \
+	$(VENV)/bin/civiccrm --db $(DB) deliver & worker=$$!; \
+	$(VENV)/bin/civiccrm --db $(DB) email serve --host 127.0.0.1 --port $(EMAIL_PORT) & listener=$$!; \
+	trap 'kill $$worker $$listener 2>/dev/null' EXIT; \
 	$(VENV)/bin/civiccrm --db $(DB) serve --host 127.0.0.1 --port $(PORT)
 
 # Add the web pages' new translatable strings to the Spanish catalog (then translate each empty msgstr;
@@ -123,6 +128,10 @@ bench-scale: install postgres-deps
 bench-admin: install
 	@echo "== bench/admin.py $(BENCH_ADMIN_ARGS)"
 	$(VENV_PY) bench/admin.py $(BENCH_ADMIN_ARGS)
+
+bench-channels: install
+	@echo "== bench/channels.py $(BENCH_CHANNELS_ARGS)"
+	$(VENV_PY) bench/channels.py $(BENCH_CHANNELS_ARGS)
 
 bench-calls: install
 	@echo "== bench/calls.py $(BENCH_CALLS_ARGS)"

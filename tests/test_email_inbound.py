@@ -1,7 +1,11 @@
 """Inbound e-mail: real SMTP both ways on loopback, a Maildir fixture, threading, robots, bounces, limits."""
 
+import os
 import shutil
 import smtplib
+import subprocess
+import sys
+import time
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -184,3 +188,58 @@ def test_poll_a_maildir(deployment, tmp_path, database_url):
     assert again.exit_code == 0 and "0 message(s): nothing new" in again.output
     bad = CliRunner().invoke(cli, ["--db", database_url, "email", "poll", "--maildir", str(tmp_path)])
     assert bad.exit_code == 1 and "is not a Maildir" in bad.output
+
+
+def _wait_for_port(port: int, process, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the listener exited: {process.communicate()}")
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+def test_civiccrm_email_serve_and_deliver_as_processes(deployment, sink):
+    """The commands a city runs: `civiccrm email serve` takes the mail over SMTP, `civiccrm deliver --once`
+    sends the acknowledgement to the (loopback) mail server, where the test reads it back."""
+    url = deployment.engine.url.render_as_string(hide_password=False)
+    port = free_port()
+    env = os.environ | {"CIVICCRM_SMTP_HOST": "127.0.0.1", "CIVICCRM_SMTP_PORT": os.environ["CIVICCRM_SMTP_PORT"],
+                        "CIVICCRM_SMTP_FROM": "311@kcmo.test"}
+    listener = subprocess.Popen([sys.executable, "-m", "civiccrm.cli", "--db", url, "email", "serve",
+                                 "--host", "127.0.0.1", "--port", str(port)],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_port(port, listener)
+        code, _ = _send(port, _mail("Graffiti on City Property", "Paint on the wall of 414 E 12th St.",
+                                    Message_ID="<process-1@example.org>"))
+        assert code == 250
+    finally:
+        listener.terminate()
+        out, err = listener.communicate(timeout=30)
+    assert f"E-mail listener: smtp://127.0.0.1:{port}" in out and "Traceback" not in err
+    delivered = subprocess.run([sys.executable, "-m", "civiccrm.cli", "--db", url, "deliver", "--once"], env=env,
+                               capture_output=True, text=True, timeout=120)
+    assert delivered.returncode == 0, delivered.stderr
+    [ack] = sink.messages
+    [case] = [cases.get(deployment, e.subject.split(":", 1)[1]) for e in outbox.entries(deployment)]
+    assert ack["To"] == "pat@example.org" and case.tracking_number in ack["Subject"]
+    assert ack["In-Reply-To"] == "<process-1@example.org>"
+    text = ack.get_body(("plain",)).get_content()
+    assert case.tracking_number in text and case.due_at.astimezone(deployment.profile.tz).date().isoformat() in text
+
+
+def test_a_mail_with_no_text_is_refused_with_its_reason(deployment, sink, listener):
+    empty = EmailMessage()
+    empty["From"] = "pat@example.org"
+    empty["To"] = "311@kcmo.test"
+    empty.set_content("   \n")
+    code, reason = _send(listener, empty)
+    assert code == 550 and "no subject and no text" in reason
+    [logged] = _log(deployment)
+    assert (logged.outcome, logged.reason) == ("refused", "no subject and no text")
+    assert outbox.entries(deployment) == []

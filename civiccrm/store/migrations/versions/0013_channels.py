@@ -2,7 +2,7 @@
 customer's language, and the outbox row of a survey invitation.
 
 Revision ID: 0013
-Revises: 0015
+Revises: 0022
 Create Date: 2026-12-01
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from civiccrm.store.types import UTCDateTime
 
 revision = "0013"
-down_revision = "0015"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
