@@ -76,7 +76,7 @@ run: install
 	$(VENV)/bin/civiccrm --db $(DB) calls report --from 2020-06-01 --to 2020-06-28 --by weekday
 	$(VENV)/bin/civiccrm --db $(DB) user bootstrap admin --url http://127.0.0.1:$(PORT)/admin/
 	@echo "Delivery worker: civiccrm deliver (sends the outbox: civiccrm outbox list; stops with the server)"
-	@echo "Public pages: http://127.0.0.1:$(PORT)/ (report a problem, follow a request)"
+	@echo "Public pages: http://127.0.0.1:$(PORT)/ (report a problem, follow a request, service alerts)"
 	@echo "Staff admin: http://127.0.0.1:$(PORT)/admin/ (user admin, the one-time password above)"
 	@echo "Inbound e-mail: smtp://127.0.0.1:$(EMAIL_PORT) (civiccrm email serve: each message a case or a note; stops with the server)"
 	@echo "Open311 API: http://127.0.0.1:$(PORT)/open311/v2/ (Ctrl-C stops it)"

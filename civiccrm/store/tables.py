@@ -789,8 +789,9 @@ class AlertSubscriptionRow(SQLModel, table=True):
     latitude: float | None = None
     longitude: float | None = None
     radius_m: float | None = None
-    token_hash: str = Field(max_length=64, unique=True)
-    """SHA-256 of the secret in the confirm and unsubscribe links (the secret itself is not kept)."""
+    token: str = Field(max_length=64, unique=True)
+    """The random secret in the subscriber's confirm and unsubscribe links (kept: every alert
+    e-mail carries the unsubscribe link)."""
     created_at: datetime = _when()
     confirmed_at: datetime | None = _when(default=None)
     unsubscribed_at: datetime | None = _when(default=None)

@@ -101,7 +101,7 @@ def _help_url() -> str | None:
     return "/help"
 
 
-from civiccrm_plugins.public_pages import photos, report, status  # noqa: E402,F401  (views register on bp)
+from civiccrm_plugins.public_pages import alerts, photos, report, status  # noqa: E402,F401  (views register on bp)
 
 
 @hookimpl
@@ -109,3 +109,9 @@ def register_web_blueprints(app):
     app.register_blueprint(bp)
     # First of all, before the CSRF check parses the body: the report form may carry a photo.
     app.before_request_funcs.setdefault(None, []).insert(0, photos.raise_body_limit)
+
+
+@hookimpl
+def register_commands(cli):
+    """``civiccrm alerts post | list``."""
+    alerts.register_alert_commands(cli)

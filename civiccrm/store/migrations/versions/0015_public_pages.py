@@ -41,7 +41,7 @@ def upgrade() -> None:
         sa.Column("email", sa.String(320), nullable=False),
         sa.Column("language", sa.String(10), nullable=False, server_default="en"),
         *_area(),
-        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("token", sa.String(64), nullable=False, unique=True),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("confirmed_at", UTCDateTime, nullable=True),
         sa.Column("unsubscribed_at", UTCDateTime, nullable=True),
