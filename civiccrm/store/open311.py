@@ -1,12 +1,13 @@
 """Read queries behind the Open311 API: request lists, one request, public history, updates."""
 
+import functools
 from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.engine import Connection
 
-from civiccrm.store.queries import CaseFilter, case_conditions
+from civiccrm.store.queries import CaseFilter, bound_conditions, filter_shape, filter_values
 from civiccrm.store.tables import (
     case_attributes_table,
     case_media_table,
@@ -32,14 +33,20 @@ _CASE_COLUMNS = [
 _ONE_REQUEST = select(*_CASE_COLUMNS).where(cases_table.c.tracking_number == bindparam("tracking_number"))
 
 
+@functools.cache
+def _requests_statement(shape: tuple[str, ...]):
+    c = cases_table.c
+    return (
+        select(*_CASE_COLUMNS).where(and_(True, *bound_conditions(shape)))
+        .order_by(c.opened_at.desc(), c.id.desc()).limit(bindparam("limit")).offset(bindparam("offset"))
+    )
+
+
 def find_requests(connection: Connection, query: CaseFilter) -> list[dict]:
     """Case rows (as dicts) matching ``query``, newest first, each with its first ``media_url``."""
-    c = cases_table.c
-    statement = (
-        select(*_CASE_COLUMNS).where(and_(True, *case_conditions(query)))
-        .order_by(c.opened_at.desc(), c.id.desc()).limit(query.limit).offset(query.offset)
-    )
-    return [dict(r) for r in connection.execute(statement).mappings()]
+    statement = _requests_statement(filter_shape(query))
+    values = {**filter_values(query), "limit": query.limit, "offset": query.offset}
+    return [dict(r) for r in connection.execute(statement, values).mappings()]
 
 
 def find_request(connection: Connection, tracking_number: str) -> dict | None:

@@ -1,10 +1,11 @@
 """Case lists: one filter for every face (CLI, admin, Open311), translated to one SELECT."""
 
+import functools
 import operator
 from datetime import datetime
 
 import attrs
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlmodel import Session
 
 from civiccrm.domain.cases import Case, Status
@@ -49,31 +50,59 @@ class CaseFilter:
         return self.overdue_at is not None or self.due_before is not None
 
 
-def case_conditions(filters: CaseFilter) -> list:
-    """The WHERE conditions on ``cases`` that ``filters`` asks for."""
-    c = cases_table.c
+#: (CaseFilter field, column of ``cases``, comparison) of every filter but tracking_numbers; ``in`` takes a tuple.
+_FILTERS = (
+    ("statuses", "status", "in"), ("service_codes", "service_code", "in"),
+    ("department", "department", operator.eq), ("work_group", "work_group", operator.eq),
+    ("district", "council_district", operator.eq), ("channel", "channel", operator.eq),
+    ("opened_from", "opened_at", operator.ge), ("opened_before", "opened_at", operator.lt),
+    ("opened_to", "opened_at", operator.le), ("updated_after", "updated_at", operator.ge),
+    ("updated_before", "updated_at", operator.le), ("overdue_at", "due_at", operator.lt),
+    ("due_before", "due_at", operator.lt),
+)
+
+
+def filter_shape(filters: CaseFilter) -> tuple[str, ...]:
+    """The names of the fields ``filters`` sets: statements of one shape differ only in their values."""
     if filters.tracking_numbers:
-        return [c.tracking_number.in_(filters.tracking_numbers)]
+        return ("tracking_numbers",)
+    return tuple(field for field, _, _ in _FILTERS if getattr(filters, field) not in (None, ()))
+
+
+def filter_values(filters: CaseFilter) -> dict:
+    """The bound values of ``bound_conditions(filter_shape(filters))``."""
+    return {field: (list(value) if isinstance(value, tuple) else value)
+            for field in filter_shape(filters) for value in (getattr(filters, field),)}
+
+
+def _conditions(shape: tuple[str, ...], value_of) -> list:
+    c = cases_table.c
+    if shape == ("tracking_numbers",):
+        return [c.tracking_number.in_(value_of("tracking_numbers", c.tracking_number, True))]
     conditions = []
-    for column, values in ((c.status, filters.statuses), (c.service_code, filters.service_codes)):
-        if values:
-            conditions.append(column.in_(values))
-    for column, value in ((c.department, filters.department), (c.work_group, filters.work_group),
-                          (c.council_district, filters.district), (c.channel, filters.channel)):
-        if value is not None:
-            conditions.append(column == value)
-    for column, compare, value in (
-        (c.opened_at, operator.ge, filters.opened_from), (c.opened_at, operator.lt, filters.opened_before),
-        (c.opened_at, operator.le, filters.opened_to), (c.updated_at, operator.ge, filters.updated_after),
-        (c.updated_at, operator.le, filters.updated_before), (c.due_at, operator.lt, filters.overdue_at),
-        (c.due_at, operator.lt, filters.due_before),
-    ):
-        if value is not None:
-            conditions.append(compare(column, value))
-    if filters.by_due_time:
+    for field, column_name, compare in _FILTERS:
+        if field in shape:
+            column = c[column_name]
+            if compare == "in":
+                conditions.append(column.in_(value_of(field, column, True)))
+            else:
+                conditions.append(compare(column, value_of(field, column, False)))
+    if "overdue_at" in shape or "due_before" in shape:
         conditions += [c.status != Status.CLOSED.value, c.due_at.is_not(None),
                        c.sla_paused_at.is_(None)]  # on hold: the clock is stopped
     return conditions
+
+
+def case_conditions(filters: CaseFilter) -> list:
+    """The WHERE conditions on ``cases`` that ``filters`` asks for, with its values in them."""
+    return _conditions(filter_shape(filters), lambda field, column, many: getattr(filters, field))
+
+
+@functools.cache
+def bound_conditions(shape: tuple[str, ...]) -> tuple:
+    """The same conditions with a bound parameter per field (values from ``filter_values``): a statement
+    built once per shape and reused skips SQLAlchemy's building and cache-key walk on every request."""
+    return tuple(_conditions(shape, lambda field, column, many: bindparam(field, type_=column.type, expanding=many)))
 
 
 def list_cases(*, session: Session, filters: CaseFilter) -> list[Case]:
@@ -84,4 +113,4 @@ def list_cases(*, session: Session, filters: CaseFilter) -> list[Case]:
     return [case_from_row(r) for r in session.scalars(query)]
 
 
-__all__ = ["CaseFilter", "case_conditions", "list_cases"]
+__all__ = ["CaseFilter", "bound_conditions", "case_conditions", "filter_shape", "filter_values", "list_cases"]
