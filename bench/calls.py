@@ -19,6 +19,7 @@ Usage: .venv/bin/python bench/calls.py [--calls N] [--db URL] [--keep]
 import argparse
 import csv
 import math
+import resource
 import sys
 import tempfile
 import time
@@ -241,6 +242,8 @@ def main(argv=None) -> int:
         print(f"         estimated patience {patience:.0f} s (generator: 150 s)")
         con.close()
         deployment.engine.dispose()
+    print(f"peak memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB "
+          "(civiccrm and DuckDB together)")
     if not ok:
         print("bench/calls: FAILED (figures differ, staffing over one second, or agents differ: see above)",
               file=sys.stderr)
