@@ -41,11 +41,15 @@ BASIS = {"calendar_days": N_("calendar days"), "business_days": N_("business day
          "business_hours": N_("business hours")}
 
 
+def basis_label(basis: str) -> str:
+    """How an SLA target is counted, in words: "business days"."""
+    return gettext(BASIS[basis]) if basis in BASIS else str(basis).replace("_", " ")
+
+
 def timeframe_label(deployment, service_type) -> str:
     """The SLA time-frame of a new case of ``service_type``, in words: "5 business days"."""
     policy = deployment.profile.sla_policy(service_type, deployment.clock())
-    basis = gettext(BASIS[policy.basis]) if policy.basis in BASIS else policy.basis.replace("_", " ")
-    return f"{policy.target:g} {basis}"
+    return f"{policy.target:g} {basis_label(policy.basis)}"
 
 
 def _label(table, enum, value) -> str:
@@ -78,4 +82,4 @@ def local_time(value, format: str = "%Y-%m-%d %H:%M") -> str:
 
 def init_app(app) -> None:
     app.jinja_env.filters.update(status=status_label, resolution=resolution_label, role=role_label, local=local_time,
-                            event=event_label)
+                                 event=event_label, basis=basis_label)

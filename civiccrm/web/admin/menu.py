@@ -13,6 +13,7 @@ def _core_links() -> list[dict]:
              ("admin.intake", _("Take a call"), Permission.CASE_CREATE),
              ("admin.knowledge_base", _("Knowledge base"), Permission.CASE_VIEW),
              ("admin.operations", _("Operations"), Permission.OPERATIONS),
+             ("admin.config", _("Configuration"), Permission.CONFIG_EDIT),
              ("admin.staff", _("Users"), Permission.USERS_MANAGE),
              ("admin.api_keys", _("API keys"), Permission.USERS_MANAGE)]
     return [{"href": url_for(endpoint), "label": label} for endpoint, label, action in links if allowed(action)]

@@ -1,0 +1,89 @@
+"""Configuration (/admin/config): the taxonomy, calendars and SLA policies in force; a new SLA policy
+version (never an edit of an old one) for administrators; every change recorded with who and when."""
+
+from datetime import date
+
+from flask import flash, redirect, render_template, request, url_for
+
+from civiccrm.domain.taxonomy import SlaBasis
+from civiccrm.domain.users import Permission
+from civiccrm.errors import CivicError
+from civiccrm.web import get_deployment
+from civiccrm.web.admin import bp
+from civiccrm.web.admin.auth import allowed, current_actor, permission, require
+from civiccrm.web.i18n import gettext as _
+
+
+def _number(form, name: str, *, required: bool = False) -> float | None:
+    text = (form.get(name) or "").strip()
+    if not text:
+        if required:
+            raise CivicError(f"{name}: required (a number such as 5 or 0.5)", field=name)
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise CivicError(f"{name}: {text[:20]!r} is not a number", field=name) from None
+
+
+def _date(form, name: str) -> date | None:
+    text = (form.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CivicError(f"{name}: {text[:20]!r} is not a date like 2027-01-01", field=name) from None
+
+
+@bp.get("/config")
+@permission(Permission.CASE_VIEW)
+def config():
+    from civiccrm.services import config_changes
+
+    deployment = get_deployment()
+    profile = deployment.profile
+    query = (request.args.get("q") or "").strip().casefold()[:150]
+    types = sorted(profile.taxonomy.service_types.values(), key=lambda t: t.name)
+    if query:
+        types = [t for t in types if query in t.name.casefold() or query in t.code]
+    now = deployment.clock()
+    return render_template("admin/config.html", profile=profile, types=types[:200], more=len(types) > 200, q=query,
+                           policy=lambda st: profile.sla_policy(st, now), changes=config_changes.recent(deployment),
+                           can_edit=allowed(Permission.CONFIG_EDIT))
+
+
+@bp.route("/config/sla/<service_code>", methods=["GET", "POST"])
+@permission(Permission.CASE_VIEW)
+def sla_policy(service_code):
+    """A type's SLA policy versions; administrators add a version from a date (today or later)."""
+    from civiccrm.services import config_changes
+
+    deployment = get_deployment()
+    profile = deployment.profile
+    service_type = profile.taxonomy.service_types.get(service_code)
+    if service_type is None:
+        raise CivicError(f"service_code: no service type {service_code!r}", field="service_code")
+    error = None
+    if request.method == "POST":
+        require(Permission.CONFIG_EDIT)
+        form = request.form
+        try:
+            added = config_changes.add_sla_version(
+                deployment, service_type.code, actor=current_actor().name,
+                target=_number(form, "target", required=True), basis=(form.get("basis") or "").strip() or None,
+                calendar=(form.get("calendar") or "").strip() or None, effective_from=_date(form, "effective_from"),
+                first_response=_number(form, "first_response"), note=(form.get("note") or "").strip()[:500] or None)
+        except CivicError as exc:
+            error = str(exc)
+        else:
+            flash(_("New SLA policy version from %(day)s saved.", day=added.effective_from.isoformat()), "info")
+            return redirect(url_for("admin.sla_policy", service_code=service_type.code))
+    now = deployment.clock()
+    return render_template(
+        "admin/sla_policy.html", service_type=service_type, current=profile.sla_policy(service_type, now),
+        versions=list(reversed(profile.sla.history(service_type.code))), bases=SlaBasis.ALL,
+        calendars=sorted(profile.calendars), changes=config_changes.recent(deployment, subject=service_type.code),
+        can_edit=allowed(Permission.CONFIG_EDIT), error=error, values=request.form,
+        today=now.astimezone(profile.tz).date().isoformat(),
+    ), 400 if error else 200
