@@ -39,6 +39,8 @@ class Permission(enum.StrEnum):
     """Change the taxonomy, SLA policies and calendars."""
     SURVEYS_VIEW = "surveys.view"
     """See survey plans, draws, results and action plans."""
+    SURVEYS_MANAGE = "surveys.manage"
+    """Add survey action plans and change their status."""
     OPERATIONS = "operations"
     """See failed hooks and deliveries and retry them; see loaded plugins."""
     USERS_MANAGE = "users.manage"
@@ -50,7 +52,7 @@ _READ = frozenset({Permission.CASE_VIEW, Permission.SURVEYS_VIEW})
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMINISTRATOR: frozenset(Permission),
     Role.SUPERVISOR: _READ | {Permission.CASE_CREATE, Permission.CASE_WORK, Permission.CASE_ASSIGN_ANY,
-                              Permission.KNOWLEDGE_EDIT, Permission.OPERATIONS},
+                              Permission.KNOWLEDGE_EDIT, Permission.OPERATIONS, Permission.SURVEYS_MANAGE},
     Role.CALL_TAKER: _READ | {Permission.CASE_CREATE, Permission.CASE_WORK},
     Role.DEPARTMENT_WORKER: _READ | {Permission.CASE_WORK, Permission.KNOWLEDGE_EDIT},
     Role.ANALYST: _READ,
