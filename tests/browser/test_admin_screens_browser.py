@@ -90,3 +90,23 @@ def test_operations_retry_a_failed_delivery(page, live_server):
     screenshot(page, "admin-operations")
     page.get_by_role("button", name=f"Retry delivery {outbox_id}").click()
     assert "will be tried again now" in page.locator(".flash").first.inner_text()
+
+
+def test_every_admin_screen_is_axe_clean(page, live_server):
+    log_in(page, live_server, "ada")
+    for path in ("/admin/config", f"/admin/config/sla/{POTHOLE}", "/admin/surveys", "/admin/surveys/kc-resident",
+                 "/admin/users", "/admin/api-keys", "/admin/kb/new", "/help/"):
+        response = page.goto(f"{live_server.url}{path}")
+        assert response.status == 200, path
+        assert serious_violations(page) == [], path
+        screenshot(page, "screen" + path.replace("/", "-"))
+
+
+def test_an_administrator_adds_an_sla_version(page, live_server):
+    log_in(page, live_server, "ada")
+    page.goto(f"{live_server.url}/admin/config/sla/{POTHOLE}")
+    page.get_by_label("Target", exact=True).fill("4")
+    page.get_by_label("Why (kept with the version)").fill("browser test")
+    page.get_by_role("button", name="Add the version").click()
+    assert "New SLA policy version from" in page.locator(".flash").first.inner_text()
+    assert "browser test" in page.content()
