@@ -46,16 +46,31 @@ def _words(text: str) -> str:
     return " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
 
 
-@hookimpl(trylast=True)
-def classify_inbound(deployment, message):
-    """The service type whose name (or code) the subject, else the body, spells out; the longest name wins."""
+_spelled_names: dict[int, tuple] = {}
+"""id(taxonomy) -> (taxonomy, its names spelled as words, longest first): built once per taxonomy."""
+
+
+def _names(taxonomy) -> list[tuple[int, str, str]]:
+    kept = _spelled_names.get(id(taxonomy))
+    if kept is not None and kept[0] is taxonomy:
+        return kept[1]
     names = []
-    for code, service_type in deployment.profile.taxonomy.service_types.items():
+    for code, service_type in taxonomy.service_types.items():
         for name in {service_type.name, code.replace("-", " ")}:
             spelled = _words(name)
             if spelled.strip():
                 names.append((len(spelled), spelled, code))
     names.sort(reverse=True)
+    if len(_spelled_names) >= 8:  # a process serves one city or two; tests make many
+        _spelled_names.clear()
+    _spelled_names[id(taxonomy)] = (taxonomy, names)
+    return names
+
+
+@hookimpl(trylast=True)
+def classify_inbound(deployment, message):
+    """The service type whose name (or code) the subject, else the body, spells out; the longest name wins."""
+    names = _names(deployment.profile.taxonomy)
     for text in (message.subject or "", message.body or ""):
         words = _words(text)
         for _, spelled, code in names:

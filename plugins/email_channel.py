@@ -13,6 +13,7 @@ Settings, each from the environment first, then ``[plugins.email]`` in the profi
 import hashlib
 import os
 import smtplib
+import threading
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -54,13 +55,59 @@ def send(deployment, address, subject, body):
     return message["Message-ID"]
 
 
+def _connect(config: dict) -> smtplib.SMTP:
+    smtp = smtplib.SMTP(config["host"], config["port"], timeout=20)
+    if config["user"]:
+        smtp.starttls()
+        smtp.login(config["user"], config["password"] or "")
+    return smtp
+
+
 def _submit(config: dict, email: EmailMessage) -> None:
     """Hand one message to the SMTP server (logging in after STARTTLS when a user is set)."""
-    with smtplib.SMTP(config["host"], config["port"], timeout=20) as smtp:
-        if config["user"]:
-            smtp.starttls()
-            smtp.login(config["user"], config["password"] or "")
+    with _connect(config) as smtp:
         smtp.send_message(email)
+
+
+_kept = threading.local()
+"""The delivery worker's open SMTP connection (per thread): one connection serves a batch."""
+
+
+def _submit_kept(config: dict, email: EmailMessage) -> None:
+    """Send over the connection kept from the last delivery to the same server, or a new one. A kept
+    connection the server has closed meanwhile (idle timeout) is replaced once; the message is sent
+    at most once per call (a refusal is not retried here: the outbox decides)."""
+    key = (config["host"], config["port"], config["user"])
+    smtp = getattr(_kept, "connections", {}).get(key)
+    if smtp is not None:
+        try:
+            smtp.noop()
+        except (smtplib.SMTPException, OSError):
+            _drop(key)
+            smtp = None
+    if smtp is None:
+        smtp = _connect(config)
+        _kept.__dict__.setdefault("connections", {})[key] = smtp
+    try:
+        smtp.send_message(email)
+    except (smtplib.SMTPServerDisconnected, OSError):
+        _drop(key)
+        raise
+    except smtplib.SMTPException:
+        try:
+            smtp.rset()  # the refused message is forgotten; the connection serves the next one
+        except (smtplib.SMTPException, OSError):
+            _drop(key)
+        raise
+
+
+def _drop(key) -> None:
+    smtp = _kept.__dict__.get("connections", {}).pop(key, None)
+    if smtp is not None:
+        try:
+            smtp.close()
+        except OSError:
+            pass
 
 
 def message_id(idempotency_key: str, domain: str) -> str:
@@ -105,7 +152,7 @@ def deliver_email(deployment, item) -> str:
     config = smtp_settings(deployment.profile)
     email = build_message(config, message, item.idempotency_key)
     try:
-        _submit(config, email)
+        _submit_kept(config, email)
     except smtplib.SMTPException as exc:
         if _permanent(exc):
             raise DeliveryRefused(f"SMTP server {config['host']}:{config['port']} refused it: {exc}") from None

@@ -243,3 +243,20 @@ def test_a_mail_with_no_text_is_refused_with_its_reason(deployment, sink, listen
     [logged] = _log(deployment)
     assert (logged.outcome, logged.reason) == ("refused", "no subject and no text")
     assert outbox.entries(deployment) == []
+
+
+def test_a_message_over_the_size_limit_is_refused_and_the_listener_goes_on(deployment, sink):
+    deployment.profile.settings["plugins"]["email_inbound"] = {"max_message_bytes": 64 * 1024}
+    port = free_port()
+    controller = make_controller(deployment, "127.0.0.1", port)
+    controller.start()
+    try:
+        huge = _mail("Graffiti on City Property", "photos attached", Message_ID="<huge@example.org>")
+        huge.add_attachment(b"x" * (256 * 1024), maintype="application", subtype="octet-stream", filename="big.bin")
+        code, reason = _send(port, huge)
+        assert code == 552 and "message size exceeds" in reason
+        assert _log(deployment) == []  # refused at the door: nothing stored
+        assert _send(port, _mail("Graffiti on City Property", "a small one"))[0] == 250
+        assert [r.outcome for r in _log(deployment)] == ["case"]
+    finally:
+        controller.stop()

@@ -54,8 +54,15 @@ def tracking_pattern(deployment) -> re.Pattern:
 
 
 def log_outcome(deployment, message: InboundMessage, outcome: str, *, reason: str = "", case_id: int | None = None,
-                pending_body: str | None = None) -> None:
+                pending_body: str | None = None, attachments=(), heard_from: bool = False) -> None:
+    """Record what became of a message, with the case's attachments; ``heard_from``: the sender wrote
+    to us (a person, not a robot), so a bounce recorded for the address is cleared, all in one transaction."""
     with repo.write_transaction(deployment.engine) as connection:
+        if attachments and case_id is not None:
+            contacts.add_attachments(connection=connection, case_id=case_id, attachments=attachments,
+                                     now=deployment.clock())
+        if heard_from:
+            contacts.clear_bouncing(connection=connection, address=message.sender, now=deployment.clock())
         contacts.log_inbound(connection=connection, channel=message.channel, sender=message.sender,
                              message_id=message.message_id, received_at=message.received_at, subject=message.subject,
                              outcome=outcome, reason=reason or None, case_id=case_id, pending_body=pending_body)
@@ -130,15 +137,8 @@ def add_reply(deployment, message: InboundMessage, tracking_number: str, text: s
     """A reply from the requester: a note on their case."""
     case = case_service.add_note(deployment, tracking_number, text[:case_service.MAX_DESCRIPTION],
                                  actor=f"{message.channel}:{message.sender}"[:100])
-    _unbounce(deployment, message)
-    log_outcome(deployment, message, "note", reason=f"reply on {tracking_number}", case_id=case.id)
+    log_outcome(deployment, message, "note", reason=f"reply on {tracking_number}", case_id=case.id, heard_from=True)
     return Received(outcome="note", tracking_number=tracking_number, reason=f"added to {tracking_number}")
-
-
-def _unbounce(deployment, message: InboundMessage) -> None:
-    with repo.write_transaction(deployment.engine) as connection:
-        contacts.clear_bouncing(connection=connection, address=message.sender, now=deployment.clock())
-        connection.commit()
 
 
 def classify(deployment, message: InboundMessage) -> tuple[str, bool]:
@@ -165,15 +165,10 @@ def open_case(deployment, message: InboundMessage, *, location=None) -> Received
                       customer=customer, **({"location": location} if location is not None else {}))
     with notifications.replying_to(message.message_id):
         case = case_service.intake(deployment, draft, actor=f"{message.channel}:{message.sender}"[:100])
-    if message.attachments:
-        with repo.write_transaction(deployment.engine) as connection:
-            contacts.add_attachments(connection=connection, case_id=case.id, attachments=message.attachments,
-                                     now=deployment.clock())
-            connection.commit()
-    _unbounce(deployment, message)
     outcome = "triage" if triaged else "case"
     reason = "; ".join(("nobody could classify it: in the triage queue",) * triaged + tuple(message.notes))
-    log_outcome(deployment, message, outcome, reason=reason, case_id=case.id)
+    log_outcome(deployment, message, outcome, reason=reason, case_id=case.id, attachments=message.attachments,
+                heard_from=True)
     return Received(outcome=outcome, tracking_number=case.tracking_number, reason=reason)
 
 
