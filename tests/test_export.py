@@ -158,3 +158,31 @@ def test_a_failed_export_leaves_no_file(sqlite_deployment, tmp_path):
         export_cases(sqlite_deployment, fmt="parquet", out=out, progress=boom)
     assert list(tmp_path.iterdir()) == [tmp_path / "civiccrm.db"] or not out.exists()
     assert not out.exists() and not (tmp_path / "x.parquet.part").exists()
+
+
+def test_a_column_blank_in_the_first_batch_and_set_later_keeps_its_values(deployment, tmp_path):
+    """SQLite is read into Arrow batches whose column types are inferred from the first batch;
+    a column NULL throughout it (here duplicate_of, neighborhood and closed_at) must still carry
+    the text of later batches, in every format, and the same as on the other path."""
+    made = [case_service.intake(deployment, CaseDraft(
+        service_code="trash-missed-by-city", description=f"case {n}", channel="phone",
+        location=Location(address=f"{n} Main St", neighborhood="Westport" if n == 4 else None),
+        opened_at=datetime(2024, 3, 1 + n, 15, 0, tzinfo=UTC)), actor="test") for n in range(5)]
+    case_service.merge(deployment, made[4].tracking_number, made[0].tracking_number, actor="test")
+    for fmt in FORMATS:
+        out = tmp_path / f"late.{fmt}"
+        assert export_cases(deployment, fmt=fmt, out=out, batch_size=2).cases == 5
+        text = _text(out)
+        if fmt == "open311-bulk":  # no duplicate or neighbourhood column there
+            assert ',"closed","duplicate",' in text
+        else:
+            assert text.count(made[0].tracking_number) == 2 and "Westport" in text
+    with (tmp_path / "late.csv").open(newline="", encoding="utf-8") as handle:
+        rows = {r["case_id"]: r for r in csv.DictReader(handle)}
+    last = rows[made[4].tracking_number]
+    assert last["duplicate_of"] == made[0].tracking_number and last["neighborhood"] == "Westport"
+    assert last["status"] == "closed" and last["closed_at"].endswith("Z") and last["resolution"] == "duplicate"
+    assert rows[made[1].tracking_number]["duplicate_of"] == "" and rows[made[1].tracking_number]["closed_at"] == ""
+    table = pq.read_table(tmp_path / "late.parquet")
+    assert str(table.schema.field("duplicate_of").type) == "string"
+    assert str(table.schema.field("closed_at").type) == "timestamp[us, tz=UTC]"

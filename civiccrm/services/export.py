@@ -18,7 +18,7 @@ from pathlib import Path
 import attrs
 
 from civiccrm.errors import CivicError
-from civiccrm.store.exports import case_batches
+from civiccrm.store.exports import case_batches, sqlite_arrow_batches
 
 FORMATS = ("csv", "geojson", "parquet", "open311-bulk")
 
@@ -140,13 +140,26 @@ class _Batches:
         arrays = []
         for column, values in zip(self.columns, zip(*rows), strict=True):
             kind = _arrow_type(column)
-            if column.type == "timestamp":
-                if self.sqlite:
-                    arr = pa.array(values, type=pa.string()).cast(pa.timestamp("us")).cast(kind)
-                else:
-                    arr = pa.array(values, type=kind)
+            if self.sqlite and column.type == "timestamp":  # stored UTC text
+                arr = pa.array(values, type=pa.string()).cast(pa.timestamp("us")).cast(kind)
+            elif self.sqlite and column.type == "boolean":  # stored 0/1
+                arr = pa.array(values, type=pa.int8()).cast(kind)
             else:
                 arr = pa.array(values, type=kind)
+            arrays.append(arr)
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def from_arrow(self, batch) -> object:
+        """A batch read as Arrow from SQLite (times as UTC text, flags 0/1) -> the export's types."""
+        import pyarrow as pa
+
+        arrays = []
+        for column, arr in zip(self.columns, batch.columns, strict=True):
+            kind = _arrow_type(column)
+            if column.type == "timestamp":
+                arr = arr.cast(pa.string()).cast(pa.timestamp("us")).cast(kind)
+            elif arr.type != kind:
+                arr = arr.cast(kind)
             arrays.append(arr)
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
@@ -168,7 +181,9 @@ def _iso(array, tz: str | None = None):
 
     seconds = array.cast(pa.timestamp("s", tz="UTC"), safe=False)  # whole seconds, as the formats write them
     if tz is None:
-        return pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%SZ")
+        # The naive UTC wall time cast to text ("2024-03-04 15:00:00") is five times quicker than strftime.
+        text = pc.replace_substring(seconds.cast(pa.timestamp("s")).cast(pa.string()), " ", "T")
+        return pc.binary_join_element_wise(text, pa.scalar("Z"), pa.scalar(""))
     local = pc.strftime(seconds.cast(pa.timestamp("s", tz=tz)), format="%Y-%m-%dT%H:%M:%S%z")
     return pc.replace_substring_regex(local, pattern=r"([+-][0-9]{2})([0-9]{2})$", replacement=r"\1:\2")
 
@@ -214,30 +229,30 @@ class _ParquetWriter:
 class _GeoJsonWriter:
     """RFC 7946: a FeatureCollection of Point features (WGS84 longitude, latitude); no point: null geometry."""
 
+    SLICE = 2_000
+
     def __init__(self, path: Path, schema):
         self.handle = open(path, "w", encoding="utf-8", newline="\n")
         self.handle.write('{"type": "FeatureCollection", "features": [\n')
-        self.names = [json.dumps(f.name) for f in schema]
         self.first = True
 
     def write(self, batch) -> None:
         import pyarrow as pa
 
-        columns = []
-        for field, array in zip(batch.schema, batch.columns, strict=True):
-            if pa.types.is_timestamp(field.type):
-                array = _iso(array)
-            columns.append([json.dumps(v, ensure_ascii=False) for v in array.to_pylist()])
-        lat = batch.column(batch.schema.get_field_index("latitude")).to_pylist()
-        lon = batch.column(batch.schema.get_field_index("longitude")).to_pylist()
-        names = self.names
-        out = []
-        for i, values in enumerate(zip(*columns)):
-            props = ", ".join(f"{n}: {v}" for n, v in zip(names, values))
-            geometry = "null" if lat[i] is None else f'{{"type": "Point", "coordinates": [{lon[i]!r}, {lat[i]!r}]}}'
-            out.append(f'{{"type": "Feature", "geometry": {geometry}, "properties": {{{props}}}}}')
-        if out:
-            self.handle.write(("" if self.first else ",\n") + ",\n".join(out))
+        arrays = [_iso(array) if pa.types.is_timestamp(field.type) else array
+                  for field, array in zip(batch.schema, batch.columns, strict=True)]
+        batch = pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+        for offset in range(0, batch.num_rows, self.SLICE):  # Python objects for a slice at a time
+            self._features(batch.slice(offset, self.SLICE).to_pylist())
+
+    def _features(self, rows: list[dict]) -> None:
+        features = [{"type": "Feature",
+                     "geometry": None if row["latitude"] is None else
+                     {"type": "Point", "coordinates": [row["longitude"], row["latitude"]]},
+                     "properties": row} for row in rows]
+        if features:
+            encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode  # one feature to a line
+            self.handle.write(("" if self.first else ",\n") + ",\n".join(map(encode, features)))
             self.first = False
 
     def close(self) -> None:
@@ -268,7 +283,7 @@ def _service_codes(profile, types: Sequence[str]) -> list[str] | None:
 
 
 def export_cases(deployment, *, fmt: str, out: Path | str, start: datetime | None = None, end: datetime | None = None,
-                 types: Sequence[str] = (), batch_size: int = 50_000,
+                 types: Sequence[str] = (), batch_size: int = 20_000,
                  progress: Callable[[int], None] | None = None) -> ExportSummary:
     """Write the cases opened in [start, end) of ``types`` (codes or names) to ``out`` in ``fmt``, and the
     data dictionary beside it."""
@@ -296,15 +311,20 @@ def export_cases(deployment, *, fmt: str, out: Path | str, start: datetime | Non
         else:
             writer = _GeoJsonWriter(part, schema)
         try:
-            for rows in case_batches(connection=conn, columns=batches.sources, start=start, end=end,
-                                     service_codes=codes, batch_size=batch_size):
-                batch = batches.convert(rows)
+            query = dict(connection=conn, columns=batches.sources, start=start, end=end, service_codes=codes,
+                         batch_size=batch_size)
+            arrow = sqlite_arrow_batches(**query) if batches.sqlite else None
+            if arrow is not None:  # SQLite read straight into Arrow (ADBC)
+                source = (batches.from_arrow(b) for b in arrow)
+            else:
+                source = (batches.convert(rows) for rows in case_batches(**query))
+            for batch in source:
                 if fmt == "open311-bulk":
                     batch = _open311_status(batch)
                 writer.write(batch)
-                summary.cases += len(rows)
+                summary.cases += batch.num_rows
                 if progress is not None:
-                    progress(len(rows))
+                    progress(batch.num_rows)
             writer.close()
         except BaseException:
             writer.close()
