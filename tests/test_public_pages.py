@@ -69,6 +69,7 @@ def test_choose_page_lists_the_most_requested_types_first(client, deployment):
     assert page.status_code == 200
     names = re.findall(r'<a href="/\?service_code=([^"]+)">', page.text)
     assert names[:2] == ["street-light-out", POTHOLE]
+    assert 'href="/help/"' in page.text  # the knowledge base's public pages
 
 
 def test_type_search_works_without_javascript_and_as_an_htmx_fragment(sqlite_client):

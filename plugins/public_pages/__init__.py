@@ -1,7 +1,7 @@
 """The residents' pages, without login: report a problem (/), follow a request (/status/<number>)
 and service alerts by area (/alerts); a built-in plugin adding its blueprint to the web app."""
 
-from flask import Blueprint, current_app, g, render_template, request, session
+from flask import Blueprint, current_app, g, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
 
 from civiccrm import hookimpl
@@ -92,13 +92,8 @@ def _helpers():
 
 
 def _help_url() -> str | None:
-    """The knowledge base's public pages, when a plugin serves /help."""
-    adapter = current_app.url_map.bind("")
-    try:
-        adapter.match("/help")
-    except Exception:
-        return None
-    return "/help"
+    """The knowledge base's public pages (the admin's ``help`` blueprint), when it is served."""
+    return url_for("help.index") if "help" in current_app.blueprints else None
 
 
 from civiccrm_plugins.public_pages import alerts, photos, report, status  # noqa: E402,F401  (views register on bp)

@@ -95,7 +95,8 @@ def alerts():
 def subscribe():
     deployment = get_deployment()
     try:
-        alert_service.subscribe(deployment, email=request.form.get("email"), area=_area(request.form),
+        email = alert_service.check_email(request.form.get("email"))  # the form's first field is checked first
+        alert_service.subscribe(deployment, email=email, area=_area(request.form),
                                 language=current_language(), link=_link(), render=renderer(deployment))
     except CivicError as exc:
         return _page(error=exc, values=request.form, status=400)

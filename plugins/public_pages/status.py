@@ -29,7 +29,7 @@ def status(tracking_number: str):
         raise NotFound(_("There is no request %(number)s. Check the number you were given.",
                          number=tracking_number[:public.MAX_TRACKING_NUMBER]), field="tracking_number") from None
     created = session.get(CREATED_KEY)
-    just_made = created if created and created.get("number") == found.tracking_number else None
+    just_made = session.pop(CREATED_KEY) if created and created.get("number") == found.tracking_number else None
     service_type = deployment.profile.taxonomy.service_types.get(found.service_code)
     district = next((d for d in deployment.profile.city_map.districts if d.id == found.council_district), None)
     return render_template("public/status.html", case=found, just_made=just_made, now=deployment.clock(),
