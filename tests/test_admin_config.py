@@ -71,3 +71,41 @@ def test_the_change_log_is_append_only(staffed):
         with pytest.raises(DBAPIError, match="append-only"):
             with staffed.engine.begin() as connection:
                 connection.execute(text(statement))
+
+
+def test_closures_added_and_removed_in_the_admin(staffed, database_url):
+    from civiccrm.services.deployment import open_deployment
+
+    code = staffed.profile.default_calendar
+    today = staffed.clock().astimezone(staffed.profile.tz).date()
+    day = today + timedelta(days=30)
+    while staffed.profile.calendars[code].is_holiday(day):
+        day += timedelta(days=1)
+    client = client_for(staffed, "ada")
+    added = post(client, f"/admin/config/calendars/{code}/closures", {"date": day.isoformat(), "reason": "Ice storm"},
+                 page="/admin/config")
+    assert added.status_code == 302 and day in staffed.profile.calendars[code].closures
+    reopened = open_deployment(database_url)  # another process reads it when it opens
+    assert day in reopened.profile.calendars[code].closures
+    reopened.engine.dispose()
+    page = client.get("/admin/config").text
+    assert "Ice storm" in page and f"Open again on {day.isoformat()}" in page
+    for data, message in (({"date": day.isoformat(), "reason": "again"}, "already closed"),
+                          ({"date": (today - timedelta(days=1)).isoformat(), "reason": "x"}, "in the past"),
+                          ({"date": "", "reason": "x"}, "date: choose"),
+                          ({"date": (day + timedelta(days=1)).isoformat(), "reason": ""}, "reason")):
+        bad = post(client, f"/admin/config/calendars/{code}/closures", data, page="/admin/config")
+        assert bad.status_code == 400 and message in bad.text, data
+    assert post(client, "/admin/config/calendars/mars/closures", {"date": day.isoformat(), "reason": "x"},
+                page="/admin/config").status_code == 404
+    assert post(client_for(staffed, "sam"), f"/admin/config/calendars/{code}/closures",
+                {"date": day.isoformat(), "reason": "x"}, page="/admin/config").status_code == 403
+    removed = post(client, f"/admin/config/calendars/{code}/closures/{day.isoformat()}/remove", page="/admin/config")
+    assert removed.status_code == 302 and day not in staffed.profile.calendars[code].closures
+    again = post(client, f"/admin/config/calendars/{code}/closures/{day.isoformat()}/remove", page="/admin/config")
+    assert again.status_code == 400 and "not a closure added in the admin" in again.text
+    kinds = [c.kind for c in config_changes.recent(staffed)]
+    assert kinds == ["closure_removed", "closure_added"]
+    reopened = open_deployment(database_url)
+    assert day not in reopened.profile.calendars[code].closures
+    reopened.engine.dispose()

@@ -14,7 +14,7 @@ from civiccrm.domain.timeutil import utcnow
 from civiccrm.errors import CivicError
 from civiccrm.profiles import load_profile
 from civiccrm.registries import Registry
-from civiccrm.services import sla
+from civiccrm.services import config_changes, sla
 from civiccrm.store import migrate, repo
 from civiccrm.store.db import is_initialised, make_engine, session
 
@@ -76,6 +76,7 @@ def init_deployment(url: str | None, city: str) -> Deployment:
         s.commit()
     deployment = Deployment(engine=engine, profile=profile, pm=plugins.for_city(profile))
     sla.load_stored_policies(deployment)
+    config_changes.load_stored_closures(deployment)  # closures added in the admin
     from civiccrm.services.surveys import action_plans as survey_action_plans
 
     survey_action_plans.load_profile_action_plans(deployment)  # the profile's action plans, once each (by code)
@@ -102,4 +103,5 @@ def open_deployment(url: str | None = None) -> Deployment:
     profile = load_profile(folder)
     deployment = Deployment(engine=engine, profile=profile, pm=plugins.for_city(profile))
     sla.load_stored_policies(deployment)
+    config_changes.load_stored_closures(deployment)  # closures added in the admin
     return deployment

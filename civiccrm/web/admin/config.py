@@ -50,7 +50,35 @@ def config():
     now = deployment.clock()
     return render_template("admin/config.html", profile=profile, types=types[:200], more=len(types) > 200, q=query,
                            policy=lambda st: profile.sla_policy(st, now), changes=config_changes.recent(deployment),
-                           can_edit=allowed(Permission.CONFIG_EDIT))
+                           can_edit=allowed(Permission.CONFIG_EDIT), added=config_changes.admin_closures(deployment),
+                           today=now.astimezone(profile.tz).date().isoformat())
+
+
+@bp.post("/config/calendars/<calendar_code>/closures")
+@permission(Permission.CONFIG_EDIT)
+def add_closure(calendar_code):
+    """Close a calendar on a day (today or later), with a reason."""
+    from civiccrm.services import config_changes
+
+    day = _date(request.form, "date")
+    if day is None:
+        raise CivicError("date: choose the day the city is closed", field="date")
+    config_changes.add_closure(get_deployment(), calendar_code, day, actor=current_actor().name,
+                               reason=request.form.get("reason", ""))
+    flash(_("%(calendar)s is closed on %(day)s.", calendar=calendar_code, day=day.isoformat()), "info")
+    return redirect(url_for("admin.config"))
+
+
+@bp.post("/config/calendars/<calendar_code>/closures/<day>/remove")
+@permission(Permission.CONFIG_EDIT)
+def remove_closure(calendar_code, day):
+    """Open again on a day closed in the admin."""
+    from civiccrm.services import config_changes
+
+    parsed = _date({"date": day}, "date")
+    config_changes.remove_closure(get_deployment(), calendar_code, parsed, actor=current_actor().name)
+    flash(_("%(calendar)s is open again on %(day)s.", calendar=calendar_code, day=parsed.isoformat()), "info")
+    return redirect(url_for("admin.config"))
 
 
 @bp.route("/config/sla/<service_code>", methods=["GET", "POST"])
