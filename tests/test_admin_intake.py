@@ -2,7 +2,7 @@
 
 import html
 
-from civiccrm.domain.cases import Customer
+from civiccrm.domain.cases import Customer, Resolution
 from civiccrm.services import cases, knowledge
 from tests.web_helpers import DOWNTOWN, POTHOLE, client_for, csrf_token, make_app, new_case
 
@@ -138,3 +138,30 @@ def test_the_read_back_page_hides_a_case_the_user_may_not_see(staffed):
     case = new_case(staffed)
     assert client_for(staffed, "cal").get(f"/admin/intake/done/{case.tracking_number}").status_code == 200
     assert client_for(staffed, "cal").get("/admin/intake/done/KC-1999-000001").status_code == 404
+
+
+def test_the_caller_follows_a_duplicate_instead_of_a_new_case(staffed):
+    from sqlalchemy import select
+
+    from civiccrm.store.tables import case_followers_table
+
+    existing = new_case(staffed)
+    client = client_for(staffed, "cal")
+    before = stored_numbers(staffed)
+    response = intake_post(client, {**A_CALL, "follow": existing.tracking_number, "name": "Second Caller",
+                                    "phone": "816-555-0102"})
+    assert response.status_code == 302 and response.headers["Location"].endswith(existing.tracking_number)
+    assert stored_numbers(staffed) == before  # no new case
+    done = client.get(response.headers["Location"]).text
+    assert f"Your tracking number is {existing.tracking_number}." in done and "no new case" in done
+    assert cases.history(staffed, existing.tracking_number)[-1].note == "Reported again (phone)"
+    with staffed.engine.connect() as connection:
+        assert len(connection.execute(select(case_followers_table)).all()) == 1
+    anonymous = intake_post(client, {**A_CALL, "follow": existing.tracking_number, "anonymous": "1"})
+    assert anonymous.status_code == 302
+    assert cases.history(staffed, existing.tracking_number)[-1].note == "Reported again (phone), anonymously"
+    missing = intake_post(client, {**A_CALL, "follow": "KC-1999-000001"})
+    assert missing.status_code == 404 and stored_numbers(staffed) == before
+    cases.close(staffed, existing.tracking_number, Resolution.FIXED, actor="test")
+    closed = intake_post(client, {**A_CALL, "follow": existing.tracking_number})
+    assert closed.status_code == 400 and "closed; create a new case instead" in closed.text

@@ -2,8 +2,9 @@
 
 from datetime import datetime
 
-from civiccrm.domain.cases import Case, CaseDraft, Location
+from civiccrm.domain.cases import Case, CaseDraft, CaseEvent, Customer, Location
 from civiccrm.domain.duplicates import DuplicateCandidate, bounding_box, rank
+from civiccrm.errors import CivicError
 from civiccrm.store import duplicates as store
 from civiccrm.store import repo
 
@@ -41,3 +42,27 @@ def links(deployment, case: Case) -> list[tuple[str, str]]:
     """(kind, tracking number) of every case linked to ``case`` (``duplicate_of`` / ``duplicate``)."""
     with deployment.engine.connect() as connection:
         return store.links_of(connection, case.id)
+
+
+def report_again(deployment, tracking_number: str, customer: Customer | None, *, channel: str,
+                 actor: str = "system") -> Case:
+    """A contact reports an open case already known: no new case; the caller (unless anonymous) follows it
+    and its history notes the report."""
+    from civiccrm.services.cases import _channel
+    from civiccrm.services.events import fire
+
+    channel = _channel(deployment, channel)
+    with deployment.session() as s:
+        case = repo.load_case(session=s, tracking_number=tracking_number, for_update=True)
+        if not case.is_open:
+            raise CivicError(f"case {case.tracking_number}: closed; create a new case instead", field="follow")
+        now = deployment.clock()
+        if customer is not None and not customer.is_empty:
+            customer_id = repo.add_customer(session=s, customer=customer, created_at=now)
+            store.add_follower(s.connection(), case_id=case.id, customer_id=customer_id, at=now)
+        event = CaseEvent(kind="note", at=now, actor=actor, origin="intake", changes={"reported_again": [None, channel]},
+                          note=f"Reported again ({channel}){'' if customer else ', anonymously'}")
+        repo.add_event(session=s, case_id=case.id, event=event)
+        s.commit()
+    fire(deployment, "case_updated", case=case, event=event)
+    return case

@@ -92,3 +92,10 @@ def closed_and_open_with_points(connection):
                c.c.opened_at, c.c.closed_at, c.c.latitude, c.c.longitude, c.c.address)
         .where(and_(c.c.latitude.is_not(None), c.c.longitude.is_not(None)))
         .order_by(c.c.opened_at, c.c.id))
+
+
+def add_follower(connection, *, case_id: int, customer_id: int, at: datetime) -> None:
+    """A person who reported the problem again follows the case (told of its progress); once each."""
+    _insert_ignore(connection, case_followers_table, [
+        {"case_id": case_id, "customer_id": customer_id, "via_case_id": None, "created_at": at},
+    ], ["case_id", "customer_id"])

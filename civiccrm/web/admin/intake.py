@@ -2,7 +2,7 @@
 check the location and the possible duplicates, record the case through the same intake service as the
 Open311 POST, and read back the tracking number and the time-frame."""
 
-from flask import redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 
 from civiccrm.domain.attributes import Datatype, validate_attributes
 from civiccrm.domain.cases import CaseDraft, Customer, Location
@@ -13,10 +13,11 @@ from civiccrm.errors import CivicError
 from civiccrm.web import get_deployment
 from civiccrm.web.admin import bp
 from civiccrm.web.admin.auth import allowed, current_actor, permission, require
+from civiccrm.web.i18n import gettext as _
 from civiccrm.web.labels import timeframe_label
 
 CALLER_FIELDS = ("name", "email", "phone", "contact_by")
-ACTIONS = ("lookup", "check", "create", "create_anyway")
+ACTIONS = ("lookup", "check", "create", "create_anyway", "follow")
 MAX_QUERY = 150
 
 
@@ -110,8 +111,9 @@ def intake():
 @bp.post("/intake")
 @permission(Permission.CASE_CREATE)
 def take_call():
-    """One form, four buttons: look the caller up, check the location (and nearby duplicates), create the
-    case (shown the possible duplicates first when there are any), or create it anyway."""
+    """One form, five buttons: look the caller up, check the location (and nearby duplicates), create the
+    case (shown the possible duplicates first when there are any), create it anyway, or have the caller
+    follow one of the duplicates (``follow``: its tracking number) instead of opening a new case."""
     from civiccrm.services import cases, duplicates
 
     deployment = get_deployment()
@@ -121,11 +123,17 @@ def take_call():
         service_type = _service_type(form.get("type"))
         if service_type is None:
             raise CivicError("type: choose the service type first", field="type")
-        action = form.get("action", "create")
+        action = "follow" if form.get("follow") else form.get("action", "create")
         if action not in ACTIONS:
             raise CivicError(f"action: {action[:30]!r}; expected one of {', '.join(ACTIONS)}", field="action")
         if action == "lookup":
             return _render(service_type, form=form, lookup=_caller_lookup(form))
+        if action == "follow":
+            require(Permission.CASE_WORK, cases.get(deployment, (form.get("follow") or "").strip()), hide=True)
+            case = duplicates.report_again(deployment, (form.get("follow") or "").strip(), _customer(form),
+                                           channel=form.get("channel") or "phone", actor=current_actor().name)
+            flash(_("The caller follows %(number)s: no new case.", number=case.tracking_number), "info")
+            return redirect(url_for("admin.intake_done", tracking_number=case.tracking_number))
         location = cases.locate(deployment, _location(form))
         definitions = _definitions(service_type)
         draft = CaseDraft(service_code=service_type.code, description=(form.get("description") or "").strip(),
@@ -143,7 +151,7 @@ def take_call():
         if on_behalf and not form.get("anonymous"):
             cases.add_note(deployment, case.tracking_number, f"Called on behalf of {on_behalf}", actor=actor)
     except CivicError as exc:
-        return _render(service_type, form=form, error=str(exc), status=400)
+        return _render(service_type, form=form, error=str(exc), status=exc.http_status)
     return redirect(url_for("admin.intake_done", tracking_number=case.tracking_number))
 
 
