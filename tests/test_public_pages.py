@@ -8,7 +8,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from civiccrm.services import cases, public_reports
-from civiccrm.store.tables import cases_table, customers_table, public_photos_table
+from civiccrm.store.tables import cases_table, customers_table, outbox_table, public_photos_table
 from tests.web_helpers import DOWNTOWN, POTHOLE, csrf_token, make_app, new_case
 
 OUTSIDE = (38.6270, -90.1994)  # St. Louis
@@ -222,6 +222,7 @@ def test_a_photo_is_reencoded_without_its_exif_and_served(sqlite_client, sqlite_
         media = connection.execute(select(func.count()).select_from(public_photos_table)
                                    .where(public_photos_table.c.case_id == case.id)).scalar()
     assert media == 1
+    assert f'src="/photos/{row.token}.jpg"' in sqlite_client.get(response.headers["Location"]).text
     served = sqlite_client.get(f"/photos/{row.token}.jpg")
     assert served.status_code == 200 and served.headers["Content-Type"] == "image/jpeg"
     assert served.data[:3] == b"\xff\xd8\xff" and b"PhoneMaker" not in served.data
@@ -308,3 +309,17 @@ def test_spanish_by_query_string_and_by_accept_language(sqlite_client, sqlite_de
     browser = make_app(sqlite_deployment).test_client()
     assert "Reportar un problema" in browser.get("/", headers={"Accept-Language": "es-MX,es;q=0.9"}).text
     assert "Report a problem" in browser.get("/?lang=en").text
+
+
+def test_the_acknowledgement_goes_through_the_outbox_in_the_residents_language(sqlite_deployment):
+    from civiccrm.services import outbox
+
+    client = make_app(sqlite_deployment).test_client()
+    client.get("/?lang=es")
+    response = send(client, good_report())
+    number = response.headers["Location"].rsplit("/", 1)[1]
+    queued = [e for e in outbox.entries(sqlite_deployment) if e.destination == "rosa@example.org"]
+    assert queued and queued[0].kind == "message:email"
+    with sqlite_deployment.engine.connect() as connection:
+        payload = connection.execute(select(outbox_table.c.payload).where(outbox_table.c.id == queued[0].id)).scalar()
+    assert '"language": "es"' in payload and number in payload

@@ -94,3 +94,10 @@ def load(deployment, token: str) -> bytes:
     if data is None:
         raise NotFound("photo: no such photo", field="photo")
     return data
+
+
+def tokens_of(deployment, case_id: int) -> tuple[str, ...]:
+    """The tokens of the photos sent with a case, oldest first."""
+    with deployment.engine.connect() as connection:
+        return tuple(connection.execute(select(table.c.token).where(table.c.case_id == case_id)
+                                        .order_by(table.c.id)).scalars())

@@ -7,7 +7,7 @@ import attrs
 
 from civiccrm.domain.cases import Resolution, Status
 from civiccrm.errors import NotFound
-from civiccrm.services import cases
+from civiccrm.services import cases, photos
 
 PUBLIC_KINDS = ("created", "status_changed", "public_note", "closed", "merged", "reopened")
 """History kinds a resident sees; every other kind (notes, assignment, hook records) is internal."""
@@ -43,6 +43,8 @@ class PublicStatus:
     """The problem's street address as given (where, not who)."""
     council_district: str | None
     timeline: tuple[PublicStep, ...]
+    photos: tuple[str, ...] = ()
+    """Tokens of the photos sent with the report (public, like the description)."""
 
     def on_time(self, now: datetime) -> bool | None:
         """Whether the time-frame is met: closed by the due time, or still within it; None without one."""
@@ -74,4 +76,5 @@ def status(deployment, tracking_number: str) -> PublicStatus:
                         request_type=case.request_type, status=case.status, resolution=case.resolution,
                         opened_at=case.opened_at, due_at=case.due_at, closed_at=case.closed_at,
                         duplicate_of=case.duplicate_of, address=case.location.address,
-                        council_district=case.location.council_district, timeline=timeline)
+                        council_district=case.location.council_district, timeline=timeline,
+                        photos=photos.tokens_of(deployment, case.id))

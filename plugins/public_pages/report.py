@@ -12,6 +12,7 @@ from civiccrm.errors import CivicError
 from civiccrm.services import cases as case_service
 from civiccrm.services import public_reports
 from civiccrm.web import get_deployment
+from civiccrm.web.i18n import current_language
 from civiccrm.web.i18n import gettext as _
 from civiccrm.web.labels import N_, timeframe_label
 from civiccrm_plugins.open311 import params
@@ -98,7 +99,7 @@ def _with_offset(value: str, tz) -> str:
 def _customer(values) -> Customer | None:
     names = [params.text(values, f, 100) for f in ("first_name", "last_name")]
     customer = Customer(name=" ".join(n for n in names if n) or None, email=params.text(values, "email", 320),
-                        phone=params.text(values, "phone", 40))
+                        phone=params.text(values, "phone", 40), language=current_language())
     return None if customer.is_empty else customer
 
 
