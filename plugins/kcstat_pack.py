@@ -22,7 +22,8 @@ import attrs
 from civiccrm import hookimpl
 from civiccrm.errors import CivicError
 from civiccrm.metrics import definitions as d
-from civiccrm.metrics.kcstat import KCSTAT_METRICS, REPEAT_AREAS, Share, kcstat_figures, window_labels
+from civiccrm.metrics.kcstat import (CALLS, KCSTAT_METRICS, REPEAT_AREAS, Share, has_call_records, kcstat_figures,
+                                     window_labels)
 from civiccrm.metrics.matrix import QUADRANTS, matrix
 from civiccrm.metrics.summary import read_snapshot
 from civiccrm.store.analytics import report_source
@@ -109,8 +110,10 @@ COUNT, DAYS, SHARE, PCT, DELTA, TEXT = "int", "days", "share", "pct", "delta", "
 class _Builder:
     """Turns KCStatFigures (and the matrices) into the document's sections."""
 
-    def __init__(self, figures, config, matrices, profile):
+    def __init__(self, figures, config, matrices, profile, call_reports=None):
         self.f, self.config, self.matrices, self.profile = figures, config, matrices, profile
+        self.call_reports = call_reports
+        """(this period, the year before) from ``civiccrm.metrics.calls.call_report`` by weekday, or None."""
         self.n = config["min_sample"]
 
     def on_time(self, g) -> Share:
@@ -391,11 +394,57 @@ class _Builder:
         if not self.f.calls_available:
             return Section("Call centre", missing="No call records: the database holds no call records for "
                                                   f"{self.profile.name}, so abandonment and speed of answer are not shown.")
-        return Section("Call centre", missing="Call records are stored, but not in a layout this pack reads yet.")
+        if self.call_reports is None:
+            return Section("Call centre", missing=f"No call records are read: {self.profile.name} has no [calls] "
+                                                  "settings in its profile (the short-abandon and service-level "
+                                                  "thresholds), so no call figures are computed (docs/calls.md).")
+        now, before = self.call_reports
+        if not now.total.offered and not now.total.short_abandoned:
+            return Section("Call centre", missing="No call records in this period.")
+        was = {g.key: g for g in before.groups}
+        seconds = "days"  # one decimal
+        columns = (Column("weekday", "weekday"), Column("offered", "offered", "int"),
+                   Column("abandoned", "abandoned", "int"), Column("abandonment", "abandonment", "pct"),
+                   Column("abandonment_year_before", "a year before", "pct"),
+                   Column("asa_seconds", "speed of answer (s)", seconds),
+                   Column("asa_year_before", "a year before", seconds),
+                   Column("service_level", f"answered within {now.service_level_seconds:g} s", "pct"),
+                   Column("aht_seconds", "handle time (s)", seconds))
+
+        def row(g, b, label):
+            return (label, g.offered, g.abandoned, g.abandonment_rate, b.abandonment_rate if b else None,
+                    g.asa_seconds, b.asa_seconds if b else None, g.service_level, g.aht_seconds)
+
+        table = Table("calls_by_weekday", "Calls by weekday (city time), against the same period a year before",
+                      columns, tuple(row(g, was.get(g.key), g.label) for g in now.groups),
+                      total=row(now.total, before.total if before.total.offered else None, "all calls"),
+                      note=f"Calls abandoned within {now.short_abandon_seconds:g} s are neither offered nor "
+                           "abandoned. From the call records (civiccrm calls import).")
+        labels = [g.label for g in now.groups]
+        chart = charts.chart("calls_speed_of_answer", "Average speed of answer by weekday, against a year before",
+                             charts.trend_lines(labels, [g.asa_seconds for g in now.groups],
+                                                [was[g.key].asa_seconds if g.key in was else None
+                                                 for g in now.groups], ylabel="seconds"), table)
+        return Section("Call centre", intro=CALLS.definition, blocks=(chart,))
 
     def sections(self) -> tuple[Section, ...]:
         return (self.headline(), self.volume(), self.timeliness(), self.backlog(), self.satisfaction(), self.matrix(),
                 self.escalations(), self.repeats(), self.trend(), self.calls())
+
+
+def _call_reports(deployment, period):
+    """The call centre's figures by weekday for the period and a year before (the call-centre
+    engine's ``call_report``, read from the call tables), or None when the profile has no [calls]."""
+    from civiccrm.metrics.calls import call_report
+
+    calls = deployment.profile.calls
+    if calls is None:
+        return None
+    return tuple(call_report(deployment.engine, start=p.first_day, end=p.last_day, by="weekday",
+                             short_abandon_seconds=calls.short_abandon_seconds,
+                             service_level_seconds=calls.service_level_seconds,
+                             first_contact_days=calls.first_contact_days)
+                 for p in (period, period.year_before()))
 
 
 def kcstat_document(deployment, *, start: datetime, end: datetime) -> Document:
@@ -420,7 +469,11 @@ def kcstat_document(deployment, *, start: datetime, end: datetime) -> Document:
                                     timeliness_target=config["timeliness_target"],
                                     satisfaction_target=satisfaction_target)
                              for p_start, p_end in ((start, end), (before.start, before.end)))
-    builder = _Builder(figures, config, matrices, profile)
+    # The call records are read from the database itself (the analytics copy holds only cases).
+    calls_available = has_call_records(deployment.engine)
+    figures = attrs.evolve(figures, calls_available=calls_available)
+    builder = _Builder(figures, config, matrices, profile,
+                       _call_reports(deployment, figures.period) if calls_available else None)
     period = figures.period
     label = f"{period.first_day} to {period.last_day}"
     return Document(

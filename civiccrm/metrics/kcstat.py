@@ -374,12 +374,14 @@ def escalations(db, *, start: datetime, end: datetime) -> list[Escalations]:
 
 # --- call centre ------------------------------------------------------------------------------
 
-CALL_TABLE = "call_records"
+CALL_TABLES = ("calls", "call_intervals")
+"""The call centre's tables (``civiccrm calls import``: one row per call, or per queue and interval)."""
 
 
 def has_call_records(db) -> bool:
-    """True when the database has a call-records table (added by the call-centre work)."""
-    return inspect(db).has_table(CALL_TABLE)
+    """True when the database has the call centre's tables (``civiccrm calls import`` fills them)."""
+    found = inspect(db)
+    return any(found.has_table(t) for t in CALL_TABLES)
 
 
 # --- the whole review -------------------------------------------------------------------------
