@@ -1,6 +1,8 @@
 """A real SMTP server on loopback (aiosmtpd) for tests that send or receive e-mail."""
 
 import asyncio
+import signal
+import time
 import socket
 import threading
 from email import message_from_bytes, policy
@@ -71,3 +73,14 @@ def sink(monkeypatch):
     with SmtpServer(handler) as server:
         use_smtp(monkeypatch, server.port)
         yield handler
+
+
+def kill_after(worker, sink: SmtpSink, messages: int, *, seconds: float = 60) -> None:
+    """SIGKILL the ``civiccrm deliver`` process ``worker`` once ``sink`` holds ``messages`` messages (mid-batch)."""
+    deadline = time.monotonic() + seconds
+    while len(sink.messages) < messages and time.monotonic() < deadline and worker.poll() is None:
+        time.sleep(0.01)
+    worker.send_signal(signal.SIGKILL)
+    worker.communicate(timeout=30)
+    assert worker.returncode == -signal.SIGKILL
+    time.sleep(0.2)  # a DATA the sink was still answering

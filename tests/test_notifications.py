@@ -157,3 +157,32 @@ def _rows(deployment, subject):
     with deployment.engine.connect() as conn:
         return conn.execute(select(outbox_table).where(outbox_table.c.subject == subject)
                             .order_by(outbox_table.c.id)).all()
+
+
+def test_notifications_survive_a_worker_killed_mid_batch(deployment):
+    """The acknowledgements of 30 new cases, sent by a real `civiccrm deliver` SIGKILLed mid-batch, then by
+    another: every one arrives, none twice except at most the one in flight (with the same Message-ID)."""
+    import time
+
+    from mail_helpers import SmtpServer, SmtpSink, kill_after
+    from test_outbox import _worker
+
+    for n in range(30):
+        _new(deployment, email=f"resident{n}@example.org")
+    url = deployment.engine.url.render_as_string(hide_password=False)
+    sink = SmtpSink(delay=0.05)
+    with SmtpServer(sink) as server:
+        kill_after(_worker(url, server.port, "--batch", "10", "--lease", "1", "--interval", "0.1"), sink, 8,
+                   seconds=120)
+        first = sink.message_ids()
+        states = {e.state.value for e in outbox.entries(deployment) if e.state.value != "sent"}
+        assert 8 <= len(first) < 30 and len(set(first)) == len(first) and states <= {"pending", "delivering"}
+        time.sleep(1.2)  # the dead worker's lease runs out
+        again = _worker(url, server.port, "--once")
+        assert again.wait(timeout=180) == 0
+    entries = outbox.entries(deployment)
+    assert len(entries) == 30 and {e.state.value for e in entries} == {"sent"}
+    received = sink.message_ids()
+    assert set(received) == {e.receipt for e in entries}
+    assert len(received) - len(set(received)) <= 1
+    assert {m["To"] for m in sink.messages} == {f"resident{n}@example.org" for n in range(30)}

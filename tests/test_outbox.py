@@ -3,7 +3,6 @@ several workers at once and a worker killed mid-batch."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from civiccrm.domain.outbox import Deliverer, DeliveryRefused, DeliveryState, Me
 from civiccrm.errors import CivicError
 from civiccrm.services import outbox
 from civiccrm.store.tables import outbox_attempts_table, outbox_table
-from mail_helpers import SmtpServer, SmtpSink, free_port, use_smtp
+from mail_helpers import SmtpServer, SmtpSink, free_port, kill_after, use_smtp
 
 
 class Clock:
@@ -263,14 +262,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(deploym
     expected = _expected_ids(deployment)
     sink = SmtpSink(delay=0.05)
     with SmtpServer(sink) as server:
-        worker = _worker(url, server.port, "--batch", "10", "--lease", "1", "--interval", "0.1")
-        deadline = time.monotonic() + 60
-        while len(sink.messages) < 12 and time.monotonic() < deadline and worker.poll() is None:
-            time.sleep(0.01)
-        worker.send_signal(signal.SIGKILL)
-        worker.communicate(timeout=30)
-        assert worker.returncode == -signal.SIGKILL
-        time.sleep(0.2)  # a DATA the sink was still answering
+        kill_after(_worker(url, server.port, "--batch", "10", "--lease", "1", "--interval", "0.1"), sink, 12)
         received = list(sink.message_ids())
         rows = _rows(deployment)
         sent = {i for i, r in rows.items() if r.state == "sent"}
