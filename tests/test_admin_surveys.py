@@ -72,3 +72,47 @@ def test_bad_input_and_permissions(tulsa):
         assert refused.status_code == 403, name
     assert client_for(tulsa, "rob").get("/admin/surveys").status_code == 403  # read_only: cases only
     assert len(action_plans.action_plans(tulsa, include_closed=True)) == before
+
+
+def test_a_supervisor_adds_a_plan_and_draws_its_sample(staffed):
+    from civiccrm.domain.cases import Customer, Resolution
+    from civiccrm.services import cases
+    from civiccrm.services.surveys import plans
+    from tests.web_helpers import new_case
+
+    for n in range(4):
+        case = new_case(staffed, customer=Customer(name=f"Resident {n}", email=f"r{n}@example.org"))
+        cases.close(staffed, case.tracking_number, Resolution.FIXED, actor="test")
+    client = client_for(staffed, "sam")
+    response = post(client, "/admin/surveys/plans", {"code": "nov-post-case", "instrument": "post-case",
+                                                     "method": "simple_random", "sample_size": "2", "seed": "7"},
+                    page="/admin/surveys")
+    assert response.status_code == 302
+    plan = plans.get_plan(staffed, "nov-post-case")
+    assert (plan.sample_size, plan.seed, plan.method.value) == (2, 7, "simple_random")
+    today = staffed.clock().astimezone(staffed.profile.tz).date().isoformat()
+    drawn = post(client, "/admin/surveys/plans/nov-post-case/draw", {"from": today, "to": today},
+                 page="/admin/surveys")
+    assert drawn.status_code == 302
+    page = client.get("/admin/surveys").text
+    assert "Draw 1: 2 of 4 cases." in page and "nov-post-case" in page
+    for data, message in (({"code": "Bad Code", "instrument": "post-case", "method": "census"}, "code"),
+                          ({"code": "nov-post-case", "instrument": "post-case", "method": "census"}, "already exists"),
+                          ({"code": "x", "instrument": "nope", "method": "census"}, "instrument"),
+                          ({"code": "x", "instrument": "post-case", "method": "guess"}, "method"),
+                          ({"code": "x", "instrument": "post-case", "method": "stratified"}, "strata"),
+                          ({"code": "x", "instrument": "post-case", "method": "simple_random", "sample_size": "two"},
+                           "sample_size"),
+                          ({"code": "x", "instrument": "post-case", "method": "simple_random", "rate": "half"}, "rate")):
+        bad = post(client, "/admin/surveys/plans", data, page="/admin/surveys")
+        assert bad.status_code == 400 and message in bad.text, data
+    for data, status in (({"from": "soon", "to": today}, 400), ({"from": today, "to": "2000-01-01"}, 400)):
+        assert post(client, "/admin/surveys/plans/nov-post-case/draw", data, page="/admin/surveys"
+                    ).status_code == status, data
+    assert post(client, "/admin/surveys/plans/nope/draw", {"from": today, "to": today},
+                page="/admin/surveys").status_code == 404
+    analyst = client_for(staffed, "ana")
+    assert post(analyst, "/admin/surveys/plans", {"code": "y", "instrument": "post-case", "method": "census"},
+                page="/admin/surveys").status_code == 403
+    assert post(analyst, "/admin/surveys/plans/nov-post-case/draw", {"from": today, "to": today},
+                page="/admin/surveys").status_code == 403

@@ -1,10 +1,12 @@
-"""Surveys (/admin/surveys): instruments, sampling plans and draws; results per item with intervals and
-targets (/admin/surveys/<instrument>); action plans for items under target (owner, actions, due, status)."""
+"""Surveys (/admin/surveys): instruments, sampling plans and draws (supervisors add a plan and draw its
+sample); results per item with intervals and targets (/admin/surveys/<instrument>); action plans for items
+under target (owner, actions, due, status)."""
 
 from datetime import date
 
 from flask import flash, redirect, render_template, request, url_for
 
+from civiccrm.domain.sampling import Method
 from civiccrm.domain.surveys import ActionStatus
 from civiccrm.domain.users import Permission
 from civiccrm.errors import CivicError
@@ -26,7 +28,8 @@ def surveys():
     with deployment.engine.connect() as connection:
         draws = survey_draws.recent_draws(connection=connection)
     return render_template("admin/surveys.html", instruments=instruments.instruments(deployment),
-                           plans=plans.list_plans(deployment), draws=draws)
+                           plans=plans.list_plans(deployment), draws=draws, methods=[m.value for m in Method],
+                           can_manage=allowed(Permission.SURVEYS_MANAGE))
 
 
 def _instrument(code: str):
@@ -95,3 +98,57 @@ def action_plan_status(plan_id):
     plan = action_plans.update_action_plan(get_deployment(), plan_id, status)
     flash(_("Action plan %(id)s is %(status)s.", id=plan.id, status=plan.status.value), "info")
     return redirect(url_for("admin.survey_results", instrument_code=plan.instrument))
+
+
+def _whole(form, name: str) -> int | None:
+    text = (form.get(name) or "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise CivicError(f"{name}: {text[:20]!r} is not a whole number", field=name)
+    return int(text)
+
+
+@bp.post("/surveys/plans")
+@permission(Permission.SURVEYS_MANAGE)
+def add_plan():
+    """A sampling plan (it becomes its instrument's active plan), as `civiccrm survey plan add` stores one."""
+    from civiccrm.services.surveys import plans
+
+    form = request.form
+    rate_text = (form.get("rate") or "").strip()
+    try:
+        rate = float(rate_text) if rate_text else None
+    except ValueError:
+        raise CivicError(f"rate: {rate_text[:20]!r} is not a number such as 0.1", field="rate") from None
+    plan = plans.create_plan(get_deployment(), code=(form.get("code") or "").strip(),
+                             instrument_code=_instrument((form.get("instrument") or "").strip()).code,
+                             method=(form.get("method") or "").strip(), sample_size=_whole(form, "sample_size"),
+                             rate=rate, strata=(form.get("strata") or "").strip() or None, seed=_whole(form, "seed"))
+    flash(_("Sampling plan %(code)s added (seed %(seed)s).", code=plan.code, seed=plan.seed), "info")
+    return redirect(url_for("admin.surveys"))
+
+
+@bp.post("/surveys/plans/<plan_code>/draw")
+@permission(Permission.SURVEYS_MANAGE)
+def draw_plan(plan_code):
+    """Draw the plan's sample from the cases closed between two local dates (both included)."""
+    from datetime import datetime, time, timedelta
+
+    from civiccrm.services.surveys import draws
+
+    deployment = get_deployment()
+    tz = deployment.profile.tz
+    days = {}
+    for name in ("from", "to"):
+        text = (request.form.get(name) or "").strip()
+        try:
+            days[name] = date.fromisoformat(text)
+        except ValueError:
+            raise CivicError(f"{name}: {text[:20]!r} is not a date like 2026-11-01", field=name) from None
+    start = datetime.combine(days["from"], time(), tz)
+    end = datetime.combine(days["to"] + timedelta(days=1), time(), tz)
+    result = draws.draw(deployment, plan_code, start, end)
+    flash(_("Draw %(id)s: %(sample)s of %(frame)s cases.", id=result["draw"], sample=result["sample_size"],
+            frame=result["frame_size"]), "info")
+    return redirect(url_for("admin.surveys"))
