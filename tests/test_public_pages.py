@@ -323,3 +323,11 @@ def test_the_acknowledgement_goes_through_the_outbox_in_the_residents_language(s
     with sqlite_deployment.engine.connect() as connection:
         payload = connection.execute(select(outbox_table.c.payload).where(outbox_table.c.id == queued[0].id)).scalar()
     assert '"language": "es"' in payload and number in payload
+
+
+def test_page_views_are_limited_per_address_too(sqlite_deployment):
+    case = new_case(sqlite_deployment)
+    client = make_app(sqlite_deployment, PUBLIC_GET_LIMIT=2).test_client()
+    statuses = [client.get(f"/status/{case.tracking_number}").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert client.get("/public/static/public.css").status_code == 200  # static files are not counted

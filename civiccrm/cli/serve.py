@@ -34,7 +34,8 @@ def _check_free(host: str, port: int) -> None:
               help="Connections each worker holds at once, slow clients included.")
 @pass_obj
 def serve(obj, host, port, workers, worker_connections):
-    """Serve the web app (Open311 API at /open311/v2/, staff admin at /admin/) with gunicorn until interrupted."""
+    """Serve the web app (public pages at /, Open311 API at /open311/v2/, staff admin at /admin/) with gunicorn
+    until interrupted."""
     from civiccrm.services.deployment import open_deployment
     from civiccrm.store.db import database_url
     from civiccrm.web.server import gunicorn_application
@@ -44,7 +45,7 @@ def serve(obj, host, port, workers, worker_connections):
     _check_free(host, port)
     url = database_url(obj.db)
     click.echo(f"Serving {deployment.profile.name} at http://{host}:{port}/open311/v2/ "
-               f"(discovery: http://{host}:{port}/open311/v2/discovery.json) and the staff admin at "
-               f"http://{host}:{port}/admin/; Ctrl-C stops")
+               f"(discovery: http://{host}:{port}/open311/v2/discovery.json), the residents' pages at "
+               f"http://{host}:{port}/ and the staff admin at http://{host}:{port}/admin/; Ctrl-C stops")
     gunicorn_application(url, {"bind": f"{host}:{port}", "workers": workers,
                                "worker_connections": worker_connections}).run()
