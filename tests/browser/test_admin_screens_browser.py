@@ -53,6 +53,14 @@ def test_duplicates_are_shown_before_the_case_is_saved(page, live_server):
     assert page.get_by_role("link", name=existing.tracking_number).is_visible()
     assert serious_violations(page) == []
     screenshot(page, "admin-intake-duplicates")
+    page.get_by_role("button", name=f"Same problem: the caller follows {existing.tracking_number}").click()
+    assert f"Your tracking number is {existing.tracking_number}." in page.locator(".readback").first.inner_text()
+    page.goto(f"{live_server.url}/admin/intake?type={POTHOLE}")
+    page.get_by_label("What did the caller report?").fill("Same pothole, a new case this time")
+    page.get_by_label("How big is the pothole?").select_option("small")
+    page.get_by_label("Latitude").fill(str(DOWNTOWN[0]))
+    page.get_by_label("Longitude").fill(str(DOWNTOWN[1]))
+    page.get_by_role("button", name="Create the case").click()
     page.get_by_role("button", name="Create a new case anyway").click()
     assert page.get_by_role("heading", name="Case created").is_visible()
 
