@@ -41,6 +41,12 @@ FORMATS = ("csv", "parquet", "geojson", "open311-bulk")
 
 
 def _maxrss_mb() -> float:
+    """This process's peak resident memory (VmHWM). Not getrusage's ru_maxrss: Linux carries that
+    over from the parent through fork and exec, so every phase would report the orchestrator's peak."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

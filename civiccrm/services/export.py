@@ -184,8 +184,16 @@ def _iso(array, tz: str | None = None):
         # The naive UTC wall time cast to text ("2024-03-04 15:00:00") is five times quicker than strftime.
         text = pc.replace_substring(seconds.cast(pa.timestamp("s")).cast(pa.string()), " ", "T")
         return pc.binary_join_element_wise(text, pa.scalar("Z"), pa.scalar(""))
-    local = pc.strftime(seconds.cast(pa.timestamp("s", tz=tz)), format="%Y-%m-%dT%H:%M:%S%z")
-    return pc.replace_substring_regex(local, pattern=r"([+-][0-9]{2})([0-9]{2})$", replacement=r"\1:\2")
+    # The local wall time (local_timestamp) as text, and its offset from UTC written once per distinct
+    # offset (a city has two): five times quicker than strftime with %z.
+    wall = pc.local_timestamp(seconds.cast(pa.timestamp("s", tz=tz)))
+    offsets = pc.subtract(wall.cast(pa.int64()), seconds.cast(pa.int64()))
+    distinct = [o for o in pc.unique(offsets).to_pylist() if o is not None]
+    written = pa.array([f"{'-' if o < 0 else '+'}{abs(o) // 3600:02d}:{abs(o) % 3600 // 60:02d}" for o in distinct],
+                       type=pa.string())
+    suffix = pc.take(written, pc.index_in(offsets, value_set=pa.array(distinct, type=pa.int64())))
+    text = pc.replace_substring(wall.cast(pa.string()), " ", "T")
+    return pc.binary_join_element_wise(text, suffix, pa.scalar(""))
 
 
 class _CsvWriter:
