@@ -1,0 +1,105 @@
+"""How well per-key time-frames learned from Kansas City's own verdicts agree with EXCEEDED EST
+TIMEFRAME on neighbourhoods the fit did not see (issue 13's timeliness refit; see
+docs/kansas-city-timeframes.md, "Held-out agreement").
+
+Leave one neighbourhood out: each of the 12 kc311 files is held out in turn, the thresholds are
+fitted on the other 11, and the held-out cases are predicted. A key's threshold is the T (whole
+days, searched over the values seen) minimising the cases with ``(days > T) != (verdict == Y)``,
+with the basis (calendar days, or business days without US federal holidays) chosen the same
+way; a case takes the finest key with at least ``--min-cases`` training cases, falling back
+level by level. Prints the agreement of each ladder of keys.
+
+Usage: .venv/bin/python scripts/kansas_city/heldout_agreement.py [--data DIR] [--min-cases N]
+"""
+
+import argparse
+import csv
+from collections import defaultdict
+from datetime import date, datetime
+from pathlib import Path
+
+import holidays
+import numpy as np
+
+RESET = date(2015, 7, 1)
+LADDERS = {
+    "request type (calendar days)": (("type",), ("department",), ("all",)),
+    "request type before/after the July 2015 reset (calendar days)": (("type", "era"), ("type",), ("department",),
+                                                                       ("all",)),
+    "the same, calendar or business days": (("type", "era"), ("type",), ("department",), ("all",)),
+    "category/type/detail, then request type, calendar or business days": (
+        ("type", "triple", "era"), ("type", "era"), ("type",), ("department",), ("all",)),
+}
+BASES = {"request type (calendar days)": ("calendar",),
+         "request type before/after the July 2015 reset (calendar days)": ("calendar",)}
+
+
+def read_cases(folder: Path) -> list[dict]:
+    files = sorted(folder.glob("*.csv"))
+    if not files:
+        raise SystemExit(f"no kc311 CSV files in {folder}")
+    federal = list(holidays.US(years=range(2006, 2022)).keys())
+    cases = []
+    for path in files:
+        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+            for row in csv.DictReader(handle):
+                verdict = row["EXCEEDED EST TIMEFRAME"].strip()
+                if verdict not in ("Y", "N") or not row["CLOSED DATE"].strip():
+                    continue
+                opened = datetime.strptime(row["CREATION DATE"].strip(), "%m/%d/%Y").date()
+                closed = datetime.strptime(row["CLOSED DATE"].strip(), "%m/%d/%Y").date()
+                cases.append({
+                    "file": path.name, "y": verdict == "Y", "calendar": (closed - opened).days,
+                    "business": int(np.busday_count(opened, closed, holidays=federal)),
+                    "type": row["REQUEST TYPE"].strip(), "era": opened >= RESET, "department": row["DEPARTMENT"].strip(),
+                    "triple": (row["CATEGORY"].strip(), row["TYPE"].strip(), row["DETAIL"].strip()), "all": "all",
+                })
+    return cases
+
+
+def _best(cases, bases):
+    y = np.array([c["y"] for c in cases])
+    best = None
+    for basis in bases:
+        days = np.array([c[basis] for c in cases])
+        for t in np.unique(np.concatenate([days, [0]])):
+            errors = int(((days > t) != y).sum())
+            if best is None or errors < best[0]:
+                best = (errors, basis, int(t))
+    return best[1], best[2]
+
+
+def agreement(cases, ladder, bases, min_cases) -> float:
+    agree = 0
+    for held in sorted({c["file"] for c in cases}):
+        train = [c for c in cases if c["file"] != held]
+        fitted = []
+        for key in ladder:
+            groups = defaultdict(list)
+            for c in train:
+                groups[tuple(c[k] for k in key)].append(c)
+            fitted.append({k: _best(g, bases) for k, g in groups.items() if len(g) >= min_cases or key == ("all",)})
+        for c in (c for c in cases if c["file"] == held):
+            for key, found in zip(ladder, fitted):
+                rule = found.get(tuple(c[k] for k in key))
+                if rule is not None:
+                    agree += (c[rule[0]] > rule[1]) == c["y"]
+                    break
+    return agree / len(cases)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "data" / "kc311")
+    parser.add_argument("--min-cases", type=int, default=5)
+    args = parser.parse_args(argv)
+    cases = read_cases(args.data)
+    print(f"{len(cases):,} closed cases with a Y/N verdict; leave one neighbourhood (file) out")
+    for name, ladder in LADDERS.items():
+        share = agreement(cases, ladder, BASES.get(name, ("calendar", "business")), args.min_cases)
+        print(f"{share:7.2%}  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
