@@ -1,6 +1,15 @@
-"""Benchmark the duplicate lookup at intake over many open cases, beside plain sqlite3.
+"""Benchmark the outbox delivering to department systems and the duplicate lookup at intake.
 
-    .venv/bin/python bench/integrations.py [--open-cases 1000000] [--lookups 2000] [--unboxed 10]
+    .venv/bin/python bench/integrations.py [--messages 2000] [--open-cases 1000000] [--lookups 2000]
+
+Outbox throughput: two loopback Open311 endpoints (each a process of its own answering POST
+requests.json with a work-order id) stand for a department's system and a contractor's, the
+contractor's failing every other call with 503. ``--messages`` cases are taken in, each routed to
+both, and ``civiccrm deliver``'s own loop (services.outbox.deliver_batch, back-off set to zero so the
+retries are measured, not waited for) delivers them until nothing is pending: deliveries per second
+and tries, beside plain ``httpx`` POSTing the same forms to the same endpoints over one client,
+retrying each failure at once, in the same run. The endpoints count work orders per idempotency key:
+a retry must never make a second one.
 
 Duplicate lookup: a Kansas City deployment in a temporary SQLite file is filled with
 ``--open-cases`` open cases (bulk executemany, not intake) spread over the city's extent and
@@ -62,6 +71,196 @@ def build(path: Path, count: int):
     print(f"generated {count:,} open cases over {len(types)} types in {time.perf_counter() - started:.1f} s",
           flush=True)
     return deployment, [t.code for t in types]
+
+
+# --- outbox throughput ---------------------------------------------------------------------
+
+
+def serve_endpoint(port: int, fail_every: int) -> None:
+    """A department's Open311 POST on loopback (run in a process of its own): answers a work-order id;
+    every ``fail_every``-th call answers 503 instead (0: never). GET /count tells work orders made and
+    idempotency keys seen twice with a success."""
+    import json as _json
+    import threading as _threading
+
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Request, Response
+
+    lock = _threading.Lock()
+    state = {"calls": 0, "orders": 0, "keys": {}}
+
+    def app(environ, start_response):
+        request = Request(environ)
+        if request.method == "GET":
+            with lock:
+                again = sum(1 for n in state["keys"].values() if n > 1)
+                body = {"calls": state["calls"], "orders": state["orders"], "made_twice": again}
+            return Response(_json.dumps(body), content_type="application/json")(environ, start_response)
+        request.get_data()
+        with lock:
+            state["calls"] += 1
+            if fail_every and state["calls"] % fail_every == 0:
+                return Response("busy", status=503)(environ, start_response)
+            key = request.headers.get("Idempotency-Key") or f"none-{state['calls']}"
+            state["keys"][key] = state["keys"].get(key, 0) + 1
+            if state["keys"][key] == 1:
+                state["orders"] += 1
+            number = state["orders"]
+        reply = [{"service_request_id": f"WO-{number}", "service_notice": ""}]
+        return Response(_json.dumps(reply), content_type="application/json")(environ, start_response)
+
+    from werkzeug.serving import WSGIRequestHandler
+
+    class Quiet(WSGIRequestHandler):
+        def log_request(self, *args, **kwargs):
+            pass
+
+    make_server("127.0.0.1", port, app, threaded=True, request_handler=Quiet).serve_forever()
+
+
+def start_endpoint(fail_every: int):
+    import socket
+    import subprocess
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, __file__, "--endpoint", str(port), "--fail-every", str(fail_every)])
+    url = f"http://127.0.0.1:{port}"
+    import httpx
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/count", timeout=2)
+            return process, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the loopback endpoint did not start")
+
+
+def endpoint_counts(url: str) -> dict:
+    import httpx
+
+    return httpx.get(f"{url}/count", timeout=10).json()
+
+
+def bench_outbox(args) -> bool:
+    import shutil
+
+    import httpx
+
+    from civiccrm.domain.cases import CaseDraft, Location
+    from civiccrm.domain.outbox import RetryPolicy
+    from civiccrm.services import cases as case_service
+    from civiccrm.services import outbox
+    from civiccrm.services.deployment import init_deployment
+
+    steady, steady_url = start_endpoint(0)
+    flaky, flaky_url = start_endpoint(2)
+    base_steady, base_steady_url = start_endpoint(0)
+    base_flaky, base_flaky_url = start_endpoint(2)
+    try:
+        with tempfile.TemporaryDirectory(prefix="civiccrm-bench-outbox-") as folder:
+            city = Path(folder) / "city"
+            shutil.copytree(ROOT / "cities" / "kansas_city", city, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+            profile = city / "profile.toml"
+            profile.write_text(profile.read_text(encoding="utf-8").replace(
+                'slug = "kansas-city"', 'slug = "kansas-city-bench"', 1) + f"""
+[integrations.department]
+integration = "open311"
+service_codes = ["abandoned-vehicle"]
+[integrations.department.settings]
+url = "{steady_url}/open311/v2"
+
+[integrations.contractor]
+integration = "open311"
+service_codes = ["abandoned-vehicle"]
+[integrations.contractor.settings]
+url = "{flaky_url}/open311/v2"
+""", encoding="utf-8")
+            deployment = init_deployment(f"sqlite:///{Path(folder) / 'bench.db'}", str(city))
+            rng = random.Random(11)
+            started = time.perf_counter()
+            for n in range(args.messages):
+                case_service.intake(deployment, CaseDraft(
+                    service_code="abandoned-vehicle", description=f"Car on blocks {n}", channel="phone",
+                    location=Location(address=f"{n} Main St", latitude=39.0997 + rng.uniform(-0.02, 0.02),
+                                      longitude=-94.5786 + rng.uniform(-0.02, 0.02))))
+            intake_s = time.perf_counter() - started
+            queued = outbox.counts(deployment).get("pending", 0)
+
+            no_wait = RetryPolicy(base_seconds=0.0, factor=1.0, max_attempts=50)
+            registered = outbox.deliverers(deployment.pm)
+            tries = requeued = 0
+            started = time.perf_counter()
+            import cProfile
+            profiler = cProfile.Profile() if args.profile else None
+            if profiler:
+                profiler.enable()
+            while True:
+                result = outbox.deliver_batch(deployment, worker="bench", limit=200, registered=registered,
+                                              policy=no_wait, kinds=("integration",),
+                                              concurrency=args.concurrency)
+                tries += result.claimed
+                if result.claimed == 0:
+                    if not outbox.counts(deployment).get("dead"):
+                        break
+                    # a row that met 503 on each of its tries is dead, as the operator would see it:
+                    # requeued as `civiccrm outbox retry --dead` does
+                    requeued += len(outbox.retry(deployment, dead=True, actor="bench"))
+            ours_s = time.perf_counter() - started
+            if profiler:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
+            counts = outbox.counts(deployment)
+            if counts.get("sent", 0) != queued:
+                for entry in outbox.entries(deployment):
+                    if entry.state.value != "sent":
+                        print("not sent:", entry.to_dict())
+            made = {name: endpoint_counts(url) for name, url in (("department", steady_url), ("contractor", flaky_url))}
+            deployment.engine.dispose()
+
+        forms = [{"service_code": "abandoned-vehicle", "description": f"Car on blocks {n}\n\n(311 case KC-{n})",
+                  "lat": "39.1", "long": "-94.58", "address_string": f"{n} Main St"} for n in range(args.messages)]
+        base_tries = 0
+        started = time.perf_counter()
+        with httpx.Client(timeout=30) as http:
+            for url in (base_steady_url, base_flaky_url):
+                for n, form in enumerate(forms):
+                    while True:
+                        base_tries += 1
+                        response = http.post(f"{url}/open311/v2/requests.json", data=form,
+                                             headers={"Idempotency-Key": f"base:{url}:{n}"})
+                        if response.status_code < 400:
+                            break
+        base_s = time.perf_counter() - started
+    finally:
+        for process in (steady, flaky, base_steady, base_flaky):
+            process.terminate()
+            process.wait(timeout=10)
+
+    delivered = counts.get("sent", 0)
+    print(f"\noutbox to two loopback Open311 endpoints (one failing every other call), {args.messages:,} cases "
+          f"taken in ({intake_s:.1f} s, {queued:,} outbox rows)")
+    print(f"{'':<48} {'sent':>7} {'tries':>7} {'s':>7} {'sent/s':>8}")
+    print(f"{f'civiccrm deliver --concurrency {args.concurrency}':<48} {delivered:>7,} {tries:>7,} {ours_s:>7.2f} "
+          f"{delivered / ours_s:>8.0f}")
+    print(f"{'baseline: plain httpx POSTs, one client':<48} {2 * args.messages:>7,} {base_tries:>7,} {base_s:>7.2f} "
+          f"{2 * args.messages / base_s:>8.0f}")
+    ratio = (delivered / ours_s) / (2 * args.messages / base_s)
+    print(f"outbox at {ratio:.2f} of plain httpx; work orders made: department {made['department']['orders']:,}, "
+          f"contractor {made['contractor']['orders']:,} (made twice for one key: "
+          f"{made['department']['made_twice'] + made['contractor']['made_twice']})")
+    exact = (delivered == queued == 2 * args.messages and counts.get("pending", 0) == 0 and counts.get("dead", 0) == 0
+             and made["department"]["orders"] == made["contractor"]["orders"] == args.messages
+             and made["department"]["made_twice"] == made["contractor"]["made_twice"] == 0)
+    print(f"dead letters requeued (`outbox retry --dead`): {requeued}")
+    print(f"every case delivered once to each endpoint, none lost or doubled: {'yes' if exact else 'NO'}")
+    target = ratio >= 0.5
+    print(f"target outbox at least half the plain httpx rate: {'met' if target else 'MISSED'} ({ratio:.2f})")
+    return exact and target
 
 
 def bench_lookup(args) -> bool:
@@ -139,12 +338,24 @@ def bench_lookup(args) -> bool:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--open-cases", type=int, default=1_000_000)
+    parser.add_argument("--messages", type=int, default=2000, help="cases sent to both endpoints (0: skip)")
+    parser.add_argument("--open-cases", type=int, default=1_000_000, help="open cases for the lookup (0: skip)")
+    parser.add_argument("--concurrency", type=int, default=4, help="deliveries in flight (civiccrm deliver's default)")
+    parser.add_argument("--profile", help="write a cProfile of the outbox delivery to this file")
+    parser.add_argument("--endpoint", type=int, help=argparse.SUPPRESS)  # run as a loopback endpoint
+    parser.add_argument("--fail-every", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--lookups", type=int, default=2000)
     parser.add_argument("--unboxed", type=int, default=10, help="drafts looked up without the box (slow)")
     args = parser.parse_args(argv)
+    if args.endpoint:
+        serve_endpoint(args.endpoint, args.fail_every)
+        return 0
     sys.path.insert(0, str(ROOT))
-    ok = bench_lookup(args)
+    ok = True
+    if args.messages:
+        ok = bench_outbox(args) and ok
+    if args.open_cases:
+        ok = bench_lookup(args) and ok
     return 0 if ok else 1
 
 

@@ -19,6 +19,7 @@ from civiccrm.domain.integrations import BadUpdate, ExternalUpdate
 from civiccrm.domain.outbox import DeliveryRefused
 from civiccrm.errors import CivicError
 from civiccrm.registries import Integration
+from civiccrm.services.http import client as shared_client
 
 #: Our status / resolution -> mySociety's servicerequestupdates status words, for updates we send.
 OUTGOING_STATUS = {"closed": "CLOSED", "reopened": "OPEN"}
@@ -58,10 +59,6 @@ def _check(response: httpx.Response, fmt: str, what: str) -> None:
     raise RuntimeError(message)
 
 
-def _client(timeout: float) -> httpx.Client:
-    return httpx.Client(timeout=timeout)
-
-
 def send_case(deployment, case, *, destination, idempotency_key):
     """POST requests; the department's service_request_id (a token is resolved through GET tokens).
     The case goes as it is now, without the requester's personal data."""
@@ -80,21 +77,21 @@ def send_case(deployment, case, *, destination, idempotency_key):
     if case.location.address:
         form["address_string"] = case.location.address
     headers = {"Idempotency-Key": idempotency_key}
-    with _client(timeout) as http:
-        response = http.post(f"{url}/requests.{fmt}", data=form, headers=headers)
-        _check(response, fmt, f"POST {url}/requests.{fmt}")
-        answer = _parse(response, fmt)[0]
-        if answer.get("service_request_id"):
-            return str(answer["service_request_id"])
-        token = answer.get("token")
-        if not token:
-            raise RuntimeError(f"POST requests: the answer has neither service_request_id nor token: {answer}")
-        response = http.get(f"{url}/tokens/{token}.{fmt}")
-        _check(response, fmt, f"GET tokens/{token}")
-        found = _parse(response, fmt)
-        if not found or not found[0].get("service_request_id"):
-            raise RuntimeError(f"token {token} has no service_request_id yet")  # retried with back-off
-        return str(found[0]["service_request_id"])
+    http = shared_client(timeout)
+    response = http.post(f"{url}/requests.{fmt}", data=form, headers=headers)
+    _check(response, fmt, f"POST {url}/requests.{fmt}")
+    answer = _parse(response, fmt)[0]
+    if answer.get("service_request_id"):
+        return str(answer["service_request_id"])
+    token = answer.get("token")
+    if not token:
+        raise RuntimeError(f"POST requests: the answer has neither service_request_id nor token: {answer}")
+    response = http.get(f"{url}/tokens/{token}.{fmt}")
+    _check(response, fmt, f"GET tokens/{token}")
+    found = _parse(response, fmt)
+    if not found or not found[0].get("service_request_id"):
+        raise RuntimeError(f"token {token} has no service_request_id yet")  # retried with back-off
+    return str(found[0]["service_request_id"])
 
 
 def send_update(deployment, case, event, *, destination, external_id, idempotency_key):
@@ -109,9 +106,9 @@ def send_update(deployment, case, event, *, destination, external_id, idempotenc
             "updated_datetime": event.at.isoformat()}
     if key:
         form["api_key"] = key
-    with _client(timeout) as http:
-        response = http.post(f"{url}/servicerequestupdates.{fmt}", data=form,
-                             headers={"Idempotency-Key": idempotency_key})
+    http = shared_client(timeout)
+    response = http.post(f"{url}/servicerequestupdates.{fmt}", data=form,
+                         headers={"Idempotency-Key": idempotency_key})
     _check(response, fmt, f"POST {url}/servicerequestupdates.{fmt}")
     found = _parse(response, fmt)
     return str(found[0].get("update_id")) if found and found[0].get("update_id") else None
@@ -149,8 +146,8 @@ def fetch_updates(deployment, since, *, destination):
         params["start_date"] = since.isoformat()
     if key:
         params["api_key"] = key
-    with _client(timeout) as http:
-        response = http.get(f"{url}/servicerequestupdates.{fmt}", params=params)
+    http = shared_client(timeout)
+    response = http.get(f"{url}/servicerequestupdates.{fmt}", params=params)
     _check(response, fmt, f"GET {url}/servicerequestupdates.{fmt}")
     return read_updates(_parse(response, fmt))
 

@@ -24,6 +24,7 @@ from civiccrm.domain.integrations import BadUpdate, ExternalUpdate
 from civiccrm.domain.outbox import DeliveryRefused
 from civiccrm.errors import CivicError
 from civiccrm.registries import Integration
+from civiccrm.services.http import client as shared_client
 
 SIGNATURE = "X-CivicCRM-Signature"
 TIMESTAMP = "X-CivicCRM-Timestamp"
@@ -69,8 +70,7 @@ def _post(destination, payload: dict, idempotency_key: str) -> httpx.Response:
     headers = {"Content-Type": "application/json", TIMESTAMP: timestamp,
                SIGNATURE: sign(_secret(destination), timestamp, body), "Idempotency-Key": idempotency_key}
     timeout = float(destination.setting("timeout", required=False, default=30))
-    with httpx.Client(timeout=timeout) as http:
-        response = http.post(destination.setting("url"), content=body, headers=headers)
+    response = shared_client(timeout).post(destination.setting("url"), content=body, headers=headers)
     if response.status_code in (400, 401, 403, 404, 422):
         raise DeliveryRefused(f"webhook: HTTP {response.status_code}: {response.text[:200]}")
     if response.status_code >= 300:

@@ -161,7 +161,8 @@ def _rows(deployment, subject):
 
 def test_notifications_survive_a_worker_killed_mid_batch(deployment):
     """The acknowledgements of 30 new cases, sent by a real `civiccrm deliver` SIGKILLed mid-batch, then by
-    another: every one arrives, none twice except at most the one in flight (with the same Message-ID)."""
+    another: every one arrives, none twice except at most those in flight (4, the worker's default
+    --concurrency), each with the same Message-ID."""
     import time
 
     from mail_helpers import SmtpServer, SmtpSink, kill_after
@@ -184,5 +185,5 @@ def test_notifications_survive_a_worker_killed_mid_batch(deployment):
     assert len(entries) == 30 and {e.state.value for e in entries} == {"sent"}
     received = sink.message_ids()
     assert set(received) == {e.receipt for e in entries}
-    assert len(received) - len(set(received)) <= 1
+    assert len(received) - len(set(received)) <= 4
     assert {m["To"] for m in sink.messages} == {f"resident{n}@example.org" for n in range(30)}

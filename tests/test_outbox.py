@@ -223,6 +223,10 @@ def test_cli_bad_input_is_one_line(sqlite_deployment):
         conn.execute(outbox_table.update().values(state="sent"))
     result = runner.invoke(cli, ["--db", url, "outbox", "retry", str(sent.id)])
     assert result.exit_code == 1 and "is sent; only dead or failed deliveries are retried" in result.output
+    result = runner.invoke(cli, ["--db", url, "deliver", "--once", "--concurrency", "0"])
+    assert result.exit_code == 2 and "--concurrency" in result.output and "Traceback" not in result.output
+    with pytest.raises(CivicError, match="--concurrency: 0; expected a whole number"):
+        outbox.deliver_batch(sqlite_deployment, worker="t", concurrency=0)
 
 
 # --- real worker processes ----------------------------------------------------------------
@@ -256,13 +260,15 @@ def test_several_workers_at_once_send_each_message_once(deployment):
     assert sorted(a.outbox_id for a in _attempts(deployment) if a.outcome == "sent") == sorted(_rows(deployment))
 
 
-def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(deployment):
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(deployment, concurrency):
     url = deployment.engine.url.render_as_string(hide_password=False)
     _enqueue_messages(deployment, 40)
     expected = _expected_ids(deployment)
     sink = SmtpSink(delay=0.05)
     with SmtpServer(sink) as server:
-        kill_after(_worker(url, server.port, "--batch", "10", "--lease", "1", "--interval", "0.1"), sink, 12)
+        kill_after(_worker(url, server.port, "--batch", "10", "--lease", "1", "--interval", "0.1",
+                           "--concurrency", str(concurrency)), sink, 12)
         received = list(sink.message_ids())
         rows = _rows(deployment)
         sent = {i for i, r in rows.items() if r.state == "sent"}
@@ -271,7 +277,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(deploym
         unsent = set(rows) - sent
         assert {rows[i].state for i in unsent} <= {"pending", "delivering"}  # still to be sent, none lost
         in_flight = [i for i in unsent if expected[i] in received]
-        assert len(in_flight) <= 1  # only the one the worker was sending when it died
+        assert len(in_flight) <= concurrency  # only those the worker was sending when it died
 
         time.sleep(1.2)  # the dead worker's lease runs out
         again = _worker(url, server.port, "--once")
@@ -280,6 +286,6 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(deploym
     assert {r.state for r in _rows(deployment).values()} == {"sent"}
     final = sink.message_ids()
     assert set(final) == set(expected.values())
-    assert [m for m in set(final) if final.count(m) > 1] == [expected[i] for i in in_flight]
+    assert sorted(m for m in set(final) if final.count(m) > 1) == sorted(expected[i] for i in in_flight)
     lost = {a.outbox_id for a in _attempts(deployment) if a.outcome == "lost"}
     assert set(in_flight) <= lost and lost <= unsent

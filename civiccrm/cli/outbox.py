@@ -17,8 +17,10 @@ from civiccrm.cli import cli, emit_json, json_option, pass_obj
               help="Seconds to sleep when nothing is due (service mode).")
 @click.option("--kind", "kinds", multiple=True, metavar="KIND",
               help="Only these kinds or families (message, message:email, integration); repeatable.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Deliveries in flight at once: a slow destination does not hold up the rest.")
 @pass_obj
-def deliver(obj, once, limit, lease_seconds, interval, kinds):
+def deliver(obj, once, limit, lease_seconds, interval, kinds, concurrency):
     """Send what the outbox holds: messages and integration calls, with retries and back-off.
 
     Several workers may run at once (on one machine or many): each row is claimed by one.
@@ -39,7 +41,8 @@ def deliver(obj, once, limit, lease_seconds, interval, kinds):
                        err=True)
 
     total = outbox.run(deployment, once=once, limit=limit, lease_seconds=lease_seconds, interval=interval,
-                       worker=worker, kinds=tuple(kinds) or None, stop=stop, on_batch=report)
+                       worker=worker, kinds=tuple(kinds) or None, stop=stop, on_batch=report,
+                       concurrency=concurrency)
     click.echo(f"Delivered {total.sent}; failed {total.failed} (to be retried); dead {total.dead}"
                + (f"; {total.lost_lease} taken over by another worker" if total.lost_lease else "") + ".")
 

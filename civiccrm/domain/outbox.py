@@ -99,6 +99,10 @@ class Deliverer:
                                              validator=attrs.validators.optional(attrs.validators.is_callable()))
     """``available(deployment) -> bool``: whether this deployment has it set up (an SMS provider's
     settings, say). Messages are routed only to channels that can deliver; None: always."""
+    record: Callable | None = attrs.field(default=None,
+                                          validator=attrs.validators.optional(attrs.validators.is_callable()))
+    """``record(connection, item, receipt, at)``: what a sent delivery leaves behind (a department's reference),
+    written in the transaction that marks the row sent, so a delivery costs one commit, not two."""
 
     def available_for(self, deployment) -> bool:
         return self.available is None or bool(self.available(deployment))

@@ -102,10 +102,7 @@ def deliver(deployment, item) -> str | None:
         reference = integration.send_case(deployment, case, destination=dest, idempotency_key=item.idempotency_key)
         if not reference:
             raise CivicError(f"{dest.integration}: send_case returned no reference")
-        with deployment.engine.begin() as connection:
-            store.set_external_id(connection, work_order_id=item.payload["work_order_id"], external_id=str(reference),
-                                  at=deployment.clock())
-        return str(reference)
+        return str(reference)  # kept on the work order by record(), in the transaction marking the row sent
     if item.payload["action"] == "send_update":
         if order is None or not order.external_id:
             raise CivicError(f"{dest.name} has not taken case {case.tracking_number} yet; the update waits for it")
@@ -118,7 +115,14 @@ def deliver(deployment, item) -> str | None:
     raise DeliveryRefused(f"unknown integration action {item.payload['action']!r}")
 
 
-DELIVERER = Deliverer(kind=FAMILY, deliver=deliver, description="calls to department systems (integrations)")
+def record(connection, item, receipt: str | None, at: datetime) -> None:
+    """A case taken by a department: its reference is kept on the work order."""
+    if item.payload["action"] == "send_case" and receipt:
+        store.set_external_id(connection, work_order_id=item.payload["work_order_id"], external_id=receipt, at=at)
+
+
+DELIVERER = Deliverer(kind=FAMILY, deliver=deliver, record=record,
+                      description="calls to department systems (integrations)")
 
 
 # --- what comes back -------------------------------------------------------------------------

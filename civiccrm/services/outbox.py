@@ -20,6 +20,7 @@ import signal
 import socket
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import attrs
@@ -156,75 +157,109 @@ def _item(row) -> OutboxItem:
                       idempotency_key=row.idempotency_key, attempt=row.tries, subject=row.subject)
 
 
+def _deliver_one(deployment, row, *, worker: str, lease: timedelta, registered: dict[str, Deliverer],
+                 policy: RetryPolicy) -> str:
+    """Deliver one claimed row and record the attempt: ``sent``, ``failed``, ``dead`` or ``lost``."""
+    started = deployment.clock()
+    if row.tries > row.max_attempts:  # its last try was lost with a killed worker
+        store.finish(engine=deployment.engine, outbox_id=row.id, worker=worker, attempt=row.tries,
+                     started_at=started, finished_at=started, state=DeliveryState.DEAD,
+                     outcome=AttemptOutcome.REFUSED,
+                     reason=f"no tries left ({row.max_attempts}); the last was lost with its worker")
+        return "dead"
+    # The claim leased the batch; a row reached while more than half its lease is left goes out
+    # under that lease (one commit fewer per delivery), a later one renews it first.
+    if row.lease_until - started <= lease / 2 and not store.hold(
+            engine=deployment.engine, outbox_id=row.id, worker=worker, until=started + lease):
+        return "lost"
+    item = _item(row)
+    deliverer = deliverer_for(registered, item.kind, deployment)
+    receipt = reason = None
+    outcome = AttemptOutcome.SENT
+    try:
+        if deliverer is None:
+            raise LookupError(f"no plugin delivers the outbox kind {item.kind!r} (register_deliverers); "
+                              f"known: {', '.join(sorted(registered)) or 'none'}")
+        receipt = deliverer.deliver(deployment, item)
+    except DeliveryRefused as exc:
+        outcome, reason = AttemptOutcome.REFUSED, str(exc)
+    except Exception as exc:  # a destination down, a plugin's bug: recorded, retried, never lost
+        outcome, reason = AttemptOutcome.FAILED, f"{type(exc).__name__}: {exc}"
+    finished = deployment.clock()
+    next_at = None
+    if outcome is AttemptOutcome.SENT:
+        state = DeliveryState.SENT
+    elif outcome is AttemptOutcome.FAILED:
+        next_at = policy.after_failure(row.tries, row.max_attempts, finished)
+        state = DeliveryState.PENDING if next_at is not None else DeliveryState.DEAD
+        if next_at is None:
+            reason = f"{reason} (gave up after {row.tries} tries)"
+    else:
+        state = DeliveryState.DEAD
+    if receipt is not None and not isinstance(receipt, str):
+        receipt = str(receipt)
+    on_sent = None
+    if deliverer is not None and deliverer.record is not None:
+        def on_sent(connection):
+            deliverer.record(connection, item, receipt, finished)
+    if not store.finish(engine=deployment.engine, outbox_id=row.id, worker=worker, attempt=row.tries,
+                        started_at=started, finished_at=finished, state=state, outcome=outcome, reason=reason,
+                        receipt=receipt, next_attempt_at=next_at, on_sent=on_sent):
+        return "lost"
+    if state is DeliveryState.SENT:
+        return "sent"
+    if state is DeliveryState.DEAD:
+        log.warning("outbox %s (%s to %s) is dead: %s", row.id, row.kind, row.destination, reason)
+        return "dead"
+    log.info("outbox %s (%s to %s) failed, retry at %s: %s", row.id, row.kind, row.destination,
+             next_at.isoformat(), reason)
+    return "failed"
+
+
 def deliver_batch(deployment, *, worker: str, limit: int = 20, lease_seconds: float = 300.0,
                   registered: dict[str, Deliverer] | None = None, policy: RetryPolicy = DEFAULT_POLICY,
-                  kinds: tuple[str, ...] | None = None, stop: threading.Event | None = None) -> BatchResult:
-    """Claim up to ``limit`` due rows and deliver them one by one, each finished in its own transaction."""
+                  kinds: tuple[str, ...] | None = None, stop: threading.Event | None = None,
+                  concurrency: int = 1, executor: ThreadPoolExecutor | None = None) -> BatchResult:
+    """Claim up to ``limit`` due rows and deliver them, each finished in its own transaction.
+
+    ``concurrency`` deliveries run at once (threads, from ``executor`` when a long-running worker keeps
+    one, so per-thread connections such as an SMTP session last across batches): a slow destination's
+    calls overlap with the others' and with the database's commits. Each row is delivered and
+    recorded on its own."""
+    if not isinstance(concurrency, int) or concurrency < 1:
+        raise CivicError(f"--concurrency: {concurrency!r}; expected a whole number of at least 1",
+                         field="concurrency")
     registered = deliverers(deployment.pm) if registered is None else registered
     lease = timedelta(seconds=lease_seconds)
     claimed = store.claim(engine=deployment.engine, worker=worker, now=deployment.clock(),
                           lease_seconds=lease_seconds, limit=limit, kinds=kinds)
-    sent = failed = dead = lost = 0
-    for row in claimed:
+
+    def one(row) -> str | None:
         if stop is not None and stop.is_set():
-            break  # the rest stay leased to this worker and are claimed again when the lease runs out
-        started = deployment.clock()
-        if row.tries > row.max_attempts:  # its last try was lost with a killed worker
-            store.finish(engine=deployment.engine, outbox_id=row.id, worker=worker, attempt=row.tries,
-                         started_at=started, finished_at=started, state=DeliveryState.DEAD,
-                         outcome=AttemptOutcome.REFUSED,
-                         reason=f"no tries left ({row.max_attempts}); the last was lost with its worker")
-            dead += 1
-            continue
-        if not store.hold(engine=deployment.engine, outbox_id=row.id, worker=worker, until=started + lease):
-            lost += 1
-            continue
-        item = _item(row)
-        deliverer = deliverer_for(registered, item.kind, deployment)
-        receipt = reason = None
-        outcome = AttemptOutcome.SENT
-        try:
-            if deliverer is None:
-                raise LookupError(f"no plugin delivers the outbox kind {item.kind!r} (register_deliverers); "
-                                  f"known: {', '.join(sorted(registered)) or 'none'}")
-            receipt = deliverer.deliver(deployment, item)
-        except DeliveryRefused as exc:
-            outcome, reason = AttemptOutcome.REFUSED, str(exc)
-        except Exception as exc:  # a destination down, a plugin's bug: recorded, retried, never lost
-            outcome, reason = AttemptOutcome.FAILED, f"{type(exc).__name__}: {exc}"
-        finished = deployment.clock()
-        next_at = None
-        if outcome is AttemptOutcome.SENT:
-            state = DeliveryState.SENT
-        elif outcome is AttemptOutcome.FAILED:
-            next_at = policy.after_failure(row.tries, row.max_attempts, finished)
-            state = DeliveryState.PENDING if next_at is not None else DeliveryState.DEAD
-            if next_at is None:
-                reason = f"{reason} (gave up after {row.tries} tries)"
+            return None  # left leased to this worker: claimed again when the lease runs out
+        return _deliver_one(deployment, row, worker=worker, lease=lease, registered=registered, policy=policy)
+
+    if concurrency == 1 or len(claimed) < 2:
+        outcomes = []
+        for row in claimed:
+            outcome = one(row)
+            if outcome is None:
+                break
+            outcomes.append(outcome)
+    else:
+        if executor is not None:
+            outcomes = [o for o in executor.map(one, claimed) if o is not None]
         else:
-            state = DeliveryState.DEAD
-        if receipt is not None and not isinstance(receipt, str):
-            receipt = str(receipt)
-        if not store.finish(engine=deployment.engine, outbox_id=row.id, worker=worker, attempt=row.tries,
-                            started_at=started, finished_at=finished, state=state, outcome=outcome, reason=reason,
-                            receipt=receipt, next_attempt_at=next_at):
-            lost += 1
-            continue
-        if state is DeliveryState.SENT:
-            sent += 1
-        elif state is DeliveryState.DEAD:
-            dead += 1
-            log.warning("outbox %s (%s to %s) is dead: %s", row.id, row.kind, row.destination, reason)
-        else:
-            failed += 1
-            log.info("outbox %s (%s to %s) failed, retry at %s: %s", row.id, row.kind, row.destination,
-                     next_at.isoformat(), reason)
-    return BatchResult(claimed=len(claimed), sent=sent, failed=failed, dead=dead, lost_lease=lost)
+            with ThreadPoolExecutor(max_workers=min(concurrency, len(claimed)),
+                                    thread_name_prefix="civiccrm-deliver") as pool:
+                outcomes = [o for o in pool.map(one, claimed) if o is not None]
+    return BatchResult(claimed=len(claimed), sent=outcomes.count("sent"), failed=outcomes.count("failed"),
+                       dead=outcomes.count("dead"), lost_lease=outcomes.count("lost"))
 
 
 def run(deployment, *, once: bool = False, limit: int = 20, lease_seconds: float = 300.0,
         interval: float = 2.0, worker: str | None = None, kinds: tuple[str, ...] | None = None,
-        stop: threading.Event | None = None, on_batch=None) -> BatchResult:
+        stop: threading.Event | None = None, on_batch=None, concurrency: int = 1) -> BatchResult:
     """Deliver until nothing is due (``once``) or until stopped (SIGTERM/SIGINT or ``stop``); the totals.
 
     As a service it sleeps ``interval`` seconds whenever nothing is due; ``once`` suits cron.
@@ -233,16 +268,23 @@ def run(deployment, *, once: bool = False, limit: int = 20, lease_seconds: float
     stop = stop or threading.Event()
     registered = deliverers(deployment.pm)
     total = BatchResult()
-    while not stop.is_set():
-        result = deliver_batch(deployment, worker=worker, limit=limit, lease_seconds=lease_seconds,
-                               registered=registered, kinds=kinds, stop=stop)
-        total = BatchResult(*(a + b for a, b in zip(attrs.astuple(total), attrs.astuple(result))))
-        if on_batch is not None and result.claimed:
-            on_batch(result)
-        if result.claimed == 0:
-            if once:
-                break
-            stop.wait(interval)
+    executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="civiccrm-deliver") \
+        if concurrency > 1 else None
+    try:
+        while not stop.is_set():
+            result = deliver_batch(deployment, worker=worker, limit=limit, lease_seconds=lease_seconds,
+                                   registered=registered, kinds=kinds, stop=stop, concurrency=concurrency,
+                                   executor=executor)
+            total = BatchResult(*(a + b for a, b in zip(attrs.astuple(total), attrs.astuple(result))))
+            if on_batch is not None and result.claimed:
+                on_batch(result)
+            if result.claimed == 0:
+                if once:
+                    break
+                stop.wait(interval)
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True)
     return total
 
 

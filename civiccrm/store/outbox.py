@@ -74,8 +74,11 @@ def hold(*, engine: Engine, outbox_id: int, worker: str, until: datetime) -> boo
 
 def finish(*, engine: Engine, outbox_id: int, worker: str, attempt: int, started_at: datetime,
            finished_at: datetime, state: DeliveryState, outcome: AttemptOutcome, reason: str | None,
-           receipt: str | None = None, next_attempt_at: datetime | None = None) -> bool:
-    """Record an attempt and the row's new state, if ``worker`` still holds it; False when it did not."""
+           receipt: str | None = None, next_attempt_at: datetime | None = None, on_sent=None) -> bool:
+    """Record an attempt and the row's new state, if ``worker`` still holds it; False when it did not.
+
+    ``on_sent(connection)`` runs in the same transaction when the row was sent (even if the lease was
+    lost meanwhile: what the destination answered is kept either way)."""
     values = {"state": state.value, "lease_token": None, "lease_until": None}
     if state is DeliveryState.SENT:
         values.update(sent_at=finished_at, receipt=(receipt or None) and receipt[:500])
@@ -89,6 +92,8 @@ def finish(*, engine: Engine, outbox_id: int, worker: str, attempt: int, started
         conn.execute(insert(attempts_t).values(
             outbox_id=outbox_id, attempt=attempt, worker=worker, started_at=started_at, finished_at=finished_at,
             outcome=outcome.value, reason=reason if done else f"{reason or outcome.value} (lease lost meanwhile)"))
+        if on_sent is not None and state is DeliveryState.SENT:
+            on_sent(conn)
         return done
 
 
