@@ -141,10 +141,16 @@ def history(deployment, tracking_number: str) -> list[CaseEvent]:
 
 
 def _change(deployment, tracking_number: str, actor: str, kind: str, transition, *, note=None,
-            hook="case_updated") -> Case:
-    """Load a case for update, let ``transition(case, now)`` evolve it, save it with its event, fire."""
+            hook="case_updated", guard=None) -> Case:
+    """Load a case for update, let ``transition(case, now)`` evolve it, save it with its event, fire.
+
+    ``guard(session, case)``, run with the case locked, may refuse the change (raise) or return words
+    added to the event's note (a supervisor's override)."""
     with deployment.session() as s:
         case = repo.load_case(session=s, tracking_number=tracking_number, for_update=True)
+        added = guard(s, case) if guard is not None else None
+        if added:
+            note = f"{note} ({added})" if note else added
         now = deployment.clock()
         case, changes = transition(case, now)
         case = attrs.evolve(case, updated_at=now)
@@ -203,15 +209,14 @@ def close(deployment, tracking_number: str, resolution: Resolution | None, *, ac
     if resolution is None:
         raise CivicError(f"case {tracking_number}: closing needs a resolution ({', '.join(r.value for r in Resolution)})", field="resolution")
     note = _clean_text(note, "note", MAX_DESCRIPTION)
-    override = integrations.check_close(deployment, tracking_number=tracking_number, resolution=resolution,
-                                        override_reason=_clean_text(override_reason, "override_reason", MAX_DESCRIPTION),
-                                        actor=override_by)
-    if override:
-        note = f"{note} ({override})" if note else override
+    override_reason = _clean_text(override_reason, "override_reason", MAX_DESCRIPTION)
     rules = sla.DeploymentRules(deployment)
     return _change(deployment, tracking_number, actor, "closed",
                    lambda case, now: lifecycle.close(case, resolution, now=now, rules=rules),
-                   note=note, hook="case_closed")
+                   note=note, hook="case_closed",
+                   guard=lambda s, case: integrations.check_close(
+                       deployment, session=s, case=case, resolution=resolution, override_reason=override_reason,
+                       actor=override_by))
 
 
 def reopen(deployment, tracking_number: str, *, actor: str = "system", reason: str | None = None) -> Case:

@@ -244,12 +244,11 @@ def receive(deployment, name: str, request) -> list[Applied]:
 # --- closing only when the work is done --------------------------------------------------------
 
 
-def check_close(deployment, *, tracking_number: str, resolution, override_reason: str | None, actor) -> str | None:
-    """Refuse closing a case as fixed while it has an open work order (unless a supervisor overrides);
-    the override note to record, or None."""
-    with deployment.session() as s:
-        case = repo.case_from_row(repo.get_case_row(session=s, tracking_number=tracking_number))
-        orders = store.work_orders_of(s.connection(), case.id)
+def check_close(deployment, *, session, case: Case, resolution, override_reason: str | None, actor) -> str | None:
+    """Refuse closing ``case`` as fixed while it has an open work order (unless a supervisor overrides);
+    the override note to record, or None. Runs in the closing transaction, with the case locked, so a
+    work order cannot open or complete between this check and the close."""
+    orders = store.work_orders_of(session.connection(), case.id)
     if not any(o.is_open for o in orders):
         return None
     allowed = actor is not None and (getattr(actor, "role", None) == "supervisor" or bool(
