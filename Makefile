@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 
 # Extra arguments for pytest, e.g. make test PYTEST_ARGS="tests/test_harness.py -v"
 PYTEST_ARGS ?=
+# The suite runs on every CPU (pytest-xdist); PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= auto
 
 # Database and data for `make run`.
 DB ?= sqlite:///var/civiccrm.db
@@ -64,7 +66,7 @@ postgres-deps:
 	fi
 
 test: install postgres-deps
-	bash scripts/with-postgres $(VENV_PY) -m pytest $(PYTEST_ARGS)
+	bash scripts/with-postgres $(VENV_PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 run: install
 	mkdir -p var
