@@ -27,6 +27,7 @@ from civiccrm.errors import CivicError
 from civiccrm.registries import Channel, Rendered, ReportPack
 from civiccrm.metrics.matrix import matrix, quadrant
 from civiccrm.services import cases
+from civiccrm.services import outbox as delivery
 from civiccrm.services.surveys import answers as survey_answers
 from civiccrm_plugins import council_pack
 
@@ -133,6 +134,7 @@ def loaded(deployment, outbox):
             tracking[name] = case.tracking_number
         elif kind == 1:
             cases.close(deployment, tracking[name], Resolution.FIXED)
+            delivery.run(deployment, once=True)  # the invitation goes out from the outbox, as `civiccrm deliver` sends it
         else:
             token = outbox.tokens[f"{name}@example.org"]
             survey_answers.answer(deployment, token, {"department_service": service, "timeliness": timely})

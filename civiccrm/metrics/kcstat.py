@@ -24,7 +24,6 @@ from zoneinfo import ZoneInfo
 import attrs
 from sqlalchemy import Float, and_, case, func, inspect, literal, or_, select, true
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import FunctionElement
 
 from civiccrm.domain.cases import Status
@@ -415,7 +414,9 @@ class KCStatFigures:
     repeats: Comparison
     repeat_days: int
     repeat_area: str
-    calls_available: bool
+    calls_available: bool = False
+    """Whether the database holds call records; set by the pack from the database itself (an analytics
+    copy holds only cases, so the case figures never decide it)."""
 
 
 def kcstat_figures(source, *, start: datetime, end: datetime, now: datetime, tz: ZoneInfo,
@@ -453,7 +454,6 @@ def kcstat_figures(source, *, start: datetime, end: datetime, now: datetime, tz:
                                           questions=survey[1])) if survey else None
         esc = both(lambda p: escalations(db, start=p.start, end=p.end))
         reps = both(lambda p: repeat_requests(db, start=p.start, end=p.end, days=repeat_days, area=repeat_area))
-        calls = has_call_records(db.connection() if isinstance(db, Session) else db)
     return KCStatFigures(
         period=period, fiscal_ytd=fiscal, now=now,
         volume={by: reports[by] for by in VOLUME_GROUPINGS},
@@ -461,7 +461,6 @@ def kcstat_figures(source, *, start: datetime, end: datetime, now: datetime, tz:
         fiscal=fiscal_cmp, backlog_age=ages, windows=tuple(windows),
         trend=tuple(months[TREND_MONTHS - 1:]), trend_year_before=tuple(months[:TREND_MONTHS]),
         satisfaction=sat, escalations=esc, repeats=reps, repeat_days=repeat_days, repeat_area=repeat_area,
-        calls_available=calls,
     )
 
 
