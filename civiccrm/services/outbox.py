@@ -240,19 +240,15 @@ def deliver_batch(deployment, *, worker: str, limit: int = 20, lease_seconds: fl
         return _deliver_one(deployment, row, worker=worker, lease=lease, registered=registered, policy=policy)
 
     if concurrency == 1 or len(claimed) < 2:
-        outcomes = []
-        for row in claimed:
-            outcome = one(row)
-            if outcome is None:
-                break
-            outcomes.append(outcome)
+        outcomes = [o for o in map(one, claimed) if o is not None]
     else:
-        if executor is not None:
-            outcomes = [o for o in executor.map(one, claimed) if o is not None]
-        else:
-            with ThreadPoolExecutor(max_workers=min(concurrency, len(claimed)),
-                                    thread_name_prefix="civiccrm-deliver") as pool:
-                outcomes = [o for o in pool.map(one, claimed) if o is not None]
+        pool = executor or ThreadPoolExecutor(max_workers=min(concurrency, len(claimed)),
+                                              thread_name_prefix="civiccrm-deliver")
+        try:
+            outcomes = [o for o in pool.map(one, claimed) if o is not None]
+        finally:
+            if pool is not executor:
+                pool.shutdown(wait=True)
     return BatchResult(claimed=len(claimed), sent=outcomes.count("sent"), failed=outcomes.count("failed"),
                        dead=outcomes.count("dead"), lost_lease=outcomes.count("lost"))
 

@@ -71,8 +71,11 @@ def filter_shape(filters: CaseFilter) -> tuple[str, ...]:
 
 def filter_values(filters: CaseFilter) -> dict:
     """The bound values of ``bound_conditions(filter_shape(filters))``."""
-    return {field: (list(value) if isinstance(value, tuple) else value)
-            for field in filter_shape(filters) for value in (getattr(filters, field),)}
+    values = {}
+    for field in filter_shape(filters):
+        value = getattr(filters, field)
+        values[field] = list(value) if isinstance(value, tuple) else value
+    return values
 
 
 def _conditions(shape: tuple[str, ...], value_of) -> list:
