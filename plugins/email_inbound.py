@@ -139,9 +139,29 @@ def poll_maildir(deployment, folder: Path) -> list[inbound.Received]:
     return results
 
 
+IMAP_TIMEOUT = 60.0
+"""Seconds an IMAP command may wait on the server before the poll gives up (no hang from cron)."""
+
+
+def _imap_words(exc: Exception) -> str:
+    """The server's or the socket's words, without a bytes repr."""
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc) or type(exc).__name__
+    text = exc.args[0] if exc.args else exc
+    return text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+
+
+def _quoted(folder: str) -> str:
+    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def poll_imap(deployment, url: str, *, folder: str = "INBOX") -> list[inbound.Received]:
     """File the unseen messages of an IMAP mailbox (``imaps://user@host[:port]``, password from
-    ``CIVICCRM_IMAP_PASSWORD``) and mark them seen."""
+    ``CIVICCRM_IMAP_PASSWORD``) oldest first and mark each one ``\\Seen`` once it is filed.
+
+    A message that cannot be filed now (the database is down, a bug) stays unseen for the next poll and
+    the others go on; one filed twice (a poll stopped between filing and marking) is a ``duplicate`` by
+    its Message-ID, not a second case."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("imap", "imaps") or not parts.hostname or not parts.username:
         raise CivicError(f"--imap: {url!r}; expected imaps://user@host[:port] or imap://user@host[:port]",
@@ -150,22 +170,41 @@ def poll_imap(deployment, url: str, *, folder: str = "INBOX") -> list[inbound.Re
     if not password:
         raise CivicError("--imap: no password; set CIVICCRM_IMAP_PASSWORD", field="imap")
     client_class = imaplib.IMAP4_SSL if parts.scheme == "imaps" else imaplib.IMAP4
+    try:
+        port = parts.port or (993 if parts.scheme == "imaps" else 143)
+    except ValueError:
+        raise CivicError(f"--imap: {url!r}: the port is not a number from 1 to 65535", field="imap") from None
+    where = f"{parts.scheme}://{parts.hostname}:{port}"
     results = []
     try:
-        with client_class(parts.hostname, parts.port or (993 if parts.scheme == "imaps" else 143)) as client:
-            client.login(urllib.parse.unquote(parts.username), password)
-            status, _ = client.select(folder)
+        with client_class(parts.hostname, port, timeout=IMAP_TIMEOUT) as client:
+            try:
+                client.login(urllib.parse.unquote(parts.username), password)
+            except imaplib.IMAP4.error as exc:
+                raise CivicError(f"--imap: {where}: login as {urllib.parse.unquote(parts.username)} refused: "
+                                 f"{_imap_words(exc)}", field="imap") from None
+            status, data = client.select(_quoted(folder))
             if status != "OK":
-                raise CivicError(f"--folder: the mailbox has no folder {folder!r}", field="folder")
-            _, found = client.uid("SEARCH", None, "UNSEEN")
+                raise CivicError(f"--folder: {where} has no folder {folder!r} ({_imap_words(Exception(*data))})",
+                                 field="folder")
+            status, found = client.uid("SEARCH", None, "UNSEEN")
+            if status != "OK":
+                raise CivicError(f"--imap: {where}: SEARCH UNSEEN failed: {_imap_words(Exception(*found))}")
             for uid in (found[0] or b"").split():
                 _, data = client.uid("FETCH", uid, "(BODY.PEEK[])")
                 raw = next((item[1] for item in data if isinstance(item, tuple)), None)
-                if raw is not None:
+                if raw is None:  # expunged by another client meanwhile
+                    continue
+                try:
                     results.append(receive_bytes(deployment, raw))
+                except Exception as exc:  # left unseen: the next poll tries it again
+                    log.exception("IMAP message %s of %s could not be filed", uid.decode(), where)
+                    results.append(inbound.Received(outcome="failed", reason=f"message UID {uid.decode()}: "
+                                                    f"{type(exc).__name__}: {exc}; left unseen for the next poll"))
+                    continue
                 client.uid("STORE", uid, "+FLAGS", "(\\Seen)")
     except (imaplib.IMAP4.error, OSError) as exc:
-        raise CivicError(f"--imap: {parts.hostname}: {exc}") from None
+        raise CivicError(f"--imap: {where}: {_imap_words(exc)}", field="imap") from None
     return results
 
 
@@ -221,5 +260,7 @@ def register_commands(cli):
                                                                                   folder=folder)
         click.echo(f"{len(results)} message(s): {summary(results)}")
         for r in results:
-            if r.outcome in ("refused", "limited"):
+            if r.outcome in ("refused", "limited", "failed"):
                 click.echo(f"  {r.outcome}: {r.reason}", err=True)
+        if any(r.outcome == "failed" for r in results):
+            raise CivicError("email poll: some messages could not be filed now; they are left for the next poll")

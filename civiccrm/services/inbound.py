@@ -33,7 +33,8 @@ class Received:
     """What became of one inbound message."""
 
     outcome: str
-    """case, note, triage, duplicate, limited, awaiting_choice, answered, ignored, bounce or refused."""
+    """case, note, triage, duplicate, limited, awaiting_choice, answered, ignored, bounce or refused
+    (``failed``: a poller could not file it now and leaves it for the next poll; not logged)."""
     tracking_number: str | None = None
     reason: str = ""
     reply: str | None = None
