@@ -140,27 +140,36 @@ def history(deployment, tracking_number: str) -> list[CaseEvent]:
         return repo.history(session=s, case_id=row.id)
 
 
-def _change(deployment, tracking_number: str, actor: str, kind: str, transition, *, note=None,
+def _change(deployment, tracking_number: str, actor: str, kind, transition, *, note=None,
             hook="case_updated", guard=None) -> Case:
     """Load a case for update, let ``transition(case, now)`` evolve it, save it with its event, fire.
 
+    ``kind`` is the event's kind, or ``kind(case)`` choosing it from the locked case.
     ``guard(session, case)``, run with the case locked, may refuse the change (raise) or return words
     added to the event's note (a supervisor's override)."""
+    return _change_event(deployment, tracking_number, actor, kind, transition, note=note, hook=hook, guard=guard)[0]
+
+
+def _change_event(deployment, tracking_number: str, actor: str, kind, transition, *, note=None,
+                  hook="case_updated", guard=None) -> tuple[Case, CaseEvent]:
+    """``_change``, returning the saved event too (with its id): the row this change wrote."""
     with deployment.session() as s:
         case = repo.load_case(session=s, tracking_number=tracking_number, for_update=True)
         added = guard(s, case) if guard is not None else None
         if added:
             note = f"{note} ({added})" if note else added
+        if callable(kind):
+            kind = kind(case)
         now = deployment.clock()
         case, changes = transition(case, now)
         case = attrs.evolve(case, updated_at=now)
         event = CaseEvent(kind=kind, at=now, actor=actor, changes=changes, note=note, origin="intake")
-        repo.save_case(session=s, case=case, event=event)
+        event = attrs.evolve(event, id=repo.save_case(session=s, case=case, event=event), case_id=case.id)
         integrations.queue(deployment, connection_or_session=s, case=case, event=event)
         notifications.queue(deployment, connection_or_session=s, case=case, event=event)
         s.commit()
     fire(deployment, hook, case=case, event=event)
-    return case
+    return case, event
 
 
 def assign(deployment, tracking_number: str, *, work_group: str | None = None,
@@ -189,6 +198,27 @@ def add_note(deployment, tracking_number: str, note: str, *, actor: str = "syste
         raise CivicError("note: empty note", field="note")
     return _change(deployment, tracking_number, actor, "public_note" if public else "note",
                    lambda case, now: (case, {}), note=note)
+
+
+def resident_update(deployment, tracking_number: str, text: str, *, actor: str, reopen: bool,
+                    guard=None) -> CaseEvent:
+    """A requester's update (Open311 servicerequestupdates): a public note, or, when ``reopen`` and the
+    case is closed, its reopening with ``text`` as the reason. Decided with the case locked; the
+    event written, with its id. ``guard(session, case)`` may refuse the update (as in ``close``)."""
+    text = _clean_text(text, "description", MAX_DESCRIPTION)
+    if not text:
+        raise CivicError("description: missing; say what changed", field="description")
+    rules = sla.DeploymentRules(deployment)
+
+    def kind(case):
+        return "reopened" if reopen and not case.is_open else "public_note"
+
+    def transition(case, now):
+        if reopen and not case.is_open:
+            return lifecycle.reopen(case, now=now, rules=rules)
+        return case, {}
+
+    return _change_event(deployment, tracking_number, actor, kind, transition, note=text, guard=guard)[1]
 
 
 def change_status(deployment, tracking_number: str, status: Status, *, actor: str = "system",
@@ -244,8 +274,8 @@ def merge(deployment, duplicate: str, into: str, *, actor: str = "system") -> Ca
                            note=f"duplicate of {target.tracking_number}", origin="intake")
         noted = CaseEvent(kind="note", at=now, actor=actor, changes={"merged_from": [None, case.tracking_number]},
                           note=f"{case.tracking_number} was merged into this case", origin="intake")
-        repo.save_case(session=s, case=case, event=merged)
-        repo.save_case(session=s, case=target, event=noted)
+        merged = attrs.evolve(merged, id=repo.save_case(session=s, case=case, event=merged), case_id=case.id)
+        noted = attrs.evolve(noted, id=repo.save_case(session=s, case=target, event=noted), case_id=target.id)
         duplicates.link_merge(s.connection(), duplicate=case, target=target, at=now, actor=actor)
         integrations.queue(deployment, connection_or_session=s, case=case, event=merged)
         notifications.queue(deployment, connection_or_session=s, case=case, event=merged)

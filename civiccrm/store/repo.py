@@ -142,10 +142,13 @@ _SAVE_CASE = update(CaseRow.__table__).where(CaseRow.__table__.c.id == bindparam
     {name: bindparam(name) for name in SAVED_COLUMNS})
 
 
-def save_case(*, session: Session, case: Case, event: CaseEvent) -> None:
-    """Write a case a transition evolved, and the history event of the change (the caller commits)."""
+def save_case(*, session: Session, case: Case, event: CaseEvent) -> int:
+    """Write a case a transition evolved, and the history event of the change (the caller commits);
+    the event's id, as the insert returned it (not read back: another writer's event may be newer)."""
+    event_id = session.execute(_INSERT_EVENT.returning(CaseEventRow.__table__.c.id),
+                               event_values(case.id, event)).scalar_one()
     session.execute(_SAVE_CASE, {**case_columns(case), "b_id": case.id})
-    add_event(session=session, case_id=case.id, event=event)
+    return event_id
 
 
 def history(*, session: Session, case_id: int) -> list[CaseEvent]:

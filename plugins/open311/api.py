@@ -450,17 +450,12 @@ def post_update(fmt: str):
     for name in ("update_id", "first_name", "last_name", "email", "phone", "account_id", "title"):
         params.text(values, name, 320)
     params.text(values, "media_url", case_service.MAX_MEDIA_URL)
-    case = case_service.get(deployment, tracking_number)
-    with deployment.engine.connect() as connection:
-        apikeys.check_may_update(key, case=case, created_by=queries.created_by(connection, case.id))
-    actor = apikeys.actor(key)
-    if status == "open" and not case.is_open:
-        case_service.reopen(deployment, case.tracking_number, actor=actor, reason=description)
-        kind = "reopened"
-    else:
-        case_service.add_note(deployment, case.tracking_number, description, actor=actor, public=True)
-        kind = "public_note"
-    event = next(e for e in reversed(case_service.history(deployment, case.tracking_number)) if e.kind == kind)
+
+    def may_update(session, case):
+        apikeys.check_may_update(key, case=case, created_by=queries.created_by(session.connection(), case.id))
+
+    event = case_service.resident_update(deployment, tracking_number, description, actor=apikeys.actor(key),
+                                         reopen=status == "open", guard=may_update)
     return respond(fmt, "service_request_updates", [{"update_id": str(event.id)}])
 
 
