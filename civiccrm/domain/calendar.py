@@ -35,6 +35,20 @@ def parse_interval(text: str, *, where: str) -> tuple[time, time]:
     return start, end
 
 
+def parse_day_hours(raw: list[str], *, where: str) -> tuple[tuple[time, time], ...]:
+    """A weekday's intervals (``["07:00-12:00", "13:00-17:00"]``), sorted, none overlapping."""
+    intervals = sorted(parse_interval(t, where=where) for t in raw)
+    for (s1, e1), (s2, e2) in zip(intervals, intervals[1:]):
+        if s2 < e1:
+            raise CivicError(f"{where}: intervals {s1:%H:%M}-{e1:%H:%M} and {s2:%H:%M}-{e2:%H:%M} overlap")
+    return tuple(intervals)
+
+
+def format_day_hours(intervals) -> str:
+    """The inverse of :func:`parse_day_hours`, as one line: ``"07:00-12:00, 13:00-17:00"``."""
+    return ", ".join(f"{s:%H:%M}-{'24:00' if e == time.max else f'{e:%H:%M}'}" for s, e in intervals)
+
+
 def to_epoch(moment: datetime) -> float:
     """Seconds since 1970-01-01 UTC of an aware datetime."""
     if moment.utcoffset() is None:
@@ -270,6 +284,10 @@ class BusinessCalendar:
     holidays: HolidaySet | None = None
     closures: frozenset[date] = frozenset()
     """Local dates the team does not work beyond the public holidays (a storm day)."""
+    worked: frozenset[date] = frozenset()
+    """Public holidays the team works all the same (set in the admin); a closure still wins."""
+    hours_from: tuple[tuple[date, tuple[tuple[tuple[time, time], ...], ...]], ...] = ()
+    """Later weekly hours, each (first local date, seven days like ``hours``), oldest first."""
 
     @cached_property
     def tz(self) -> ZoneInfo:
@@ -287,7 +305,7 @@ class BusinessCalendar:
     def is_holiday(self, day: date) -> bool:
         if day in self.closures:
             return True
-        if self.holidays is None:
+        if self.holidays is None or day in self.worked:
             return False
         year_set = self._holiday_cache.get(day.year)
         if year_set is None:
@@ -299,7 +317,16 @@ class BusinessCalendar:
         """Opening intervals on a local date (none on holidays and closures)."""
         if self.is_holiday(day):
             return ()
-        return self.hours[day.weekday()]
+        return self.hours_on(day)[day.weekday()]
+
+    def hours_on(self, day: date) -> tuple[tuple[tuple[time, time], ...], ...]:
+        """The weekly hours in force on a local date: the latest of ``hours_from`` begun by then, else ``hours``."""
+        week = self.hours
+        for first, later in self.hours_from:
+            if first > day:
+                break
+            week = later
+        return week
 
     def is_open(self, moment: datetime) -> bool:
         """Whether the team is working at ``moment``."""

@@ -48,6 +48,8 @@ class ServiceType:
     """Code of the business calendar the time-frame is counted on (the city's default if None)."""
     keywords: tuple[str, ...] = ()
     description: str | None = None
+    active: bool = True
+    """False once the city stops taking new requests of this type (set in the admin); its cases stay."""
 
 
 @attrs.frozen

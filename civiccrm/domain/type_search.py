@@ -8,7 +8,7 @@ def _words(text: str) -> list[str]:
 
 
 def search_types(taxonomy: Taxonomy, text: str, *, limit: int = 15) -> list[ServiceType]:
-    """Service types matching every word of ``text``, best first: a name starting with the words,
+    """Active service types matching every word of ``text``, best first: a name starting with the words,
     then words in the name, then in the category/type/detail, keywords or description."""
     words = _words(text)
     if not words:
@@ -16,6 +16,8 @@ def search_types(taxonomy: Taxonomy, text: str, *, limit: int = 15) -> list[Serv
     phrase = " ".join(words)
     scored = []
     for service_type in taxonomy.service_types.values():
+        if not service_type.active:
+            continue
         name = " ".join(_words(service_type.name))
         taxonomy_words = " ".join(_words(" ".join(filter(None, (service_type.category, service_type.type,
                                                                    service_type.detail)))))

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from civiccrm.domain import calls as call_domain
 from civiccrm.domain.attributes import ATTRIBUTE_CODE, AttributeValue, Datatype, ServiceAttribute
-from civiccrm.domain.calendar import WEEKDAYS, BusinessCalendar, HolidaySet, parse_interval
+from civiccrm.domain.calendar import WEEKDAYS, BusinessCalendar, HolidaySet, parse_day_hours
 from civiccrm.domain.geo import CityMap
 from civiccrm.domain.profile import CityProfile
 from civiccrm.domain.taxonomy import Department, ServiceType, SlaBasis, Taxonomy, WorkGroup
@@ -163,11 +163,7 @@ def _load_calendars(table: dict, tz: str, file: Path) -> tuple[dict[str, Busines
                 raw = [raw]
             if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
                 raise CivicError(f"{file}: {where}hours.{day}: {raw!r} is not a list of intervals like [\"07:00-20:00\"]")
-            intervals = sorted(parse_interval(t, where=f"{file}: {where}hours.{day}") for t in raw)
-            for (s1, e1), (s2, e2) in zip(intervals, intervals[1:]):
-                if s2 < e1:
-                    raise CivicError(f"{file}: {where}hours.{day}: intervals {s1:%H:%M}-{e1:%H:%M} and {s2:%H:%M}-{e2:%H:%M} overlap")
-            week.append(tuple(intervals))
+            week.append(parse_day_hours(raw, where=f"{file}: {where}hours.{day}"))
         holidays = None
         if "holidays" in spec:
             _check_keys(spec["holidays"], _HOLIDAYS, where=f"{where}holidays.", file=file)

@@ -78,6 +78,9 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system") -> Case:
     """Create a case from a contact: route it, give it a tracking number and a due time."""
     profile = deployment.profile
     service_type = profile.service_type(draft.service_code)
+    if not service_type.active:
+        raise CivicError(f"service_code: {service_type.code!r} ({service_type.name}) is no longer taken; "
+                         "choose another service type", field="service_code")
     description = _clean_text(draft.description, "description", MAX_DESCRIPTION) or ""
     if not description:
         raise CivicError("description: a case needs a description of the problem", field="description")

@@ -14,7 +14,7 @@ from civiccrm.domain.timeutil import utcnow
 from civiccrm.errors import CivicError
 from civiccrm.profiles import load_profile
 from civiccrm.registries import Registry
-from civiccrm.services import config_changes, sla
+from civiccrm.services import config_changes
 from civiccrm.store import migrate, repo
 from civiccrm.store.db import is_initialised, make_engine, session
 
@@ -40,6 +40,14 @@ class Deployment:
     """The plugins as this city sees them (``plugins.for_city``)."""
     clock: Callable[[], datetime] = utcnow
     registry: Registry = attrs.field(init=False)
+    base_profile: CityProfile = attrs.field(init=False)
+    """The profile as its folder gives it, before the configuration stored in the database."""
+    config_generation: tuple | None = attrs.field(init=False, default=None)
+    """How far the stored configuration had come when ``profile`` was built (``config_changes.generation``)."""
+
+    @base_profile.default
+    def _base_profile(self) -> CityProfile:
+        return self.profile
 
     @registry.default
     def _registry(self) -> Registry:
@@ -72,11 +80,11 @@ def init_deployment(url: str | None, city: str) -> Deployment:
             raise CivicError(
                 f"--city: this database was set up for {existing!r}; it cannot be switched to {profile.slug!r}"
             )
-        repo.sync_profile(session=s, profile=profile)
-        s.commit()
     deployment = Deployment(engine=engine, profile=profile, pm=plugins.for_city(profile))
-    sla.load_stored_policies(deployment)
-    config_changes.load_stored_closures(deployment)  # closures added in the admin
+    config_changes.load_stored_config(deployment)  # SLA versions, calendars and taxonomy changed in the admin
+    with session(engine) as s:
+        repo.sync_profile(session=s, profile=deployment.profile)
+        s.commit()
     from civiccrm.services.surveys import action_plans as survey_action_plans
 
     survey_action_plans.load_profile_action_plans(deployment)  # the profile's action plans, once each (by code)
@@ -102,6 +110,5 @@ def open_deployment(url: str | None = None) -> Deployment:
         raise CivicError(f"city profile {slug!r} of this database is not installed (looked in {saved_path})")
     profile = load_profile(folder)
     deployment = Deployment(engine=engine, profile=profile, pm=plugins.for_city(profile))
-    sla.load_stored_policies(deployment)
-    config_changes.load_stored_closures(deployment)  # closures added in the admin
+    config_changes.load_stored_config(deployment)  # SLA versions, calendars and taxonomy changed in the admin
     return deployment

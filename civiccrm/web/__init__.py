@@ -1,6 +1,7 @@
 """The Flask application factory: the Open311 API, public pages and admin screens."""
 
 import os
+import time
 
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -37,6 +38,9 @@ class Config:
     LOGIN_LIMIT_PER_ACCOUNT = 10
     LOGIN_LIMIT_PER_ADDRESS = 50
     LOGIN_LIMIT_WINDOW_SECONDS = 15 * 60
+    CONFIG_CHECK_SECONDS = 0.0
+    """How often a worker looks whether the stored configuration changed (0: at the start of every request,
+    one read of two small counts); a change made through another worker or the CLI is used from then on."""
 
 
 class DevelopmentConfig(Config):
@@ -91,6 +95,17 @@ def create_app(config: dict | None = None, *, deployment=None) -> Flask:
     security.init_app(app)
     i18n.init_app(app)
     labels.init_app(app)
+
+    @app.before_request
+    def current_configuration():
+        """Reload SLA versions, calendars and taxonomy when another process changed them."""
+        state = app.extensions["civiccrm"]
+        now = time.monotonic()
+        if now - state.get("config_checked", float("-inf")) >= app.config["CONFIG_CHECK_SECONDS"]:
+            from civiccrm.services import config_changes
+
+            config_changes.refresh(get_deployment())
+            state["config_checked"] = now
 
     @app.errorhandler(CivicError)
     def civic_error(exc):

@@ -265,6 +265,7 @@ def services(fmt: str):
             "keywords": ", ".join(st.keywords) or None, "group": st.category,
         }
         for st in sorted(profile.taxonomy.service_types.values(), key=lambda s: ((s.category or ""), s.name))
+        if st.active
     ]
     return respond(fmt, "services", data)
 

@@ -5,6 +5,7 @@ from datetime import date
 
 from flask import flash, redirect, render_template, request, url_for
 
+from civiccrm.domain.calendar import WEEKDAYS, format_day_hours
 from civiccrm.domain.taxonomy import SlaBasis
 from civiccrm.domain.users import Permission
 from civiccrm.errors import CivicError
@@ -60,13 +61,19 @@ def add_closure(calendar_code):
     """Close a calendar on a day (today or later), with a reason."""
     from civiccrm.services import config_changes
 
+    return _day_with_reason(calendar_code, config_changes.add_closure, "date: choose the day the city is closed",
+                            lambda day: _("%(calendar)s is closed on %(day)s.", calendar=calendar_code, day=day),
+                            url_for("admin.config"))
+
+
+def _day_with_reason(calendar_code, change, missing: str, done, back: str):
+    """A calendar change of one day (form fields ``date``, ``reason``), then back to ``back``."""
     day = _date(request.form, "date")
     if day is None:
-        raise CivicError("date: choose the day the city is closed", field="date")
-    config_changes.add_closure(get_deployment(), calendar_code, day, actor=current_actor().name,
-                               reason=request.form.get("reason", ""))
-    flash(_("%(calendar)s is closed on %(day)s.", calendar=calendar_code, day=day.isoformat()), "info")
-    return redirect(url_for("admin.config"))
+        raise CivicError(missing, field="date")
+    change(get_deployment(), calendar_code, day, actor=current_actor().name, reason=request.form.get("reason", ""))
+    flash(done(day.isoformat()), "info")
+    return redirect(back)
 
 
 @bp.post("/config/calendars/<calendar_code>/closures/<day>/remove")
@@ -111,7 +118,51 @@ def sla_policy(service_code):
     return render_template(
         "admin/sla_policy.html", service_type=service_type, current=profile.sla_policy(service_type, now),
         versions=list(reversed(profile.sla.history(service_type.code))), bases=SlaBasis.ALL,
-        calendars=sorted(profile.calendars), changes=config_changes.recent(deployment, subject=service_type.code),
+        calendars=sorted(profile.calendars), changes=config_changes.recent(deployment, subject=service_type.code,
+                                                                        kind="sla_policy"),
         can_edit=allowed(Permission.CONFIG_EDIT), error=error, values=request.form,
         today=now.astimezone(profile.tz).date().isoformat(),
     ), 400 if error else 200
+
+
+@bp.get("/config/calendars/<calendar_code>")
+@permission(Permission.CASE_VIEW)
+def calendar(calendar_code):
+    """A calendar's weekly hours (in force and from later dates) and its public holidays ahead."""
+    from civiccrm.services import config_changes
+
+    deployment = get_deployment()
+    found = config_changes.find_calendar(deployment, calendar_code)
+    today = deployment.clock().astimezone(deployment.profile.tz).date()
+    changes = [c for c in config_changes.recent(deployment, subject=found.code, limit=100)
+               if c.kind in ("hours", "holiday_worked")]
+    return render_template("admin/calendar.html", calendar=found, weekdays=WEEKDAYS, today=today.isoformat(),
+                           now_hours=found.hours_on(today), later=[(d, h) for d, h in found.hours_from if d > today],
+                           holidays=config_changes.holidays_ahead(found, today), changes=changes,
+                           can_edit=allowed(Permission.CONFIG_EDIT), hours_text=format_day_hours)
+
+
+@bp.post("/config/calendars/<calendar_code>/hours")
+@permission(Permission.CONFIG_EDIT)
+def add_hours(calendar_code):
+    """New weekly hours from a date (today or later): fields ``effective_from`` and ``hours_monday`` ..
+    ``hours_sunday`` (``"08:00-12:00, 13:00-17:00"``; empty: closed)."""
+    from civiccrm.services import config_changes
+
+    form = request.form
+    first = _date(form, "effective_from")
+    config_changes.add_hours(get_deployment(), calendar_code, {day: form.get(f"hours_{day}", "") for day in WEEKDAYS},
+                             effective_from=first, actor=current_actor().name)
+    flash(_("New hours saved."), "info")
+    return redirect(url_for("admin.calendar", calendar_code=calendar_code))
+
+
+@bp.post("/config/calendars/<calendar_code>/worked")
+@permission(Permission.CONFIG_EDIT)
+def work_on_holiday(calendar_code):
+    """Work on a public holiday (fields ``date``, ``reason``): due times computed from then on count it."""
+    from civiccrm.services import config_changes
+
+    return _day_with_reason(calendar_code, config_changes.work_on_holiday, "date: choose the holiday worked",
+                            lambda day: _("%(calendar)s works on %(day)s.", calendar=calendar_code, day=day),
+                            url_for("admin.calendar", calendar_code=calendar_code))
