@@ -29,6 +29,7 @@ DEFAULT_PLUGINS = (
     "civiccrm_plugins.council_pack",
     "civiccrm_plugins.kcstat_pack",
     "civiccrm_plugins.tulsa_pack",
+    "civiccrm_plugins.resident_survey_pack",
     "civiccrm_plugins.integrations",
     "civiccrm_plugins.open311_client",
     "civiccrm_plugins.webhooks",

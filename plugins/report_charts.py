@@ -157,3 +157,38 @@ def matrix_panels(current, before, *, timeliness_target: float, satisfaction_tar
                                arrowprops={"arrowstyle": "->", "color": GREY, "linewidth": 0.8})
 
     return draw
+
+
+def interval_bars(labels, values, intervals, low_sample, *, reference=None, reference_label: str = "",
+                  line: float | None = None, line_label: str = ""):
+    """Horizontal bars of shares with their intervals as whiskers (hatched when low sample).
+
+    ``intervals`` are (low, high) or None per bar; ``reference`` an optional second value per bar
+    drawn as a grey diamond (e.g. the previous wave); ``line`` a dashed vertical line (e.g. the city).
+    """
+
+    def draw(figure):
+        ax = figure.add_subplot()
+        _margins(figure, labels, bottom=0.3 / figure.get_figheight() + 0.05, top=1 - 0.1 / figure.get_figheight())
+        ys = list(range(len(labels)))[::-1]
+        for y, value, interval, low in zip(ys, values, intervals, low_sample):
+            if value is None:
+                continue
+            ax.barh(y, value, color="white" if low else BLUE, edgecolor=BLUE, hatch="//" if low else None)
+            if interval is not None:
+                ax.plot(list(interval), [y, y], color="#222", linewidth=1)
+                ax.plot(list(interval), [y, y], "|", color="#222", markersize=5)
+        if reference is not None:
+            points = [(v, y) for y, v in zip(ys, reference) if v is not None]
+            if points:
+                ax.plot([p[0] for p in points], [p[1] for p in points], "D", color=GREY, markersize=4,
+                        label=reference_label)
+        if line is not None:
+            ax.axvline(line, color=RED, linestyle="--", linewidth=1, label=f"{line_label} {line:.0%}")
+        ax.set_yticks(ys, labels)
+        ax.set_xlim(0, 1)
+        _percent_axis(ax.xaxis)
+        if line is not None or (reference is not None and any(v is not None for v in reference)):
+            ax.legend(loc="lower right", frameon=False, fontsize=7)
+
+    return draw

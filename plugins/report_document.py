@@ -254,6 +254,24 @@ def pack_settings(deployment, table_name: str, defaults: dict) -> tuple[dict, di
     return table, {**defaults, **table}, where
 
 
+def survey_pack_settings(deployment, table_name: str, defaults: dict) -> tuple[dict, str, dict]:
+    """``pack_settings`` for a survey pack: ``min_sample`` and ``paper`` checked, an ``instrument``
+    given in the table checked against the profile's surveys; (settings, name for messages, the
+    profile's surveys by code)."""
+    from civiccrm.services.surveys.instruments import instruments
+
+    table, found, where = pack_settings(deployment, table_name, defaults)
+    n = found["min_sample"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise CivicError(f"{where}.min_sample: {n!r} is not a whole number of 1 or more")
+    check_paper(where, found["paper"])
+    known = instruments(deployment)
+    if table.get("instrument") is not None and found["instrument"] not in known:
+        raise CivicError(f"{where}.instrument: no survey {found['instrument']!r} in {deployment.profile.name}; "
+                         f"known: {', '.join(sorted(known)) or 'none'}")
+    return found, where, known
+
+
 def check_paper(where: str, paper) -> str:
     if paper not in PAPER_SIZES:
         raise CivicError(f"{where}.paper: {paper!r}; expected one of {', '.join(PAPER_SIZES)}")

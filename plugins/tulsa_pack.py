@@ -14,14 +14,13 @@ Settings, under ``[plugins.tulsa_customer_service]``: ``instrument`` (default ``
 from datetime import datetime
 
 from civiccrm import hookimpl
-from civiccrm.errors import CivicError
 from civiccrm.metrics.customer_service import CUSTOMER_SERVICE_METRICS, invitations, item_counts
 from civiccrm.metrics.kcstat import LOW_SAMPLE, Period, Share
 from civiccrm.metrics.summary import read_snapshot
 from civiccrm.store.analytics import report_source
 from civiccrm.store.surveys import list_action_plans
 from civiccrm_plugins import report_charts as charts
-from civiccrm_plugins.report_document import Column, Document, Section, Table, check_paper, document_pack, pack_settings
+from civiccrm_plugins.report_document import Column, Document, Section, Table, document_pack, survey_pack_settings
 
 NAME = "tulsa-customer-service"
 SETTINGS_TABLE = "tulsa_customer_service"
@@ -31,17 +30,7 @@ KINDS = ("internal", "external")
 
 def settings(deployment) -> dict:
     """Defaults, then ``[plugins.tulsa_customer_service]``, checked; the instrument resolved (None if absent)."""
-    from civiccrm.services.surveys.instruments import instruments
-
-    table, found, where = pack_settings(deployment, SETTINGS_TABLE, DEFAULTS)
-    n = found["min_sample"]
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise CivicError(f"{where}.min_sample: {n!r} is not a whole number of 1 or more")
-    check_paper(where, found["paper"])
-    known = instruments(deployment)
-    if "instrument" in table and found["instrument"] not in known:
-        raise CivicError(f"{where}.instrument: no survey {found['instrument']!r} in {deployment.profile.name}; "
-                         f"known: {', '.join(sorted(known)) or 'none'}")
+    found, _, known = survey_pack_settings(deployment, SETTINGS_TABLE, DEFAULTS)
     found["survey"] = known.get(found["instrument"])
     return found
 

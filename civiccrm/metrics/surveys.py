@@ -8,7 +8,7 @@ design-weighted share and variance for stratified samples; no interval, and the 
 "not representative", for convenience samples.
 """
 
-from sqlalchemy import Integer, String, cast, func, literal, or_, select
+from sqlalchemy import Integer, String, and_, cast, func, literal, or_, select
 
 from civiccrm.domain.sampling import Method
 from civiccrm.domain.survey_stats import StratumCount, stratified_share, wilson
@@ -85,12 +85,15 @@ def _design(conn, instrument_code: str, plan_code: str | None):
 
 
 def results(deployment, instrument_code: str, *, item: str | None = None, by: str | None = None,
-            plan: str | None = None) -> dict:
+            plan: str | None = None, wave: str | None = None, items: list[str] | None = None) -> dict:
     """Per group and rated item (scale, yes/no): answered, acceptable share, mean, interval, target,
     baseline, flags (``rows``); per group and choice or yes/no item: count and share per option
-    (``choices``); per group and free-text item: answers given (``text_items``)."""
+    (``choices``); per group and free-text item: answers given (``text_items``). ``wave`` keeps
+    the responses of one wave only; ``items`` the items named only."""
     instrument = deployment.registry.survey_instrument(deployment.profile, instrument_code)
     asked = [instrument.question(item)] if item is not None else list(instrument.questions)
+    if items is not None:
+        asked = [q for q in asked if q.code in items]
     rated = [q for q in asked if q.is_rated]
     optioned = [q for q in asked if q.type in (QuestionType.CHOICE, QuestionType.YES_NO)]
     texts = [q for q in asked if q.type is QuestionType.TEXT]
@@ -115,8 +118,12 @@ def results(deployment, instrument_code: str, *, item: str | None = None, by: st
                  .group_by(*keys))
         if plan_id is not None and plan:
             query = query.where(_r.plan_id == plan_id)
+        if wave is not None:
+            query = query.where(_r.wave == wave)
         raw = conn.execute(query).all() if codes else []
         only_plan = _r.plan_id == plan_id if plan_id is not None and plan else None
+        if wave is not None:
+            only_plan = _r.wave == wave if only_plan is None else and_(only_plan, _r.wave == wave)
         grouping = [] if by is None else [group]  # no GROUP BY on the constant "all"
         options = _option_counts(conn, instrument_code, source, group, grouping, optioned, only_plan)
         text_counts = _text_counts(conn, instrument_code, source, group, grouping, texts, only_plan)
@@ -175,6 +182,14 @@ def results(deployment, instrument_code: str, *, item: str | None = None, by: st
                            for g, n in sorted(invited.items(), key=lambda kv: str(kv[0])) if n},
         "rows": rows, "choices": options, "text_items": text_counts, "definitions": DEFINITIONS,
     }
+
+
+def waves(deployment, instrument_code: str) -> dict[str, int]:
+    """Wave -> responses stored for it (responses without a wave left out)."""
+    query = (select(_r.wave, func.count()).where(_r.instrument == instrument_code, _r.wave.is_not(None))
+             .group_by(_r.wave))
+    with deployment.engine.connect() as conn:
+        return {w: int(n) for w, n in conn.execute(query)}
 
 
 def _option_counts(conn, instrument_code: str, source, group, grouping, questions, only_plan) -> list[dict]:
