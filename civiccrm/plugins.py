@@ -30,6 +30,7 @@ DEFAULT_PLUGINS = (
     "civiccrm_plugins.kcstat_pack",
     "civiccrm_plugins.tulsa_pack",
     "civiccrm_plugins.resident_survey_pack",
+    "civiccrm_plugins.employee_survey_pack",
     "civiccrm_plugins.integrations",
     "civiccrm_plugins.open311_client",
     "civiccrm_plugins.webhooks",

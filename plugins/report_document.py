@@ -272,6 +272,17 @@ def survey_pack_settings(deployment, table_name: str, defaults: dict) -> tuple[d
     return found, where, known
 
 
+def document_frame(deployment, pack: str, config: dict, definitions, *, start: datetime, end: datetime):
+    """(the period, its label, the Document fields every pack fills the same way) for ``[start, end)``."""
+    from civiccrm.metrics.kcstat import Period
+
+    profile = deployment.profile
+    period = Period(start, end, profile.tz)
+    label = f"{period.first_day} to {period.last_day}"
+    return period, label, {"pack": pack, "city": profile.name, "period_label": label, "definitions": definitions,
+                           "paper": config["paper"], "min_sample": config["min_sample"]}
+
+
 def check_paper(where: str, paper) -> str:
     if paper not in PAPER_SIZES:
         raise CivicError(f"{where}.paper: {paper!r}; expected one of {', '.join(PAPER_SIZES)}")

@@ -20,10 +20,11 @@ from datetime import date, datetime
 from civiccrm import hookimpl
 from civiccrm.errors import CivicError
 from civiccrm.metrics.definitions import Metric
-from civiccrm.metrics.kcstat import LOW_SAMPLE, Period, Share
+from civiccrm.metrics.kcstat import LOW_SAMPLE, Share
 from civiccrm.metrics.surveys import DEFINITIONS, results, waves
 from civiccrm_plugins import report_charts as charts
-from civiccrm_plugins.report_document import Column, Document, Section, Table, document_pack, survey_pack_settings
+from civiccrm_plugins.report_document import (Column, Document, Section, Table, document_frame, document_pack,
+                                              survey_pack_settings)
 
 NAME = "resident-survey"
 SETTINGS_TABLE = "resident_survey"
@@ -245,11 +246,8 @@ class _Builder:
 def resident_document(deployment, *, start: datetime, end: datetime) -> Document:
     config = settings(deployment)
     profile = deployment.profile
-    period = Period(start, end, profile.tz)
-    label = f"{period.first_day} to {period.last_day}"
+    period, label, common = document_frame(deployment, NAME, config, RESIDENT_METRICS, start=start, end=end)
     survey = config["survey"]
-    common = {"pack": NAME, "city": profile.name, "period_label": label, "definitions": RESIDENT_METRICS,
-              "paper": config["paper"], "min_sample": config["min_sample"]}
     if survey is None:
         what = f"survey {config['instrument']!r}" if config["instrument"] else "survey imported by waves (wave_column)"
         return Document(**common, title=f"Resident survey: {profile.name}, {label}",

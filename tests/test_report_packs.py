@@ -418,7 +418,7 @@ def test_render_report_validates(sqlite_deployment):
 def test_enabled_for(sqlite_deployment):
     pack = _packs((("echo", _render_nothing), {}))["echo"]
     profile = sqlite_deployment.profile
-    assert profile.report_packs == ("council-monthly", "kcstat", "resident-survey")
+    assert profile.report_packs == ("council-monthly", "kcstat", "resident-survey", "employee-survey")
     assert not pack.enabled_for(profile)
     assert pack.enabled_for(attrs.evolve(profile, report_packs=()))
     assert pack.enabled_for(attrs.evolve(profile, report_packs=("council-monthly", "echo")))
@@ -530,7 +530,7 @@ PERIOD = ["--from", FROM, "--to", TO]
 
 
 @pytest.mark.parametrize("args, message", [
-    (["nope", *PERIOD], "report pack: no pack 'nope'; registered packs: council-monthly, kcstat, resident-survey, test-echo, tulsa-customer-service"),
+    (["nope", *PERIOD], "report pack: no pack 'nope'; registered packs: council-monthly, employee-survey, kcstat, resident-survey, test-echo, tulsa-customer-service"),
     (["test-echo", *PERIOD],
      "report pack: 'test-echo' is not enabled for Kansas City, Missouri; its profile enables council-monthly, kcstat"),
     (["council-monthly", *PERIOD, "--format", "pdf"],
