@@ -21,6 +21,38 @@ def test_queue_sorted_by_due_time_with_counts(staffed):
     assert "<strong>2</strong> open cases" in page.text
 
 
+class StormDuty:
+    """A tiny plugin: department workers also take neighbourhood services' cases (nhs), and not those of the
+    pothole crew's work group (sent to another district for the storm)."""
+
+    @hookimpl(tryfirst=True)
+    def permission_allowed(self, deployment, actor, action, resource):
+        if actor is None or actor.role != "department_worker" or not hasattr(resource, "department"):
+            return None
+        if resource.work_group == "public-works-street-and-traffic-district-1":
+            return False
+        return True if resource.department == "nhs" else None
+
+
+def test_a_plugin_widens_and_narrows_the_queue_through_permission_allowed(staffed):
+    pothole, animal = new_case(staffed), new_case(staffed, DEAD_ANIMAL, description="A dead raccoon")
+    trail = new_case(staffed, "bicycle-or-pedestrian-trail", description="Trail washed out")
+    pat = client_for(staffed, "pat")
+    assert sorted(queue_numbers(pat.get("/admin/queue").text)) == sorted([pothole.tracking_number,
+                                                                           trail.tracking_number])
+    staffed.pm.register(StormDuty(), name="test-storm-duty")
+    try:
+        page = pat.get("/admin/queue").text
+        assert sorted(queue_numbers(page)) == sorted([animal.tracking_number, trail.tracking_number])
+        assert "<strong>2</strong> open cases" in page  # the counts use the same scope
+        assert pat.get(f"/admin/cases/{animal.tracking_number}").status_code == 200
+        assert pat.get(f"/admin/cases/{pothole.tracking_number}").status_code == 404
+        assert len(queue_numbers(client_for(staffed, "sam").get("/admin/queue").text)) == 3  # others as before
+    finally:
+        staffed.pm.unregister(name="test-storm-duty")
+    assert pat.get(f"/admin/cases/{animal.tracking_number}").status_code == 404
+
+
 def test_department_worker_sees_only_their_cases_and_others_are_404(staffed):
     pothole, animal = new_case(staffed), new_case(staffed, DEAD_ANIMAL, description="A dead raccoon")
     pat, nia = client_for(staffed, "pat"), client_for(staffed, "nia")  # public works; the nhs-solid-waste group

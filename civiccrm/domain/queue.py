@@ -102,3 +102,22 @@ class Cursor:
             return cls(due_at=None if due == "-" else datetime.fromisoformat(due), id=int(number))
         except ValueError:
             raise CivicError(f"after: {token[:60]!r} is not a queue position", field="after") from None
+
+
+@attrs.frozen
+class CasesOf:
+    """What the work queue asks ``permission_allowed`` about (action ``case.read``): the cases of a department,
+    or of one work group when ``work_group`` is given."""
+
+    department: str
+    work_group: str | None = None
+
+
+@attrs.frozen
+class QueueScope:
+    """The cases a queue shows, from the answers about each ``CasesOf``: those of ``departments`` but not of
+    ``except_work_groups``, and those of ``work_groups`` (of departments not shown whole)."""
+
+    departments: tuple[str, ...] = ()
+    except_work_groups: tuple[str, ...] = ()
+    work_groups: tuple[str, ...] = ()

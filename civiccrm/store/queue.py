@@ -22,10 +22,13 @@ def _conditions(filters: QueueFilter, *, scope, now: datetime, user_id: int | No
                           (c.council_district, filters.district), (c.channel, filters.channel)):
         if value is not None:
             terms.append(column == value)
-    if scope is not None:
-        departments, work_groups = scope
-        parts = ([c.department.in_(departments)] if departments else []) + (
-            [c.work_group.in_(work_groups)] if work_groups else [])
+    if scope is not None:  # a QueueScope
+        parts = [c.work_group.in_(scope.work_groups)] if scope.work_groups else []
+        if scope.departments:
+            whole = c.department.in_(scope.departments)
+            if scope.except_work_groups:
+                whole = and_(whole, or_(c.work_group.is_(None), c.work_group.not_in(scope.except_work_groups)))
+            parts.insert(0, whole)
         terms.append(or_(*parts) if parts else false())
     if filters.overdue:
         terms.append(c.due_at < now)

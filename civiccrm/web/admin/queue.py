@@ -3,8 +3,8 @@
 from flask import flash, g, redirect, render_template, request, url_for
 
 from civiccrm.domain.cases import OPEN_STATUSES, Status, parse_status
-from civiccrm.domain.queue import PAGE_SIZE, Cursor, QueueFilter
-from civiccrm.domain.users import SCOPED_ROLES, Permission
+from civiccrm.domain.queue import PAGE_SIZE, CasesOf, Cursor, QueueFilter, QueueScope
+from civiccrm.domain.users import Permission
 from civiccrm.errors import CivicError
 from civiccrm.web import get_deployment
 from civiccrm.web.admin import bp
@@ -16,11 +16,31 @@ from civiccrm.web.labels import status_label
 MAX_BULK = 200
 
 
-def scope_of(actor):
-    """(departments, work groups) a scoped role is kept to, or None for everyone else."""
-    if actor.role in {r.value for r in SCOPED_ROLES}:
-        return actor.departments, actor.work_groups
-    return None
+def queue_scope(deployment, actor) -> QueueScope | None:
+    """The cases the queue shows ``actor``, as ``permission_allowed`` answers for the cases of each department
+    and each work group (``CasesOf``, action ``case.read``), so a plugin can widen or narrow it; None when
+    every department is allowed whole (no filter at all). The answers become one SQL filter."""
+    taxonomy = deployment.profile.taxonomy
+    ask = deployment.pm.hook.permission_allowed
+
+    def allows(department, work_group=None) -> bool:
+        return ask(deployment=deployment, actor=actor, action=str(Permission.CASE_VIEW),
+                   resource=CasesOf(department=department, work_group=work_group)) is True
+
+    whole = {d for d in {*taxonomy.departments, *actor.departments} if allows(d)}
+    group_departments = {w.code: w.department for w in taxonomy.work_groups.values()}
+    group_departments.update({w: "" for w in actor.work_groups if w not in group_departments})
+    refused, extra = set(), set()
+    for group, department in group_departments.items():
+        if department in whole:
+            if not allows(department, group):
+                refused.add(group)
+        elif allows(department, group):
+            extra.add(group)
+    if whole >= set(taxonomy.departments) and not refused:
+        return None
+    return QueueScope(departments=tuple(sorted(whole)), except_work_groups=tuple(sorted(refused)),
+                      work_groups=tuple(sorted(extra)))
 
 
 def status_choices():
@@ -41,10 +61,11 @@ def queue():
         filters, after = QueueFilter(), None
         g.filter_error = exc
     now = deployment.clock()
+    scope = queue_scope(deployment, actor)
     with deployment.engine.connect() as connection:
-        rows = store.page(connection=connection, filters=filters, scope=scope_of(actor), now=now, user_id=actor.id,
+        rows = store.page(connection=connection, filters=filters, scope=scope, now=now, user_id=actor.id,
                           after=after, limit=PAGE_SIZE + 1)
-        counts = store.counts(connection=connection, filters=filters, scope=scope_of(actor), now=now,
+        counts = store.counts(connection=connection, filters=filters, scope=scope, now=now,
                               user_id=actor.id)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
