@@ -143,9 +143,12 @@ def main(argv=None) -> int:
     from open311 import build_database
     from sqlalchemy import text
 
+    from civiccrm.domain.cases import CaseEvent
     from civiccrm.domain.queue import Cursor
     from civiccrm.domain.users import Role
     from civiccrm.services import users
+    from civiccrm.store import repo
+    from civiccrm.store.tables import cases_table
 
     folder = Path(tempfile.mkdtemp(prefix="civiccrm-bench-admin-"))
     path = folder / "bench.db"
@@ -154,10 +157,14 @@ def main(argv=None) -> int:
         users.add_user(deployment, "boss", PASSWORD, Role.SUPERVISOR)
         users.add_user(deployment, "crew", PASSWORD, Role.DEPARTMENT_WORKER, departments=("public-works",))
         with deployment.engine.begin() as connection:
-            connection.execute(text(
-                "UPDATE cases SET status = 'closed', resolution = 'fixed', closed_at = updated_at "
-                "WHERE status <> 'closed' AND id NOT IN "
-                "(SELECT id FROM cases WHERE status <> 'closed' ORDER BY id DESC LIMIT :keep)"), {"keep": args.open})
+            closing = connection.execute(text(
+                "SELECT id FROM cases WHERE status <> 'closed' AND id NOT IN "
+                "(SELECT id FROM cases WHERE status <> 'closed' ORDER BY id DESC LIMIT :keep)"), {"keep": args.open}
+            ).scalars().all()
+            now = deployment.clock()
+            repo.set_outcome(connection, case_ids=closing, values={"status": "closed", "resolution": "fixed",
+                                                                    "closed_at": cases_table.c.updated_at},
+                             event=CaseEvent(kind="closed", at=now, actor="bench", changes={"resolution": [None, "fixed"]}))
             connection.execute(text("ANALYZE"))
         with deployment.engine.connect() as connection:
             open_cases = connection.execute(text("SELECT COUNT(*) FROM cases WHERE status <> 'closed'")).scalar()

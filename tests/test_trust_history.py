@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 import sqlalchemy
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from civiccrm.domain.cases import CaseDraft, Location
 from civiccrm.services import cases as case_service
@@ -82,6 +82,88 @@ def test_delete_refused_with_foreign_keys_off_as_in_the_sqlite3_shell(sqlite_dep
     finally:
         shell.close()
     assert snapshot(sqlite_deployment.engine) == before
+
+
+# --- outcomes change only with an event ------------------------------------------------------
+
+OUTCOME_CHANGES = [
+    "UPDATE cases SET resolution = 'duplicate'",
+    "UPDATE cases SET status = 'open', resolution = NULL, closed_at = NULL, on_time = NULL",
+    "UPDATE cases SET on_time = NOT on_time",
+    "UPDATE cases SET closed_at = opened_at",
+    "UPDATE cases SET days_to_close = 0.5",
+    "UPDATE cases SET status = 'open', last_event_id = last_event_id",
+]
+
+
+def closed_case(deployment):
+    from civiccrm.domain.cases import Resolution
+
+    case = new_case(deployment)
+    return case_service.close(deployment, case.tracking_number, Resolution.FIXED, actor="tester")
+
+
+@pytest.mark.parametrize("statement", OUTCOME_CHANGES)
+def test_an_outcome_cannot_change_without_an_event(deployment, statement):
+    closed_case(deployment)
+    before = snapshot(deployment.engine)
+    refused(deployment.engine, statement, "changes only with an event")
+    assert snapshot(deployment.engine) == before
+
+
+def test_last_event_id_must_advance_to_a_new_event_of_the_case(deployment):
+    case, other = closed_case(deployment), new_case(deployment)
+    before = snapshot(deployment.engine)
+    [old_event] = [e.id for e in case_service.history(deployment, case.tracking_number) if e.kind == "created"]
+    [others] = [e.id for e in case_service.history(deployment, other.tracking_number)]
+    for statement in (f"UPDATE cases SET resolution = 'duplicate', last_event_id = {old_event} WHERE id = {case.id}",
+                      f"UPDATE cases SET resolution = 'duplicate', last_event_id = {others} WHERE id = {case.id}",
+                      f"UPDATE cases SET resolution = 'duplicate', last_event_id = NULL WHERE id = {case.id}",
+                      f"UPDATE cases SET last_event_id = {old_event} WHERE id = {case.id}"):
+        refused(deployment.engine, statement, "changes only with an event")
+    assert snapshot(deployment.engine) == before
+
+
+def test_an_outcome_changes_with_its_event_and_other_columns_freely(deployment):
+    case = closed_case(deployment)
+    saved = case_service.history(deployment, case.tracking_number)[-1]
+    with deployment.engine.connect() as conn:
+        assert conn.execute(text(f"SELECT last_event_id FROM cases WHERE id = {case.id}")).scalar() == saved.id
+        conn.execute(text(f"UPDATE cases SET council_district = '9', sla_level = 2 WHERE id = {case.id}"))
+        conn.execute(text("INSERT INTO case_events (case_id, at, actor, kind, origin, changes, note) VALUES "
+                          f"({case.id}, '2026-12-01 12:00:00.000000', 'dba', 'corrected', 'intake', '{{}}', 'typo')"))
+        conn.execute(text("UPDATE cases SET resolution = 'duplicate', last_event_id = "
+                          f"(SELECT max(id) FROM case_events WHERE case_id = {case.id}) WHERE id = {case.id}"))
+        conn.commit()
+    after = case_service.get(deployment, case.tracking_number)
+    assert after.resolution.value == "duplicate" and after.location.council_district == "9"
+    assert case_service.history(deployment, case.tracking_number)[-1].note == "typo"
+
+
+def test_a_rejudged_verdict_is_recorded_in_history(deployment):
+    """sla recompute --include-closed changes closed cases' on-time verdicts: each with its event."""
+    from datetime import timedelta
+
+    from civiccrm.domain.cases import CaseEvent
+    from civiccrm.services import sla
+    from civiccrm.store import repo
+    from civiccrm.store.tables import cases_table
+
+    case = closed_case(deployment)
+    assert case.on_time is True and case.due_at is not None
+    with deployment.engine.begin() as conn:  # a wrong verdict (corrected with its event) and a stale due time
+        repo.set_outcome(conn, case_ids=[case.id], values={"on_time": False}, event=CaseEvent(
+            kind="corrected", at=deployment.clock(), actor="tester"))
+        conn.execute(update(cases_table).where(cases_table.c.id == case.id).values(
+            due_at=case.due_at - timedelta(days=1)))
+    result = sla.recompute(deployment, include_closed=True)
+    assert result.verdicts_changed == 1
+    after = case_service.get(deployment, case.tracking_number)
+    last = case_service.history(deployment, case.tracking_number)[-1]
+    assert after.on_time is True and after.due_at == case.due_at
+    assert (last.kind, last.actor, last.changes) == ("verdict_recomputed", "sla-recompute", {"on_time": [False, True]})
+    with deployment.engine.connect() as conn:
+        assert conn.execute(text(f"SELECT last_event_id FROM cases WHERE id = {case.id}")).scalar() == last.id
 
 
 # --- the hash chain -------------------------------------------------------------------

@@ -248,8 +248,10 @@ class _Writer:
             cases_table.c.origin == bindparam("origin"),
             cases_table.c.external_id.in_(bindparam("ids", expanding=True)),
         )
+        # The reimported event is written first; the update points the case at it (migration 0023's trigger).
         self.update_cases = update(cases_table).where(cases_table.c.id == bindparam("b_id")).values(
-            {c: bindparam(f"v_{c}") for c in IMPORTED_COLUMNS + ("updated_at",)}
+            {**{c: bindparam(f"v_{c}") for c in IMPORTED_COLUMNS + ("updated_at",)},
+             "last_event_id": repo.newest_event_id()}
         )
         self.fire_created = bool(deployment.pm.hook.case_created.get_hookimpls())
 
@@ -305,10 +307,10 @@ class _Writer:
                     "changes": _created_changes_json(it.values), "note": self._note(it.record),
                 })
                 created.append((case_id, it))
-        if changed:
-            conn.execute(self.update_cases, changed)
         if events:
             repo.bulk_insert(conn, events_table, events)
+        if changed:
+            conn.execute(self.update_cases, changed)
         return created, len(changed), unchanged
 
     def flush(self, items: list, *, retrying: bool = False) -> None:

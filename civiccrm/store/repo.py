@@ -139,15 +139,17 @@ def load_case(*, session: Session, tracking_number: str, for_update: bool = Fals
 
 
 _SAVE_CASE = update(CaseRow.__table__).where(CaseRow.__table__.c.id == bindparam("b_id")).values(
-    {name: bindparam(name) for name in SAVED_COLUMNS})
+    {name: bindparam(name) for name in (*SAVED_COLUMNS, "last_event_id")})
 
 
 def save_case(*, session: Session, case: Case, event: CaseEvent) -> int:
-    """Write a case a transition evolved, and the history event of the change (the caller commits);
-    the event's id, as the insert returned it (not read back: another writer's event may be newer)."""
+    """Write the history event of a change, then the case a transition evolved, pointing at it
+    (``last_event_id``: the database refuses an outcome change without a new event); the caller
+    commits. Returns the event's id, as the insert returned it (not read back: another writer's
+    event may be newer)."""
     event_id = session.execute(_INSERT_EVENT.returning(CaseEventRow.__table__.c.id),
                                event_values(case.id, event)).scalar_one()
-    session.execute(_SAVE_CASE, {**case_columns(case), "b_id": case.id})
+    session.execute(_SAVE_CASE, {**case_columns(case), "last_event_id": event_id, "b_id": case.id})
     return event_id
 
 
@@ -216,6 +218,23 @@ def insert_case(connection, *, values: dict, tracking_number, year: int, custome
         connection.execute(_INSERT_MEDIA, {"case_id": case_id, "url": media_url})
     connection.execute(_INSERT_EVENT, event_values(case_id, event))
     return case_id, number, customer_id
+
+
+def newest_event_id():
+    """The id of the case's newest event, correlated with the cases row being updated: bulk paths
+    write their events first, then point each case at its own (``last_event_id``, migration 0023)."""
+    events = CaseEventRow.__table__
+    return select(func.max(events.c.id)).where(events.c.case_id == CaseRow.__table__.c.id).scalar_subquery()
+
+
+def set_outcome(connection, *, case_ids, values: dict, event: CaseEvent) -> None:
+    """Change the same columns of many cases at once (a bulk correction, a fixture), each case with
+    its own copy of ``event`` in its history. The caller commits."""
+    ids, t = list(case_ids), CaseRow.__table__
+    for start in range(0, len(ids), 10_000):  # bounded IN lists (SQLite's limit on bound parameters)
+        chunk = ids[start:start + 10_000]
+        bulk_insert(connection, CaseEventRow.__table__, [event_values(i, event) for i in chunk])
+        connection.execute(update(t).where(t.c.id.in_(chunk)).values(**values, last_event_id=newest_event_id()))
 
 
 def get_customer(*, session: Session, customer_id: int) -> Customer | None:

@@ -128,6 +128,9 @@ class CaseRow(SQLModel, table=True):
     """The first response: when the case first left ``new`` (status change, close or merge)."""
     sla_response_level: int = 0
     """First-response escalation written by the breach scan: 0 none, 2 breached."""
+    last_event_id: int | None = None
+    """The event that last saved the case (None: none since it was created or imported). A trigger
+    (migration 0023) refuses a change of an outcome column that does not advance it to a new event."""
 
 
 class CaseEventRow(SQLModel, table=True):

@@ -1,13 +1,16 @@
 """Recompute stored due times after a policy or calendar change, in batches, with array arithmetic."""
 
+from datetime import datetime, timezone
+
 import attrs
 import numpy as np
-from sqlalchemy import Float, String, and_, cast, func, select
+from sqlalchemy import Float, String, and_, bindparam, cast, func, select, update
 
-from civiccrm.domain.cases import Status
+from civiccrm.domain.cases import CaseEvent, Status
 from civiccrm.services.sla.clock import due_epochs
 from civiccrm.store import repo
-from civiccrm.store.tables import cases_table
+from civiccrm.store.tables import cases_table, events_table
+from civiccrm.store.types import UTCDateTime
 
 
 @attrs.frozen
@@ -62,8 +65,30 @@ def _update_params(dialect, changed, new, closed, ids, on_time, level, status, n
     return params
 
 
+def _write_verdicts(conn, rejudged, on_time, *, new_verdicts, actor: str) -> None:
+    """A closed case's changed on-time verdict is an outcome: each gets a ``verdict_recomputed`` event,
+    written first, and the update points the case at it (migration 0023's trigger refuses it otherwise)."""
+    if not rejudged:
+        return
+    repo.bulk_insert(conn, events_table, [repo.event_values(int(p[3]), CaseEvent(
+        kind="verdict_recomputed", at=new_verdicts, actor=actor, note="on-time verdict judged again by sla recompute",
+        changes={"on_time": [on_time[i], p[1]]})) for p, i in rejudged])
+    conn.execute(update(cases_table).where(cases_table.c.id == bindparam("b_id")).values(
+        due_at=bindparam("v_due_at", type_=UTCDateTime), on_time=bindparam("v_on_time"),
+        sla_level=bindparam("v_sla_level"), last_event_id=repo.newest_event_id()),
+        [{"v_due_at": _aware(p[0]), "v_on_time": p[1], "v_sla_level": int(p[2]), "b_id": int(p[3])}
+         for p, _ in rejudged])
+
+
+def _aware(value):
+    """A due time of ``_update_params`` (driver text on SQLite) as an aware datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+
+
 def recompute(deployment, *, include_closed: bool = False, service_code: str | None = None,
-              batch_size: int = 100_000) -> RecomputeResult:
+              batch_size: int = 100_000, actor: str = "sla-recompute") -> RecomputeResult:
     """Recompute stored due times (open cases; with ``include_closed`` also the verdicts of closed ones).
 
     Batches of ``batch_size`` cases are read by id, their due times computed with one
@@ -111,9 +136,13 @@ def recompute(deployment, *, include_closed: bool = False, service_code: str | N
                 continue
             largest = max(largest, float(np.max(np.where(changed & np.isfinite(diff), diff, 0.0))))
             params = _update_params(dialect, changed, new, closed, ids, on_time, level, status, now_s, warning_s)
-            verdicts += sum(1 for p, i in zip(params, np.nonzero(changed)[0])
-                            if status[i] == Status.CLOSED.value and p[1] != on_time[i])
+            rejudged = [(p, i) for p, i in zip(params, np.nonzero(changed)[0].tolist())
+                        if status[i] == Status.CLOSED.value and p[1] != on_time[i]]
+            verdicts += len(rejudged)
             moved += len(params)
-            repo.bulk_update(conn, cases_table, ("due_at", "on_time", "sla_level"), params)
+            _write_verdicts(conn, rejudged, on_time, new_verdicts=now, actor=actor)
+            skip = {p[3] for p, _ in rejudged}
+            repo.bulk_update(conn, cases_table, ("due_at", "on_time", "sla_level"),
+                             [p for p in params if p[3] not in skip])
             conn.commit()
     return RecomputeResult(examined=examined, moved=moved, verdicts_changed=verdicts, seconds_moved=largest)
