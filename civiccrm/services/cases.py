@@ -116,7 +116,7 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system") -> Case:
     answers = [(code, value) for code, values in attributes.items() for value in values]
     # Everything is computed; the write transaction only inserts (SQLite's write lock is taken at its start).
     with repo.write_transaction(deployment.engine) as connection:
-        case_id, tracking_number, customer_id = repo.insert_case(
+        case_id, tracking_number, customer_id, event_id = repo.insert_case(
             connection, values=values, tracking_number=lambda sequence: f"{prefix}{sequence:06d}", year=year,
             customer=customer, customer_created_at=now, attributes=answers, media_url=media_url, event=event,
         )
@@ -125,6 +125,7 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system") -> Case:
             on_time=None, duplicate_of=None, external_id=None, city_exceeded_timeframe=None, city_days_to_close=None,
             **values,
         ))
+        event = attrs.evolve(event, id=event_id, case_id=case_id)
         integrations.queue(deployment, connection_or_session=connection, case=case, event=event)
         notifications.queue(deployment, connection_or_session=connection, case=case, event=event)
         connection.commit()

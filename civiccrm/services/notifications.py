@@ -164,6 +164,8 @@ def queue(deployment, *, connection_or_session, case: Case, event: CaseEvent) ->
     people = [case.customer_id] if case.customer_id is not None else []
     if config["followers"] and kind in FOLLOWER_KINDS:
         people += follower_ids(connection, case.id)
+    if not people:
+        return []
     event_id = _event_id(connection, case, event)
     ids = []
     for customer in repo.customers_by_id(connection=connection, customer_ids=people):

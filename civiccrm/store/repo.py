@@ -188,6 +188,7 @@ _INSERT_CASE = insert(CaseRow.__table__).returning(CaseRow.__table__.c.id)
 _INSERT_ATTRIBUTES = insert(CaseAttributeRow.__table__)
 _INSERT_MEDIA = insert(CaseMediaRow.__table__)
 _INSERT_EVENT = insert(CaseEventRow.__table__)
+_INSERT_FIRST_EVENT = insert(CaseEventRow.__table__).returning(CaseEventRow.__table__.c.id)
 
 
 def event_values(case_id: int, event: CaseEvent) -> dict:
@@ -197,9 +198,9 @@ def event_values(case_id: int, event: CaseEvent) -> dict:
 
 def insert_case(connection, *, values: dict, tracking_number, year: int, customer: Customer | None = None,
                 customer_created_at=None, attributes=(), media_url: str | None = None,
-                event: CaseEvent) -> tuple[int, str, int | None]:
+                event: CaseEvent) -> tuple[int, str, int | None, int]:
     """Store a new case with its customer, attributes, media and first event; returns (id, tracking number,
-    customer id). Core statements, one round each (the case's id comes back by RETURNING), so the
+    customer id, the event's id). Core statements, one round each (the case's id comes back by RETURNING), so the
     write lock is held for as little as possible; everything is computed before. ``tracking_number``
     turns the year's next sequence number into the public number. The caller commits."""
     customer_id = None
@@ -216,8 +217,8 @@ def insert_case(connection, *, values: dict, tracking_number, year: int, custome
                                                 for code, value in attributes])
     if media_url:
         connection.execute(_INSERT_MEDIA, {"case_id": case_id, "url": media_url})
-    connection.execute(_INSERT_EVENT, event_values(case_id, event))
-    return case_id, number, customer_id
+    event_id = connection.execute(_INSERT_FIRST_EVENT, event_values(case_id, event)).scalar_one()
+    return case_id, number, customer_id, event_id
 
 
 def newest_event_id():

@@ -38,9 +38,10 @@ class Config:
     LOGIN_LIMIT_PER_ACCOUNT = 10
     LOGIN_LIMIT_PER_ADDRESS = 50
     LOGIN_LIMIT_WINDOW_SECONDS = 15 * 60
-    CONFIG_CHECK_SECONDS = 0.0
-    """How often a worker looks whether the stored configuration changed (0: at the start of every request,
-    one read of two small counts); a change made through another worker or the CLI is used from then on."""
+    CONFIG_CHECK_SECONDS = 1.0
+    """How often a worker looks whether the stored configuration changed (one read of two small counts at the
+    start of a request at most this often; 0: every request); a change made through another worker or the CLI
+    is used from then on."""
 
 
 class DevelopmentConfig(Config):
@@ -49,6 +50,7 @@ class DevelopmentConfig(Config):
 
 class TestingConfig(Config):
     TESTING = True
+    CONFIG_CHECK_SECONDS = 0.0  # a change made through another app instance is seen by the next request
 
 
 CONFIGS = {"production": Config, "development": DevelopmentConfig, "testing": TestingConfig}
