@@ -1,14 +1,15 @@
 """Benchmark the Open311 API over HTTP against a bare Flask + sqlite3 endpoint, both under gunicorn.
 
-    .venv/bin/python bench/open311.py [--cases 1000000] [--duration 10] [--workers 4] [--clients 8]
+    .venv/bin/python bench/open311.py [--cases 1000000] [--duration 10] [--rounds 4] [--workers 4] [--clients 8]
 
 Builds a Kansas City deployment in a temporary SQLite file, fills it with ``--cases``
 generated cases (bulk executemany, not intake), then serves it twice on loopback with the
 same gunicorn settings (``civiccrm.web.gunicorn_conf``, as deployed): CivicCRM's app (``civiccrm.web.wsgi:app``) and a bare Flask app
 that answers the same three things with plain ``sqlite3`` (``bench/open311.py`` itself,
 ``BareApp``). For each of GET one request, GET a filtered list and POST, ``--clients``
-threads call each server for ``--duration`` seconds (or ``--requests`` calls), and the
-figures are printed side by side: requests/s, p50 and p99 latency. Afterwards every
+threads call each server for ``--duration`` seconds (or ``--requests`` calls) in all, the two
+servers taking turns in ``--rounds`` short rounds so that a shift in the machine's load falls on
+both alike, and the figures are printed side by side: requests/s, p50 and p99 latency. Afterwards every
 acknowledged POST is looked up in the database.
 """
 
@@ -214,11 +215,23 @@ def load(port: int, make_request, *, clients: int, duration: float, max_requests
         t.join()
     wall = time.perf_counter() - started
     latencies.sort()
+    return {**summary(latencies, wall), "errors": errors, "bodies": bodies}
+
+
+def merge(total: dict | None, measured: dict) -> dict:
+    """Rounds of one server summed: requests over the summed wall time, percentiles over every latency."""
+    if total is None:
+        return measured
+    latencies = sorted(total["latencies"] + measured["latencies"])
+    return {**summary(latencies, total["wall"] + measured["wall"]), "errors": total["errors"] + measured["errors"],
+            "bodies": total["bodies"] + measured["bodies"]}
+
+
+def summary(latencies: list[float], wall: float) -> dict:
     return {
-        "ok": len(latencies), "errors": errors, "rps": len(latencies) / wall if wall else 0.0,
+        "ok": len(latencies), "rps": len(latencies) / wall if wall else 0.0, "wall": wall, "latencies": latencies,
         "p50": 1000 * statistics.median(latencies) if latencies else float("nan"),
         "p99": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else float("nan"),
-        "bodies": bodies,
     }
 
 
@@ -227,6 +240,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cases", type=int, default=1_000_000, help="Stored cases to generate (default 1,000,000).")
     parser.add_argument("--duration", type=float, default=10.0, help="Seconds per measurement (default 10).")
     parser.add_argument("--requests", type=int, default=20_000, help="Most requests per measurement.")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="Turns each server takes per scenario, alternating (default 4): load drift hits both.")
     parser.add_argument("--clients", type=int, default=8, help="Concurrent client threads (default 8).")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers for both servers (default 4).")
     parser.add_argument("--one-point", action="store_true",
@@ -280,10 +295,15 @@ def main(argv=None) -> int:
     results = {}
     try:
         for name, (civic_request, bare_request) in scenarios.items():
-            for label, port, make in (("civiccrm", civic_port, civic_request), ("bare", bare_port, bare_request)):
+            servers = (("civiccrm", civic_port, civic_request), ("bare", bare_port, bare_request))
+            for label, port, make in servers:
                 load(port, make, clients=args.clients, duration=1.0, max_requests=200)  # warm up
-                results[(name, label)] = load(port, make, clients=args.clients, duration=args.duration,
-                                              max_requests=args.requests)
+            # Both servers take turns in short rounds, so a change in the machine's load falls on both alike.
+            for _ in range(args.rounds):
+                for label, port, make in servers:
+                    measured = load(port, make, clients=args.clients, duration=args.duration / args.rounds,
+                                    max_requests=args.requests // args.rounds)
+                    results[(name, label)] = merge(results.get((name, label)), measured)
     finally:
         for process in (civic, bare):
             process.terminate()
@@ -301,7 +321,8 @@ def main(argv=None) -> int:
     deployment.engine.dispose()
 
     print(f"\n{args.cases:,} stored cases ({total:,} after the run); {args.clients} clients; "
-          f"gunicorn --workers {args.workers} for both; {args.duration:g} s per measurement; {os.cpu_count()} CPUs")
+          f"gunicorn --workers {args.workers} for both; {args.duration:g} s per measurement in {args.rounds} alternating rounds; {os.cpu_count()} CPUs; "
+          f"load average {os.getloadavg()[0]:.1f} at the end")
     print(f"{'scenario':<20}{'server':<10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs bare':>9}")
     verdicts = []
     for name in scenarios:
