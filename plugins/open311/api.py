@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 
 from flask import Blueprint, current_app, g, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from civiccrm.domain.attributes import validate_attributes
 from civiccrm.domain.cases import CaseDraft, Customer, Location, Status
@@ -89,6 +89,27 @@ def _check_body_encoding():
     except UnicodeDecodeError as exc:
         raise CivicError(f"body: not valid UTF-8 (byte {exc.start}); send the form encoded as UTF-8",
                          field="charset") from None
+
+
+#: Resources a client may POST to; every other one is read-only (GET, with HEAD and OPTIONS).
+WRITABLE = ("requests", "servicerequestupdates")
+READ_ONLY_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def allowed_methods(path: str) -> tuple[str, ...]:
+    """The methods the resource at ``path`` answers: POST only on requests.xxx and servicerequestupdates.xxx
+    (Flask's own Allow would list POST everywhere, since one ``/<name>`` rule takes both)."""
+    rest = path[len(PREFIX):].strip("/")
+    if "/" not in rest and rest.rpartition(".")[0] in WRITABLE:
+        return READ_ONLY_METHODS + ("POST",)
+    return READ_ONLY_METHODS
+
+
+@blueprint.after_request
+def _allow_header(response):
+    if request.method == "OPTIONS" or response.status_code == 405:
+        response.headers["Allow"] = ", ".join(allowed_methods(request.path))
+    return response
 
 
 def _deployment():
@@ -235,6 +256,8 @@ def resource(name: str):
 def create(name: str):
     stem = _format(name)
     views = {"requests": post_request, "servicerequestupdates": post_update}
+    if stem in ("discovery", "services"):
+        raise MethodNotAllowed(READ_ONLY_METHODS)  # answered by routing_error, Allow by _allow_header
     if stem not in views:
         raise NotFound(f"{request.path}: no such resource to POST to")
     return views[stem](g.open311_format)
@@ -296,22 +319,23 @@ def list_requests(fmt: str):
     limit, offset = params.page(values)
     extensions = params.flag(values, "extensions")
     ids = params.comma_list(values, "service_request_id")
+    # The filters are checked even when service_request_id overrides them: a mistake is named, not ignored.
+    statuses = params.comma_list(values, "status")
+    unknown = [s for s in statuses if s.lower() not in ("open", "closed")]
+    if unknown:
+        raise CivicError(f"status: {unknown[0]!r} is not a status; use open, closed or open,closed", field="status")
+    internal = set()
+    for s in statuses:
+        internal.update(OPEN_STATUSES if s.lower() == "open" else (Status.CLOSED.value,))
+    updated_after = params.when(values, "updated_after")
+    updated_before = params.when(values, "updated_before")
+    if updated_after and updated_before and updated_before < updated_after:
+        raise CivicError("updated_before: it is before updated_after", field="updated_before")
+    start, end = params.date_range(values, "start_date", "end_date", deployment.clock(),
+                                   default=not (updated_after or updated_before))
     if ids:
         query = CaseFilter(tracking_numbers=ids, limit=limit, offset=offset)
     else:
-        statuses = params.comma_list(values, "status")
-        unknown = [s for s in statuses if s.lower() not in ("open", "closed")]
-        if unknown:
-            raise CivicError(f"status: {unknown[0]!r} is not a status; use open, closed or open,closed", field="status")
-        internal = set()
-        for s in statuses:
-            internal.update(OPEN_STATUSES if s.lower() == "open" else (Status.CLOSED.value,))
-        updated_after = params.when(values, "updated_after")
-        updated_before = params.when(values, "updated_before")
-        if updated_after and updated_before and updated_before < updated_after:
-            raise CivicError("updated_before: it is before updated_after", field="updated_before")
-        start, end = params.date_range(values, "start_date", "end_date", deployment.clock(),
-                                       default=not (updated_after or updated_before))
         query = CaseFilter(
             service_codes=params.comma_list(values, "service_code"),
             statuses=tuple(sorted(internal)) if len(internal) < len(Status) else (),
@@ -463,4 +487,6 @@ def post_update(fmt: str):
 @blueprint.route("/<path:rest>", methods=["GET", "POST"])
 def unknown(rest: str):
     g.open311_format = "json" if rest.endswith(".json") else "xml"
+    if request.method == "POST" and rest.split("/", 1)[0] in ("services", "requests", "tokens") and "/" in rest:
+        raise MethodNotAllowed(READ_ONLY_METHODS)  # answered by routing_error, Allow by _allow_header
     raise NotFound(f"{request.path}: no such Open311 resource")
