@@ -31,6 +31,7 @@ DEFAULT_PLUGINS = (
     "civiccrm_plugins.tulsa_pack",
     "civiccrm_plugins.resident_survey_pack",
     "civiccrm_plugins.employee_survey_pack",
+    "civiccrm_plugins.budget_pack",
     "civiccrm_plugins.integrations",
     "civiccrm_plugins.open311_client",
     "civiccrm_plugins.webhooks",

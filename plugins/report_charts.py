@@ -192,3 +192,20 @@ def interval_bars(labels, values, intervals, low_sample, *, reference=None, refe
             ax.legend(loc="lower right", frameon=False, fontsize=7)
 
     return draw
+
+
+def paired_bars(labels, first, second, *, first_label: str, second_label: str):
+    """Two horizontal bars of shares per label (e.g. share of cases beside share of cost)."""
+
+    def draw(figure):
+        ax = figure.add_subplot()
+        _margins(figure, labels, bottom=0.3 / figure.get_figheight() + 0.05, top=1 - 0.1 / figure.get_figheight())
+        ys = list(range(len(labels)))[::-1]
+        ax.barh([y + 0.2 for y in ys], [v or 0 for v in first], height=0.4, color=GREY, label=first_label)
+        ax.barh([y - 0.2 for y in ys], [v or 0 for v in second], height=0.4, color=BLUE, label=second_label)
+        ax.set_yticks(ys, labels)
+        ax.set_xlim(0, max([*(v or 0 for v in first), *(v or 0 for v in second), 0.1]) * 1.1)
+        _percent_axis(ax.xaxis)
+        ax.legend(loc="lower right", frameon=False, fontsize=7)
+
+    return draw

@@ -43,7 +43,7 @@ class Column:
     label: str
     """Heading in HTML and PDF."""
     kind: str = "text"
-    """text, int, days, share (a Share: value, n and a low-sample flag), pct (a float share), delta (a change)."""
+    """text, int, days, money, share (a Share: value, n and a low-sample flag), pct (a float share), delta (a change)."""
 
 
 @attrs.frozen
@@ -120,6 +120,8 @@ def _fmt(value, kind: str) -> str:
         return f"{value:.1%}"
     if kind == "days":
         return f"{value:.1f}"
+    if kind == "money":
+        return f"{value:,.2f}"
     if kind == "delta":
         return f"{value:+.1%}" if isinstance(value, float) else f"{value:+d}"
     if kind == "int":

@@ -18,8 +18,9 @@ from civiccrm.domain import calls as call_domain
 from civiccrm.domain.calendar import WEEKDAYS
 from civiccrm.services import public_reports
 from civiccrm.services.surveys import invitations as survey_invitations
-from civiccrm_plugins import (council_pack, email_channel, employee_survey_pack, kcstat_pack, resident_survey_pack,
-                              tulsa_pack)
+from civiccrm.profiles import costs as profile_costs
+from civiccrm_plugins import (budget_pack, council_pack, email_channel, employee_survey_pack, kcstat_pack,
+                              resident_survey_pack, tulsa_pack)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "city-profiles.md"
 
@@ -73,6 +74,9 @@ def accepted_keys() -> dict[str, tuple[str, ...]]:
         "[plugins.tulsa_customer_service] (tulsa_pack.DEFAULTS)": tuple(tulsa_pack.DEFAULTS),
         "[plugins.resident_survey] (resident_survey_pack.DEFAULTS)": tuple(resident_survey_pack.DEFAULTS),
         "[plugins.employee_survey] (employee_survey_pack.DEFAULTS)": tuple(employee_survey_pack.DEFAULTS),
+        "[plugins.budget] (budget_pack.DEFAULTS)": tuple(budget_pack.DEFAULTS),
+        "cost table CSV (profile_costs.COST_COLUMNS)": profile_costs.COST_COLUMNS,
+        "cost table CSV (profile_costs.COST_OPTIONAL)": profile_costs.COST_OPTIONAL,
     }
 
 

@@ -320,7 +320,7 @@ def test_council_pack_for_a_city_without_the_post_case_survey(tmp_path, fmt):
         tulsa.engine.dispose()
     if fmt == "html":
         text = html.unescape(text)
-    assert "no survey configured: no survey 'post-case' in" in text and "known: standard" in text
+    assert "no survey configured: no survey 'post-case' in" in text and "known: employee, standard" in text
     if fmt == "json":
         data = json.loads(text)
         assert data["matrix"] is None and data["summary"]["groups"] is not None and "channel_mix" in data
@@ -418,7 +418,7 @@ def test_render_report_validates(sqlite_deployment):
 def test_enabled_for(sqlite_deployment):
     pack = _packs((("echo", _render_nothing), {}))["echo"]
     profile = sqlite_deployment.profile
-    assert profile.report_packs == ("council-monthly", "kcstat", "resident-survey", "employee-survey")
+    assert profile.report_packs == ("council-monthly", "kcstat", "resident-survey", "employee-survey", "budget")
     assert not pack.enabled_for(profile)
     assert pack.enabled_for(attrs.evolve(profile, report_packs=()))
     assert pack.enabled_for(attrs.evolve(profile, report_packs=("council-monthly", "echo")))
@@ -530,7 +530,7 @@ PERIOD = ["--from", FROM, "--to", TO]
 
 
 @pytest.mark.parametrize("args, message", [
-    (["nope", *PERIOD], "report pack: no pack 'nope'; registered packs: council-monthly, employee-survey, kcstat, resident-survey, test-echo, tulsa-customer-service"),
+    (["nope", *PERIOD], "report pack: no pack 'nope'; registered packs: budget, council-monthly, employee-survey, kcstat, resident-survey, test-echo, tulsa-customer-service"),
     (["test-echo", *PERIOD],
      "report pack: 'test-echo' is not enabled for Kansas City, Missouri; its profile enables council-monthly, kcstat"),
     (["council-monthly", *PERIOD, "--format", "pdf"],
