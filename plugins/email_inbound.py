@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from civiccrm import hookimpl
+from civiccrm.domain.log_safe import contact_ref
 from civiccrm.domain.messages import InboundMessage, guess_language
 from civiccrm.errors import CivicError
 from civiccrm.profiles.settings import plugin_settings
@@ -101,7 +102,7 @@ class Listener:
                 self.deployment, envelope.original_content or envelope.content,
                 envelope_from=envelope.mail_from if envelope.mail_from is not None else None))
         except Exception:  # a database outage or a bug: the sender's server keeps the message and retries
-            log.exception("inbound e-mail from %s could not be filed", envelope.mail_from)
+            log.exception("inbound e-mail from %s could not be filed", contact_ref(envelope.mail_from))
             return "451 4.3.0 Could not file the message now; try again later"
         if received.outcome == "limited":
             return f"450 4.7.1 {received.reason}"
@@ -115,6 +116,9 @@ def make_controller(deployment, host: str, port: int):
     from aiosmtpd.controller import Controller
 
     config = email_settings(deployment)
+    # aiosmtpd logs each sender and recipient at INFO and every line of a message at DEBUG: residents'
+    # addresses and words. Its logger stays at WARNING whatever the root level (docs/email.md).
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     return Controller(Listener(deployment), hostname=host, port=port, data_size_limit=config["max_message_bytes"],
                       decode_data=False, server_hostname=config["address"].rpartition("@")[2] or None)
 

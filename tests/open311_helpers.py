@@ -22,12 +22,13 @@ def free_port() -> int:
 class Server:
     """``gunicorn civiccrm.web.wsgi:app`` in a subprocess with the shipped settings, as production runs it."""
 
-    def __init__(self, database_url: str, log_path: Path, workers: int = 2, extra_args: tuple[str, ...] = ()):
+    def __init__(self, database_url: str, log_path: Path, workers: int = 2, extra_args: tuple[str, ...] = (),
+                 env: dict | None = None):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.api = f"{self.base}/open311/v2"
         self.log_path = log_path
-        env = {**os.environ, "CIVICCRM_DATABASE_URL": database_url, "CIVICCRM_PUBLIC_URL": self.base}
+        env = {**os.environ, "CIVICCRM_DATABASE_URL": database_url, "CIVICCRM_PUBLIC_URL": self.base, **(env or {})}
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "python:civiccrm.web.gunicorn_conf",

@@ -11,6 +11,7 @@ from datetime import timedelta
 import attrs
 
 from civiccrm.domain.cases import CaseDraft, Customer
+from civiccrm.domain.log_safe import contact_ref, without
 from civiccrm.domain.messages import InboundMessage
 from civiccrm.errors import CivicError
 from civiccrm.profiles.settings import plugin_settings
@@ -72,7 +73,8 @@ def log_outcome(deployment, message: InboundMessage, outcome: str, *, reason: st
 
 def ignore(deployment, message: InboundMessage, outcome: str, reason: str) -> Received:
     """Log a message no case or reply is made for (a robot's, a bounce, a refused one)."""
-    log.info("inbound %s from %s %s: %s", message.channel, message.sender, outcome, reason)
+    log.info("inbound %s from %s %s: %s", message.channel, contact_ref(message.sender), outcome,
+             without(reason, message.sender))
     log_outcome(deployment, message, outcome, reason=reason)
     return Received(outcome=outcome, reason=reason)
 

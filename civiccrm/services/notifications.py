@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from civiccrm.domain.cases import Case, CaseEvent, Customer, Status
+from civiccrm.domain.log_safe import contact_ref
 from civiccrm.domain.outbox import MessagePayload, message_kind
 from civiccrm.errors import CivicError
 from civiccrm.profiles.settings import plugin_settings
@@ -191,7 +192,7 @@ def send(deployment, *, connection_or_session, kind: str, case: Case, event: Cas
     connection = outbox._connection(connection_or_session)
     blocked = contacts.blocked(connection=connection, address=address)
     if blocked:
-        log.info("no %s notification for %s to %s: %s", kind, case.tracking_number, address, blocked)
+        log.info("no %s notification for %s to %s: %s", kind, case.tracking_number, contact_ref(address), blocked)
         return None
     language = language_of(deployment, customer)
     notification = deployment.pm.hook.render_notification(deployment=deployment, kind=kind, case=case, event=event,

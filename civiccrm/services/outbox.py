@@ -27,7 +27,9 @@ import attrs
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
+from civiccrm.domain.log_safe import contact_ref, without
 from civiccrm.domain.outbox import (
+    MESSAGE_FAMILY,
     AttemptOutcome,
     Deliverer,
     DeliveryRefused,
@@ -157,6 +159,14 @@ def _item(row) -> OutboxItem:
                       idempotency_key=row.idempotency_key, attempt=row.tries, subject=row.subject)
 
 
+def _loggable(row, reason: str | None) -> tuple[str, str]:
+    """A row's destination and failure reason as a log line may show them: a message's address (a
+    resident's e-mail or phone) as its digest, wherever it appears."""
+    if family(row.kind) != MESSAGE_FAMILY:
+        return row.destination, reason or ""
+    return contact_ref(row.destination), without(reason, row.destination)
+
+
 def _deliver_one(deployment, row, *, worker: str, lease: timedelta, registered: dict[str, Deliverer],
                  policy: RetryPolicy) -> str:
     """Deliver one claimed row and record the attempt: ``sent``, ``failed``, ``dead`` or ``lost``."""
@@ -209,10 +219,11 @@ def _deliver_one(deployment, row, *, worker: str, lease: timedelta, registered: 
     if state is DeliveryState.SENT:
         return "sent"
     if state is DeliveryState.DEAD:
-        log.warning("outbox %s (%s to %s) is dead: %s", row.id, row.kind, row.destination, reason)
+        log.warning("outbox %s (%s to %s) is dead: %s", row.id, row.kind, *_loggable(row, reason))
         return "dead"
-    log.info("outbox %s (%s to %s) failed, retry at %s: %s", row.id, row.kind, row.destination,
-             next_at.isoformat(), reason)
+    destination, reason = _loggable(row, reason)
+    log.info("outbox %s (%s to %s) failed, retry at %s: %s", row.id, row.kind, destination, next_at.isoformat(),
+             reason)
     return "failed"
 
 
