@@ -186,3 +186,40 @@ def test_a_column_blank_in_the_first_batch_and_set_later_keeps_its_values(deploy
     table = pq.read_table(tmp_path / "late.parquet")
     assert str(table.schema.field("duplicate_of").type) == "string"
     assert str(table.schema.field("closed_at").type) == "timestamp[us, tz=UTC]"
+
+
+def test_the_read_ahead_hands_on_every_batch_in_order_raises_the_readers_error_and_stops_when_left():
+    """The SQLite reader runs a batch ahead in a thread: nothing lost or reordered, its error raised in the
+    writer's thread, and a writer that stops early leaves no reader running."""
+    import threading
+
+    from civiccrm.services.export import _read_ahead
+
+    assert list(_read_ahead(iter(range(50)), depth=2)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise ValueError("row 2: not a number")
+
+    got = []
+    with pytest.raises(ValueError, match="row 2"):
+        for item in _read_ahead(failing()):
+            got.append(item)
+    assert got == [1]
+
+    closed = threading.Event()
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                yield n
+                n += 1
+        finally:
+            closed.set()
+
+    ahead = _read_ahead(endless(), depth=2)
+    assert [next(ahead) for _ in range(3)] == [0, 1, 2]
+    ahead.close()
+    assert closed.is_set()
+    assert not any(t.name == "export-reader" for t in threading.enumerate())

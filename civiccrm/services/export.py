@@ -11,7 +11,7 @@ describes the formats.
 
 import csv
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -162,6 +162,51 @@ class _Batches:
                 arr = arr.cast(kind)
             arrays.append(arr)
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+
+def _read_ahead(batches: Iterator, depth: int = 2) -> Iterator:
+    """``batches``, made by a thread of their own while the caller writes the ones before: reading SQLite
+    into Arrow and writing the file both run outside the GIL, so on two cores they overlap. An error
+    of the reader is raised here; leaving early stops the reader and closes ``batches`` in its thread."""
+    import queue
+    import threading
+
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                if not put(batch):
+                    return
+            put(end)
+        except BaseException as exc:  # handed to the writer's thread, raised there
+            put(exc)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
+    reader = threading.Thread(target=read, name="export-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := slots.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _open311_status(batch):
@@ -322,8 +367,8 @@ def export_cases(deployment, *, fmt: str, out: Path | str, start: datetime | Non
             query = dict(connection=conn, columns=batches.sources, start=start, end=end, service_codes=codes,
                          batch_size=batch_size)
             arrow = sqlite_arrow_batches(**query) if batches.sqlite else None
-            if arrow is not None:  # SQLite read straight into Arrow (ADBC)
-                source = (batches.from_arrow(b) for b in arrow)
+            if arrow is not None:  # SQLite read straight into Arrow (ADBC), a batch ahead of the writer
+                source = _read_ahead(batches.from_arrow(b) for b in arrow)
             else:
                 source = (batches.convert(rows) for rows in case_batches(**query))
             for batch in source:
