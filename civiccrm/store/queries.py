@@ -8,9 +8,9 @@ import attrs
 from sqlalchemy import and_, bindparam, select
 from sqlmodel import Session
 
-from civiccrm.domain.cases import Case, Status
+from civiccrm.domain.cases import Case
 from civiccrm.store.repo import case_from_row
-from civiccrm.store.tables import CaseRow, cases_table
+from civiccrm.store.tables import CaseRow, case_is_open, cases_table
 
 
 @attrs.frozen
@@ -91,7 +91,7 @@ def _conditions(shape: tuple[str, ...], value_of) -> list:
             else:
                 conditions.append(compare(column, value_of(field, column, False)))
     if "overdue_at" in shape or "due_before" in shape:
-        conditions += [c.status != Status.CLOSED.value, c.due_at.is_not(None),
+        conditions += [case_is_open(), c.due_at.is_not(None),
                        c.sla_paused_at.is_(None)]  # on hold: the clock is stopped
     return conditions
 

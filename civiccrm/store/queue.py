@@ -6,7 +6,7 @@ from sqlalchemy import and_, false, func, or_, select, tuple_
 from sqlalchemy.engine import Connection
 
 from civiccrm.domain.queue import Cursor, QueueFilter
-from civiccrm.store.tables import case_assignees_table, cases_table, users_table
+from civiccrm.store.tables import case_assignees_table, case_is_open, cases_table, users_table
 
 c = cases_table.c
 
@@ -16,7 +16,7 @@ COLUMNS = (c.id, c.tracking_number, c.request_type, c.service_code, c.status, c.
 
 def _conditions(filters: QueueFilter, *, scope, now: datetime, user_id: int | None) -> list:
     """WHERE terms; ``status <> 'closed'`` first, as the partial queue indexes say."""
-    terms = [c.status != "closed"]
+    terms = [case_is_open()]
     for column, value in ((c.status, filters.status), (c.service_code, filters.service_code),
                           (c.department, filters.department), (c.work_group, filters.work_group),
                           (c.council_district, filters.district), (c.channel, filters.channel)):
