@@ -91,10 +91,15 @@ def _survey_invitation(city: str, case, event, channel: str) -> Notification | N
                                              f"(until {until}; the page lets you stop surveys)")
     return Notification(
         subject=f"{city}: how did we do with request {number}?",
-        body=(f"Your request {number} ({case.request_type}) has been closed.\n\n"
+        body=(f"Your request {number}{_type_part(case)} has been closed.\n\n"
               f"Please tell us how we did; it takes a minute:\n{link}\n\n"
               f"The link works once and until {until}.\n"
               f"To receive no more surveys, open the link and choose \"No more surveys\".\n"))
+
+
+def _type_part(case) -> str:
+    """`` (Pothole)``, or nothing for a case without a type yet."""
+    return f" ({case.request_type})" if case.request_type else ""
 
 
 @hookimpl(trylast=True)
@@ -106,12 +111,12 @@ def render_notification(deployment, kind, case, event, language, channel):
     if kind == "survey_invitation":
         return _survey_invitation(city, case, event, channel)
     if kind == "created":
-        line = f"we received your request {number} ({case.request_type})."
+        line = f"we received your request {number}{_type_part(case)}."
     elif kind == "status_changed":
         line = f"your request {number} is now: {STATUS_LABELS[case.status]}."
     elif kind == "closed":
         resolution = case.resolution.value.replace("_", " ") if case.resolution else "closed"
-        line = f"your request {number} ({case.request_type}) was closed: {resolution}."
+        line = f"your request {number}{_type_part(case)} was closed: {resolution}."
     else:
         return None
     if channel == "sms":

@@ -110,6 +110,8 @@ def case_show(obj, tracking_number, as_json):
         emit_json(data)
         return
     for key, value in data.items():
+        if key == "service_code" and value is None:
+            value = "(no type yet: the admin's triage queue; `case update --type` gives it one)"
         if key != "history" and value not in (None, ""):
             click.echo(f"{key:>24}: {value}")
     click.echo("history:")
@@ -195,7 +197,7 @@ def case_list(obj, status, department, work_group, district, type_, channel, dat
     for row in rows:
         click.echo(
             f"{row['tracking_number']:<16} {row['status']:<12} {row['opened_at']:%Y-%m-%d} "
-            f"{(row['remaining'] or row['resolution'] or ''):<16} {row['request_type'][:40]:<40} "
+            f"{(row['remaining'] or row['resolution'] or ''):<16} {(row['request_type'] or '(no type)')[:40]:<40} "
             f"{row['address'] or ''}"
         )
     if not rows:

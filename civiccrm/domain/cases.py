@@ -181,9 +181,10 @@ class Customer:
 
 @attrs.frozen
 class Routing:
-    """Who owns a case: the department and its work group (codes from the profile)."""
+    """Who owns a case: the department and its work group (codes from the profile); no department for a
+    case without a type."""
 
-    department: str
+    department: str | None
     work_group: str | None = None
 
 
@@ -191,7 +192,8 @@ class Routing:
 class CaseDraft:
     """What intake knows about a case before it is stored."""
 
-    service_code: str
+    service_code: str | None
+    """None: a case without a type, for the triage queue (no department, no due time until typed)."""
     description: str
     channel: str
     location: Location = attrs.field(factory=Location)
@@ -211,8 +213,9 @@ class Case:
 
     id: int
     tracking_number: str
-    service_code: str
-    request_type: str
+    service_code: str | None
+    """None while the case waits in the triage queue without a type (``is_untyped``)."""
+    request_type: str | None
     category: str | None
     department: str | None
     work_group: str | None
@@ -261,6 +264,11 @@ class Case:
     @property
     def is_open(self) -> bool:
         return self.status is not Status.CLOSED
+
+    @property
+    def is_untyped(self) -> bool:
+        """Nobody has classified it yet: no service type, department or due time (the triage queue)."""
+        return self.service_code is None
 
     @property
     def is_import(self) -> bool:

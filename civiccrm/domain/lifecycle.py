@@ -16,7 +16,7 @@ from typing import Protocol
 
 import attrs
 
-from civiccrm.domain.cases import Case, Location, Resolution, Status, check_transition
+from civiccrm.domain.cases import Case, Location, Resolution, Routing, Status, check_transition
 from civiccrm.domain.taxonomy import ServiceType
 from civiccrm.errors import CivicError
 
@@ -229,16 +229,29 @@ def reopen(case: Case, *, now: datetime, rules: SlaRules) -> tuple[Case, dict]:
     ), changes
 
 
-def change_type(case: Case, service_type: ServiceType, *, now: datetime, rules: SlaRules) -> tuple[Case, dict]:
-    """File an open case under another service type: the due times under its policy, time paused kept."""
+def change_type(case: Case, service_type: ServiceType, *, now: datetime, rules: SlaRules,
+                routing: Routing | None = None) -> tuple[Case, dict]:
+    """File an open case under another service type: the due times under its policy, time paused kept.
+
+    A case without a type (the triage queue) is typed: its SLA clock starts ``now`` (time waiting for a
+    type is not the department's) and it goes to ``routing``, the type's department and work group."""
     require_open(case, "update it")
     if service_type.code == case.service_code:
         return case, {}
     changes = {"service_code": [case.service_code, service_type.code]}
+    response_from = now if case.is_untyped else case.opened_at
+    if case.is_untyped:
+        changes["sla_clock_from"] = [_iso(case.sla_clock_from), now.isoformat()]
+        case = attrs.evolve(case, sla_clock_from=now)
+        if routing is not None:
+            for key in ("department", "work_group"):
+                if getattr(case, key) != getattr(routing, key):
+                    changes[key] = [getattr(case, key), getattr(routing, key)]
+            case = attrs.evolve(case, department=routing.department, work_group=routing.work_group)
     case = attrs.evolve(case, service_code=service_type.code, request_type=service_type.name,
                         category=service_type.category)
     case = _with_due(case, service_type, now, rules, changes)
-    response_due = rules.response_due_at(service_type, case.opened_at)
+    response_due = rules.response_due_at(service_type, response_from)
     if response_due != case.response_due_at:
         changes["response_due_at"] = [_iso(case.response_due_at), _iso(response_due)]
     response_level = case.sla_response_level
@@ -249,12 +262,14 @@ def change_type(case: Case, service_type: ServiceType, *, now: datetime, rules: 
 
 
 def update(case: Case, *, now: datetime, rules: SlaRules, service_type: ServiceType | None = None,
-           description: str | None = None, location: Location | None = None) -> tuple[Case, dict]:
-    """Correct an open case's service type, description or location; refuses an update that changes nothing."""
+           description: str | None = None, location: Location | None = None,
+           routing: Routing | None = None) -> tuple[Case, dict]:
+    """Correct an open case's service type, description or location; refuses an update that changes nothing.
+    ``routing``: where a case without a type goes once typed."""
     require_open(case, "update it")
     changes: dict = {}
     if service_type is not None:
-        case, changes = change_type(case, service_type, now=now, rules=rules)
+        case, changes = change_type(case, service_type, now=now, rules=rules, routing=routing)
     if description and description != case.description:
         changes["description"] = [case.description, description]
         case = attrs.evolve(case, description=description)

@@ -11,7 +11,8 @@ from civiccrm.errors import CivicError
 PAGE_SIZE = 50
 MAX_DUE_WITHIN_HOURS = 24 * 365
 
-FILTER_FIELDS = ("status", "type", "department", "work_group", "district", "channel", "overdue", "due_within", "mine")
+FILTER_FIELDS = ("status", "type", "department", "work_group", "district", "channel", "overdue", "due_within", "mine",
+                 "triage")
 
 
 @attrs.frozen
@@ -30,6 +31,8 @@ class QueueFilter:
     """Only cases due within this many hours from now (overdue ones included)."""
     mine: bool = False
     """Only cases assigned to the user looking at the queue."""
+    triage: bool = False
+    """Only cases without a service type (nobody could classify them): the triage queue."""
 
     @classmethod
     def from_query(cls, args: Mapping[str, str]) -> "QueueFilter":
@@ -59,13 +62,15 @@ class QueueFilter:
                                  field="due_within")
         return cls(status=status, service_code=text("type"), department=text("department"),
                    work_group=text("work_group"), district=text("district"), channel=text("channel"),
-                   overdue=_flag(args, "overdue"), due_within_hours=due_within, mine=_flag(args, "mine"))
+                   overdue=_flag(args, "overdue"), due_within_hours=due_within, mine=_flag(args, "mine"),
+                   triage=_flag(args, "triage"))
 
     def query(self) -> dict[str, str]:
         """The filter as query-string parameters (the inverse of ``from_query``)."""
         values = {"status": self.status, "type": self.service_code, "department": self.department,
                   "work_group": self.work_group, "district": self.district, "channel": self.channel,
                   "overdue": "1" if self.overdue else None, "mine": "1" if self.mine else None,
+                  "triage": "1" if self.triage else None,
                   "due_within": str(self.due_within_hours) if self.due_within_hours else None}
         return {key: value for key, value in values.items() if value}
 

@@ -75,10 +75,13 @@ def _channel(deployment, code: str) -> str:
 
 
 def intake(deployment, draft: CaseDraft, *, actor: str = "system") -> Case:
-    """Create a case from a contact: route it, give it a tracking number and a due time."""
+    """Create a case from a contact: route it, give it a tracking number and a due time.
+
+    A draft without a service code (a message nobody could classify) becomes a case without a type:
+    no department, work group or due time, in the admin's triage queue until staff type it (``update``)."""
     profile = deployment.profile
-    service_type = profile.service_type(draft.service_code)
-    if not service_type.active:
+    service_type = profile.service_type(draft.service_code) if draft.service_code is not None else None
+    if service_type is not None and not service_type.active:
         raise CivicError(f"service_code: {service_type.code!r} ({service_type.name}) is no longer taken; "
                          "choose another service type", field="service_code")
     description = _clean_text(draft.description, "description", MAX_DESCRIPTION) or ""
@@ -88,28 +91,29 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system") -> Case:
     attributes = validate_attributes(
         profile.service_attributes.get(service_type.code, ()), draft.attributes, service_code=service_type.code,
         require=False,
-    )
+    ) if service_type is not None else {}
     media_url = _media_url(draft.media_url)
     location = locate(deployment, draft.location)
     draft = attrs.evolve(draft, location=location)  # route_case sees the council district
-    routing = route(deployment, draft, service_type)
+    routing = route(deployment, draft, service_type) if service_type is not None else Routing(department=None)
     now = deployment.clock()
     opened_at = draft.opened_at or now
-    due = sla.compute_due(deployment, service_type, opened_at)
+    due = sla.compute_due(deployment, service_type, opened_at) if service_type is not None else None
 
     customer = draft.customer if draft.customer is not None and not draft.customer.is_empty else None
     year = opened_at.astimezone(profile.tz).year
     prefix = f"{profile.tracking_prefix}-{year}-"
     values = dict(
-        service_code=service_type.code, request_type=service_type.name, category=service_type.category,
+        service_code=service_type and service_type.code, request_type=service_type and service_type.name,
+        category=service_type and service_type.category,
         department=routing.department, work_group=routing.work_group, channel=channel,
         description=description, status=Status.NEW.value, opened_at=opened_at, updated_at=now,
         due_at=due, origin=draft.origin, **repo.location_columns(location),
-        response_due_at=sla.first_response_due(deployment, service_type, opened_at),
+        response_due_at=sla.first_response_due(deployment, service_type, opened_at) if service_type else None,
     )
     event = CaseEvent(
         kind="created", at=now, actor=actor, origin=draft.origin,
-        changes={"status": [None, Status.NEW.value], "service_code": [None, service_type.code],
+        changes={"status": [None, Status.NEW.value], "service_code": [None, values["service_code"]],
                  "department": [None, routing.department], "work_group": [None, routing.work_group],
                  "channel": [None, channel], "due_at": [None, due.isoformat() if due else None]},
     )
@@ -291,11 +295,26 @@ def merge(deployment, duplicate: str, into: str, *, actor: str = "system") -> Ca
 
 def update(deployment, tracking_number: str, *, actor: str = "system", service_type: str | None = None,
            description: str | None = None, location: Location | None = None) -> Case:
-    """Correct an open case's service type, description or location (a new type gets a new due time)."""
+    """Correct an open case's service type, description or location (a new type gets a new due time).
+
+    Typing a case without a type (the triage queue) also routes it to the department ``route_case``
+    gives the type, and starts its SLA clock now."""
     profile = deployment.profile
     new_type = profile.service_type(service_type) if service_type else None
+    if new_type is not None and not new_type.active:
+        raise CivicError(f"service_type: {new_type.code!r} ({new_type.name}) is no longer taken; "
+                         "choose another service type", field="service_type")
     new_description = _clean_text(description, "description", MAX_DESCRIPTION)
     new_location = locate(deployment, location) if location is not None else None
     rules = sla.DeploymentRules(deployment)
-    return _change(deployment, tracking_number, actor, "updated", lambda case, now: lifecycle.update(
-        case, now=now, rules=rules, service_type=new_type, description=new_description, location=new_location))
+
+    def transition(case, now):
+        routing = None
+        if new_type is not None and case.is_untyped:
+            draft = CaseDraft(service_code=new_type.code, description=case.description, channel=case.channel,
+                              location=new_location or case.location, opened_at=case.opened_at, origin=case.origin)
+            routing = route(deployment, draft, new_type)
+        return lifecycle.update(case, now=now, rules=rules, service_type=new_type, description=new_description,
+                                location=new_location, routing=routing)
+
+    return _change(deployment, tracking_number, actor, "updated", transition)

@@ -26,7 +26,8 @@ ADDRESS_FIELDS = {"email": "email", "sms": "phone"}
 
 DEFAULTS = {"rate_limit": 20, "rate_window_seconds": 3600, "choice_window_hours": 24, "triage_type": None}
 """``[plugins.inbound]``: messages a sender may send in the window before the rest are refused for a
-while, how long a numbered choice (SMS) stays open, and the service type of what nobody can classify."""
+while, how long a numbered choice (SMS) stays open, and optionally a service type for what nobody can
+classify (default none: a case without a type, in the admin's triage queue)."""
 
 
 @attrs.frozen
@@ -144,16 +145,19 @@ def add_reply(deployment, message: InboundMessage, tracking_number: str, text: s
     return Received(outcome="note", tracking_number=tracking_number, reason=f"added to {tracking_number}")
 
 
-def classify(deployment, message: InboundMessage) -> tuple[str, bool]:
-    """(service code, triaged): the ``classify_inbound`` answer, else the profile's triage type."""
+def classify(deployment, message: InboundMessage) -> tuple[str | None, bool]:
+    """(service code, triaged): the ``classify_inbound`` answer; else no type (the triage queue), or the
+    profile's ``triage_type`` for a city that files what nobody can classify under a real type."""
     code = deployment.pm.hook.classify_inbound(deployment=deployment, message=message)
     if code is not None:
         return deployment.profile.service_type(code).code, False
     triage = settings(deployment).get("triage_type")
     if not triage:
-        raise CivicError(f"plugins.inbound.triage_type: {deployment.profile.name} names no service type for messages "
-                         "nobody can classify (profile.toml)", field="triage_type")
-    return deployment.profile.service_type(triage).code, True
+        return None, True
+    try:
+        return deployment.profile.service_type(triage).code, True
+    except CivicError as exc:
+        raise CivicError(f"plugins.inbound.triage_type: {exc}", field="triage_type") from None
 
 
 def open_case(deployment, message: InboundMessage, *, location=None) -> Received:
@@ -169,7 +173,9 @@ def open_case(deployment, message: InboundMessage, *, location=None) -> Received
     with notifications.replying_to(message.message_id):
         case = case_service.intake(deployment, draft, actor=f"{message.channel}:{message.sender}"[:100])
     outcome = "triage" if triaged else "case"
-    reason = "; ".join(("nobody could classify it: in the triage queue",) * triaged + tuple(message.notes))
+    triage_note = ("nobody could classify it: in the triage queue without a type" if code is None
+                   else f"nobody could classify it: filed as {code} (triage_type)")
+    reason = "; ".join((triage_note,) * triaged + tuple(message.notes))
     log_outcome(deployment, message, outcome, reason=reason, case_id=case.id, attachments=message.attachments,
                 heard_from=True)
     return Received(outcome=outcome, tracking_number=case.tracking_number, reason=reason)

@@ -31,8 +31,9 @@ class PublicStatus:
     """The public view of one case."""
 
     tracking_number: str
-    service_code: str
-    request_type: str
+    service_code: str | None
+    """None while nobody has typed the case (the triage queue)."""
+    request_type: str | None
     status: Status
     resolution: Resolution | None
     opened_at: datetime

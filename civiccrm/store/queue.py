@@ -34,6 +34,8 @@ def _conditions(filters: QueueFilter, *, scope, now: datetime, user_id: int | No
         terms.append(c.due_at < now)
     if filters.due_within_hours:
         terms.append(c.due_at < now + timedelta(hours=filters.due_within_hours))
+    if filters.triage:
+        terms.append(c.service_code.is_(None))
     if filters.mine:
         mine = select(case_assignees_table.c.case_id).where(case_assignees_table.c.user_id == user_id)
         terms.append(c.id.in_(mine))

@@ -87,8 +87,9 @@ class CaseRow(SQLModel, table=True):
     )
     id: int | None = Field(default=None, primary_key=True)
     tracking_number: str = Field(max_length=40, unique=True)
-    service_code: str = Field(max_length=150)
-    request_type: str = Field(max_length=300)
+    service_code: str | None = Field(default=None, max_length=150)
+    """None: nobody could classify it yet (the triage queue); typing it starts its SLA (migration 0026)."""
+    request_type: str | None = Field(default=None, max_length=300)
     category: str | None = Field(default=None, max_length=200)
     department: str | None = Field(default=None, max_length=100)
     work_group: str | None = Field(default=None, max_length=150)

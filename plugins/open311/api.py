@@ -164,8 +164,10 @@ def _request(deployment, row: dict, *, extensions: bool, attributes=None, histor
         "service_request_id": row["tracking_number"],
         "status": "closed" if row["status"] == Status.CLOSED.value else "open",
         "status_notes": _status_notes(row),
-        "service_name": service_type.name if service_type else row["request_type"],
-        "service_code": row["service_code"],
+        # A case nobody has typed yet (the triage queue) is still the resident's request: it is listed, with
+        # an empty code and name (the spec returns both fields always; no code of GET services fits it).
+        "service_name": service_type.name if service_type else (row["request_type"] or ""),
+        "service_code": row["service_code"] or "",
         "description": row["description"] or None,
         "agency_responsible": department.name if department else row["department"],
         "service_notice": _service_notice(deployment, service_type),

@@ -129,6 +129,22 @@ def work(tracking_number):
     return redirect(url_for("admin.case", tracking_number=found.tracking_number))
 
 
+@bp.post("/cases/<tracking_number>/type")
+def set_type(tracking_number):
+    """Give the case a service type (or another one): a case from the triage queue is routed to the type's
+    department and its time-frame starts now."""
+    from civiccrm.services import cases
+
+    deployment = get_deployment()
+    found = _visible_case(tracking_number, Permission.CASE_WORK)
+    code = (request.form.get("service_type") or "").strip()
+    if not code:
+        raise CivicError("service_type: choose the service type", field="service_type")
+    typed = cases.update(deployment, found.tracking_number, service_type=code, actor=current_actor().name)
+    flash(_("%(number)s is now %(type)s.", number=typed.tracking_number, type=typed.request_type), "info")
+    return redirect(url_for("admin.case", tracking_number=typed.tracking_number))
+
+
 @bp.post("/cases/<tracking_number>/reopen")
 def reopen(tracking_number):
     from civiccrm.services import cases

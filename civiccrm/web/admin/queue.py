@@ -67,13 +67,15 @@ def queue():
                           after=after, limit=PAGE_SIZE + 1)
         counts = store.counts(connection=connection, filters=filters, scope=scope, now=now,
                               user_id=actor.id)
+        untyped = store.counts(connection=connection, filters=QueueFilter(triage=True), scope=scope,
+                               now=now, user_id=actor.id)["total"]
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     next_after = Cursor(due_at=rows[-1].due_at, id=rows[-1].id).token() if more else None
     taxonomy = deployment.profile.taxonomy
     error = g.get("filter_error")
     return render_template(
-        "admin/queue.html", rows=rows, counts=counts, filters=filters, query=filters.query(), next_after=next_after,
+        "admin/queue.html", rows=rows, counts=counts, untyped=untyped, filters=filters, query=filters.query(), next_after=next_after,
         first_page=after is None, now=now, statuses=status_choices(), taxonomy=taxonomy,
         districts=[d.id for d in deployment.profile.city_map.districts], channels=deployment.profile.channels,
         can_work=allowed(Permission.CASE_WORK), error=str(error) if error else None,
