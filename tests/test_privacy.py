@@ -109,3 +109,53 @@ def test_privacy_cli(database_url):
     bad = runner.invoke(cli, ["--db", database_url, "privacy", "purge", "--years", "-1"])
     assert bad.exit_code == 1 and "--years" in bad.output
     deployment.engine.dispose()
+
+
+def test_purge_takes_the_profiles_retention_period(tmp_path):
+    """`[privacy] retention_years` in profile.toml is the purge's period when --years is not given."""
+    from civiccrm.services.deployment import init_deployment
+    from profile_helpers import copy_kansas_city
+
+    folder = copy_kansas_city(tmp_path)
+    url = f"sqlite:///{tmp_path / 'civiccrm.db'}"
+    runner = CliRunner()
+    plain = init_deployment(url, str(folder))
+    refused = runner.invoke(cli, ["--db", url, "privacy", "purge"])
+    assert refused.exit_code == 1 and "--years" in refused.output and "retention_years" in refused.output
+    assert "Traceback" not in refused.output
+    plain.engine.dispose()
+
+    with (folder / "profile.toml").open("a", encoding="utf-8") as handle:
+        handle.write("\n[privacy]\nretention_years = 7\n")
+    deployment = init_deployment(url, str(folder))
+    now = datetime(2026, 6, 1, 15, tzinfo=timezone.utc)
+    deployment.clock = lambda: now - timedelta(days=365 * 8)
+    old = new_case(deployment, PAT, opened_at=now - timedelta(days=365 * 8 + 3))
+    case_service.close(deployment, old.tracking_number, Resolution.FIXED, actor="tester")
+    deployment.clock = lambda: now - timedelta(days=365 * 6)
+    younger = new_case(deployment, LEE, opened_at=now - timedelta(days=365 * 6 + 3))
+    case_service.close(deployment, younger.tracking_number, Resolution.FIXED, actor="tester")
+    deployment.clock = lambda: now
+
+    assert privacy.retention_years(deployment) == 7
+    assert privacy.purge(deployment, actor="cron", dry_run=True).cases == (old.tracking_number,)  # 8 years > 7
+    assert privacy.purge(deployment, years=5, actor="cron", dry_run=True).customers == 2  # --years wins
+    removed = privacy.purge(deployment, actor="cron")
+    assert removed.cases == (old.tracking_number,)
+    assert contact(deployment.engine, old.customer_id) == (None, None, None)
+    assert contact(deployment.engine, younger.customer_id)[0] == LEE.name
+    note = case_service.history(deployment, old.tracking_number)[-1].note
+    assert "retention of 7 years" in note and PAT.email not in note
+    deployment.engine.dispose()
+
+
+@pytest.mark.parametrize("value, says", [("0", "retention_years 0"), ("-3", "retention_years -3"),
+                                         ('"seven"', "privacy.retention_years must be")])
+def test_a_bad_retention_period_is_refused_when_the_profile_loads(tmp_path, value, says):
+    from profile_helpers import copy_kansas_city, load_error
+
+    folder = copy_kansas_city(tmp_path)
+    with (folder / "profile.toml").open("a", encoding="utf-8") as handle:
+        handle.write(f"\n[privacy]\nretention_years = {value}\n")
+    message = load_error(folder)
+    assert says in message and "profile.toml" in message

@@ -34,12 +34,14 @@ def redact(obj, email, phone, tracking_number, reason, as_json):
 
 
 @privacy.command()
-@click.option("--years", type=float, required=True, help="Retention period: contacts whose cases all closed longer ago go.")
+@click.option("--years", type=float, help="Retention period: contacts whose cases all closed longer ago go "
+              "[default: the profile's [privacy] retention_years].")
 @click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
 @json_option
 @pass_obj
 def purge(obj, years, dry_run, as_json):
-    """Remove the contact data of everyone whose cases all closed more than --years ago."""
+    """Remove the contact data of everyone whose cases all closed more than --years ago (by default the
+    profile's [privacy] retention_years)."""
     from civiccrm.services import privacy as privacy_service
 
     removed = privacy_service.purge(obj.deployment, years=years, actor=obj.actor, dry_run=dry_run)

@@ -35,8 +35,10 @@ _CALENDAR = {"name": str, "default": bool, "hours": dict, "holidays": dict, "clo
 _HOLIDAYS = {"country": str, "subdivision": str, "categories": list}
 _GEO = {"boundary": str, "districts": str, "district_property": str}
 _TOP = {"city": dict, "taxonomy": dict, "calendars": dict, "geo": dict, "surveys": list, "customers": dict, "import": dict, "plugins": dict,
-        "open311": dict, "sla": dict, "duplicates": dict, "open_data": dict, "calls": dict, "integrations": dict}
+        "open311": dict, "sla": dict, "duplicates": dict, "open_data": dict, "calls": dict, "integrations": dict,
+        "privacy": dict}
 _OPEN311 = {"jurisdiction_id": str}
+_PRIVACY = {"retention_years": (int, float)}
 _OPEN_DATA = {"public_descriptions": bool}
 
 _SERVICE_TYPE_COLUMNS = ("code", "name", "department")
@@ -285,6 +287,10 @@ def load_profile(folder: Path | str) -> CityProfile:
         service_attributes = _load_service_attributes(folder / data["taxonomy"]["service_attributes"], taxonomy)
     _check_keys(data.get("open311", {}), _OPEN311, where="open311.", file=file)
     _check_keys(data.get("open_data", {}), _OPEN_DATA, where="open_data.", file=file)
+    _check_keys(data.get("privacy", {}), _PRIVACY, where="privacy.", file=file)
+    retention = data.get("privacy", {}).get("retention_years")
+    if retention is not None and not 0 < retention <= 100:
+        raise CivicError(f"{file}: privacy.retention_years {retention!r} is not a number of years from above 0 to 100")
     sla = load_sla(folder, data.get("sla", {}), file, taxonomy, calendars, default_calendar)
 
     geo = data.get("geo", {})
@@ -300,7 +306,7 @@ def load_profile(folder: Path | str) -> CityProfile:
         languages=tuple(city.get("languages", ["en"])), channels=tuple(city.get("channels", ())),
         taxonomy=taxonomy, calendars=calendars, default_calendar=default_calendar, city_map=city_map,
         surveys=load_surveys(data.get("surveys", []), file, taxonomy.departments), report_packs=tuple(city.get("report_packs", ())),
-        settings={k: v for k, v in data.items() if k in ("import", "plugins", "open311", "open_data")}
+        settings={k: v for k, v in data.items() if k in ("import", "plugins", "open311", "open_data", "privacy")}
         | {"customers": check_customers(data.get("customers", {}), file, taxonomy.departments)},
         service_attributes=service_attributes, sla=sla, plugins=tuple(city_plugins),
         duplicates=load_duplicates(folder, data.get("duplicates", {}), file, taxonomy),

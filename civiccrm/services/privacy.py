@@ -58,8 +58,19 @@ def redact(deployment, *, email: str | None = None, phone: str | None = None, tr
     return removed
 
 
-def purge(deployment, *, years: float, actor: str, dry_run: bool = False, batch: int = 1000) -> Removed:
-    """Remove the contact data of everyone whose cases all closed more than ``years`` ago."""
+def retention_years(deployment) -> float | None:
+    """The profile's retention period (``[privacy] retention_years``), or None when it sets none."""
+    return deployment.profile.settings.get("privacy", {}).get("retention_years")
+
+
+def purge(deployment, *, years: float | None = None, actor: str, dry_run: bool = False, batch: int = 1000) -> Removed:
+    """Remove the contact data of everyone whose cases all closed more than ``years`` ago (by default the
+    profile's ``[privacy] retention_years``)."""
+    if years is None:
+        years = retention_years(deployment)
+        if years is None:
+            raise CivicError(f"--years: not given, and {deployment.profile.path / 'profile.toml'} sets no "
+                             "[privacy] retention_years", field="years")
     if not years or years <= 0:
         raise CivicError(f"--years: {years!r}; a retention period is a positive number of years", field="years")
     cutoff = deployment.clock() - timedelta(days=365.25 * years)
