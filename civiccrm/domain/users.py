@@ -41,6 +41,8 @@ class Permission(enum.StrEnum):
     """See survey plans, draws, results and action plans."""
     SURVEYS_MANAGE = "surveys.manage"
     """Add survey action plans and change their status."""
+    REPORTS_VIEW = "reports.view"
+    """Render the report packs (city-wide figures) in the admin."""
     OPERATIONS = "operations"
     """See failed hooks and deliveries and retry them; see loaded plugins."""
     USERS_MANAGE = "users.manage"
@@ -52,10 +54,11 @@ _READ = frozenset({Permission.CASE_VIEW, Permission.SURVEYS_VIEW})
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMINISTRATOR: frozenset(Permission),
     Role.SUPERVISOR: _READ | {Permission.CASE_CREATE, Permission.CASE_WORK, Permission.CASE_ASSIGN_ANY,
-                              Permission.KNOWLEDGE_EDIT, Permission.OPERATIONS, Permission.SURVEYS_MANAGE},
+                              Permission.KNOWLEDGE_EDIT, Permission.OPERATIONS, Permission.SURVEYS_MANAGE,
+                              Permission.REPORTS_VIEW},
     Role.CALL_TAKER: _READ | {Permission.CASE_CREATE, Permission.CASE_WORK},
     Role.DEPARTMENT_WORKER: _READ | {Permission.CASE_WORK, Permission.KNOWLEDGE_EDIT},
-    Role.ANALYST: _READ,
+    Role.ANALYST: _READ | {Permission.REPORTS_VIEW},
     Role.READ_ONLY: frozenset({Permission.CASE_VIEW}),
 }
 

@@ -18,7 +18,8 @@ def index():
 
 
 from civiccrm.web.admin import (  # noqa: E402,F401  (views register on bp)
-    account, cases, config, intake, knowledge, menu, operations, queue, saved_filters, staff, surveys, taxonomy,
+    account, cases, config, intake, knowledge, menu, operations, queue, reports, saved_filters, staff, surveys,
+    taxonomy,
 )
 
 bp.context_processor(menu.template_helpers)

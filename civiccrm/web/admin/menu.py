@@ -13,6 +13,7 @@ def _core_links() -> list[dict]:
              ("admin.intake", _("Take a call"), Permission.CASE_CREATE),
              ("admin.knowledge_base", _("Knowledge base"), Permission.CASE_VIEW),
              ("admin.surveys", _("Surveys"), Permission.SURVEYS_VIEW),
+             ("admin.reports", _("Reports"), Permission.REPORTS_VIEW),
              ("admin.operations", _("Operations"), Permission.OPERATIONS),
              ("admin.config", _("Configuration"), Permission.CONFIG_EDIT),
              ("admin.staff", _("Users"), Permission.USERS_MANAGE),
