@@ -145,6 +145,7 @@ def test_pdf_csv_and_html(sqlite_deployment):
     html = render_document(document, "html")[0].decode()
     assert html.count("<svg") == 3  # the items, by district, by gender (the only demographic column given)
     assert "Codebook not published" in html
+    assert render_document(build(sqlite_deployment), "html")[0] == html.encode()  # the same bytes again
     csv_text = render_document(document, "csv")[0].decode()
     assert "# differences: Groups whose interval lies outside the city's" in csv_text
     assert "satisfied,satisfied_n,satisfied_low_sample" in csv_text
