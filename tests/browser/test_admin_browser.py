@@ -84,3 +84,26 @@ def test_keyboard_reaches_the_main_content(page, live_server):
     assert skip.bounding_box()["x"] >= 0  # shown when focused
     page.keyboard.press("Enter")
     assert page.url.endswith("#main")
+
+
+def test_the_triage_queue_and_giving_a_case_its_type(page, live_server):
+    """A case nobody could classify: found through the queue's triage view, typed from its page."""
+    from civiccrm.domain.cases import CaseDraft
+    from civiccrm.services import cases
+    from tests.web_helpers import POTHOLE
+
+    deployment = live_server.deployment
+    case = cases.intake(deployment, CaseDraft(service_code=None, description="Something odd by the river",
+                                              channel="email"), actor="test")
+    log_in(page, live_server, "sam")
+    page.get_by_role("link", name=re.compile(r"Triage \(no type\)")).click()
+    assert page.url.endswith("/admin/queue?triage=1")
+    page.get_by_role("link", name=case.tracking_number).click()
+    assert page.get_by_role("heading", name=f"{case.tracking_number}: No type yet").is_visible()
+    assert serious_violations(page) == []
+    screenshot(page, "admin-case-triage")
+    page.get_by_label("Service type", exact=True).select_option(POTHOLE)
+    page.get_by_role("button", name="Set the type").click()
+    department = deployment.profile.taxonomy.departments["public-works"].name
+    assert department in page.locator("dl.facts").inner_text()
+    assert page.get_by_role("heading", name=re.compile(re.escape(case.tracking_number) + ": Pothole")).is_visible()
