@@ -75,12 +75,14 @@ class CaseRow(SQLModel, table=True):
         Index("ix_cases_awaiting_response", "response_due_at",
               sqlite_where=text("responded_at IS NULL AND response_due_at IS NOT NULL"),
               postgresql_where=text("responded_at IS NULL AND response_due_at IS NOT NULL")),
-        # The work queue: open cases by due time, for everyone and per work group or department.
+        # The work queue: open cases by due time, for everyone and per work group, department or district.
         Index("ix_cases_queue", "due_at", "id", sqlite_where=text("status <> 'closed'"),
               postgresql_where=text("status <> 'closed'")),
         Index("ix_cases_queue_work_group", "work_group", "due_at", "id", sqlite_where=text("status <> 'closed'"),
               postgresql_where=text("status <> 'closed'")),
         Index("ix_cases_queue_department", "department", "due_at", "id", sqlite_where=text("status <> 'closed'"),
+              postgresql_where=text("status <> 'closed'")),
+        Index("ix_cases_queue_district", "council_district", "due_at", "id", sqlite_where=text("status <> 'closed'"),
               postgresql_where=text("status <> 'closed'")),
         # The case page's nearby duplicates: same type, opened near the same time.
         Index("ix_cases_type_opened", "service_code", "opened_at"),
