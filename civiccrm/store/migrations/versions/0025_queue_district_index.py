@@ -2,7 +2,7 @@
 queue filtered by district reads its page and its counts from the index instead of walking every open case.
 
 Revision ID: 0025
-Revises: 0023
+Revises: 0026
 Create Date: 2026-12-01
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 OPEN_ONLY = sa.text("status <> 'closed'")
 
 revision = "0025"
-down_revision = "0023"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
