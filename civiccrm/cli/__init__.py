@@ -73,10 +73,12 @@ def _log_in_one_line() -> None:
 class Obj:
     """What every command gets: the database URL and who is acting."""
 
-    def __init__(self, db: str | None, actor: str):
+    def __init__(self, db: str | None, actor: str, read_db: str | None = None):
         self.db = db
         self.actor = actor
+        self.read_db = read_db
         self._deployment = None
+        self._reading = None
 
     @property
     def deployment(self):
@@ -85,6 +87,18 @@ class Obj:
 
             self._deployment = open_deployment(self.db)
         return self._deployment
+
+    @property
+    def reading(self):
+        """The deployment reports and exports read: on --read-db (a streaming replica) when given, which
+        holds the same profile and settings as the primary; otherwise the primary itself."""
+        if not self.read_db:
+            return self.deployment
+        if self._reading is None:
+            from civiccrm.services.deployment import open_deployment
+
+            self._reading = open_deployment(self.read_db)
+        return self._reading
 
 
 pass_obj = click.make_pass_decorator(Obj)
@@ -110,13 +124,16 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 @click.version_option(package_name="civiccrm")
 @click.option("--db", envvar="CIVICCRM_DATABASE_URL", metavar="URL",
               help="Database URL (default sqlite:///civiccrm.db; env CIVICCRM_DATABASE_URL).")
+@click.option("--read-db", envvar="CIVICCRM_READ_DATABASE_URL", metavar="URL",
+              help="A read-only copy (a streaming replica) that reports and exports read instead of --db "
+                   "(env CIVICCRM_READ_DATABASE_URL); every write still goes to --db.")
 @click.option("--actor", default="cli", show_default=True, envvar="CIVICCRM_ACTOR",
               help="Who is making changes, recorded on each history event.")
 @click.pass_context
-def cli(ctx, db, actor):
+def cli(ctx, db, read_db, actor):
     """CivicCRM: cases, SLAs, surveys and metrics for a city's 311 centre."""
     _log_in_one_line()
-    ctx.obj = Obj(db, actor)
+    ctx.obj = Obj(db, actor, read_db)
 
 
 def main(argv=None):

@@ -60,7 +60,7 @@ def export_cases_command(obj, fmt, date_from, date_to, types, out, as_json):
     """Write cases to FILE, with its data dictionary beside it (FILE.dictionary.csv)."""
     from civiccrm.services.export import export_cases
 
-    deployment = obj.deployment
+    deployment = obj.reading
     start, end = inclusive_range(date_from, date_to, deployment.profile.tz)
     summary = export_cases(deployment, fmt=fmt, out=out, start=start, end=end, types=types)
     if as_json:

@@ -56,7 +56,7 @@ def report_summary(obj, date_from, date_to, month, fiscal_year, by, as_json):
     from civiccrm.metrics.summary import normalise_by, summary
 
     by = normalise_by(by)
-    deployment = obj.deployment
+    deployment = obj.reading
     profile = deployment.profile
     tz = profile.tz
     now = deployment.clock()
@@ -134,7 +134,7 @@ def report_packs(obj, as_json):
     A city enables packs with `[city] report_packs = [...]` in its profile; without that
     list every registered pack may be rendered.
     """
-    deployment = obj.deployment
+    deployment = obj.reading
     profile = deployment.profile
     packs = deployment.registry.report_packs
     rows = [{"name": p.name, "description": p.description, "formats": list(p.formats),
@@ -178,7 +178,7 @@ def report_render(obj, name, date_from, date_to, month, fiscal_year, fmt, out):
 
     `civiccrm report packs` lists the packs; see docs/metrics.md for the council-monthly pack.
     """
-    deployment = obj.deployment
+    deployment = obj.reading
     pack = deployment.registry.report_pack(name, profile=deployment.profile)
     start, end = _pack_period("report render", deployment, date_from, date_to, month, fiscal_year)
     rendered = pack.render_report(deployment, start=start, end=end, format=fmt)
