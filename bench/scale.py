@@ -140,7 +140,9 @@ def serve(url: str):
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "python:civiccrm.web.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
          "--access-logfile", "/dev/null", "civiccrm.web.wsgi:app"],
-        cwd=ROOT, env={**os.environ, "CIVICCRM_DATABASE_URL": url})
+        # One key makes all the load by design: its requests are counted (that write is measured), never refused.
+        cwd=ROOT, env={**os.environ, "CIVICCRM_DATABASE_URL": url,
+                       "CIVICCRM_OPEN311_POST_LIMIT": "1000000000", "CIVICCRM_OPEN311_GET_LIMIT": "1000000000"})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

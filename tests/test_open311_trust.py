@@ -1,5 +1,7 @@
 """Open311 bad input and leaks: 400 with the field named, keys only in the body, no Host echo, no secrets logged."""
 
+import json
+
 import pytest
 import requests
 
@@ -318,3 +320,82 @@ def test_an_update_does_not_read_the_case_history(deployment):
 
     few, many = work(short), work(long)
     assert many <= few * 1.25 + 20, (few, many)
+
+
+# --- rate limits per API key -------------------------------------------------------------------------
+
+
+def test_open311_is_rate_limited_per_api_key_across_workers(sqlite_deployment):
+    deployment = sqlite_deployment
+    _, mine = apikeys.add(deployment, name="busy app", channel="app")
+    _, other = apikeys.add(deployment, name="other app", channel="app")
+    workers = [create_app({"TESTING": True, "OPEN311_POST_LIMIT": 3, "OPEN311_GET_LIMIT": 2},
+                          deployment=deployment).test_client() for _ in range(2)]  # the count is in the database
+    statuses = [workers[n % 2].post("/open311/v2/requests.json", data={**GOOD, "api_key": mine}).status_code
+                for n in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    limited = workers[0].post("/open311/v2/requests.xml", data={**GOOD, "api_key": mine})
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+    assert b"too many requests from this api_key" in limited.data
+    assert count(deployment) == 3
+    assert workers[1].post("/open311/v2/requests.json", data={**GOOD, "api_key": other}).status_code == 200
+    gets = [workers[n % 2].get("/open311/v2/services.json").status_code for n in range(3)]
+    assert gets == [200, 200, 429]  # no key: counted per address
+    with_key = workers[0].get("/open311/v2/services.json", query_string={"api_key": other})
+    assert with_key.status_code == 200
+
+
+def test_the_default_limits_hold_a_3000_call_monday(sqlite_deployment):
+    """Kansas City's busiest days bring about 3,000 calls; were every one a request through one app's key,
+    with a fifth of them in the peak hour and its busiest minute at twice the hour's rate, no POST
+    (nor the GETs an app makes around each, five per POST) is refused by the defaults."""
+    from datetime import datetime, timedelta, timezone
+
+    from civiccrm.store import ratelimit
+    from civiccrm.web import create_app as make
+    from civiccrm_plugins.open311.api import LIMITS, WINDOW
+
+    app = make({"TESTING": True}, deployment=sqlite_deployment)
+    window = app.config.get(WINDOW[0], WINDOW[1])
+    peak_hour = 3000 // 5
+    busiest_minute = peak_hour * 2 // 60
+    start = datetime(2026, 11, 30, 15, tzinfo=timezone.utc)
+    refused = []
+    with sqlite_deployment.engine.begin() as connection:
+        for method, per_post in (("POST", 1), ("GET", 5)):
+            scope, key, default = LIMITS[method]
+            hits = busiest_minute * per_post
+            for n in range(hits):
+                at = start + timedelta(seconds=60 * n / hits)
+                if ratelimit.hit(connection=connection, scope=scope, key="key:monday", limit=default,
+                                 window_seconds=window, now=at) is not None:
+                    refused.append((method, n))
+    assert refused == []
+
+
+# --- invisible characters ------------------------------------------------------------------------
+
+
+def test_bidi_and_zero_width_characters_are_removed_at_intake_through_open311(api):
+    from sqlalchemy import text as sql
+
+    client, key = api
+    hidden = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u200c\u200d\ufeff\u2060"
+    posted = client.post("/open311/v2/requests.json", data={
+        **GOOD, "api_key": key, "description": f"Cart{hidden} not \u202eemptied\u202c", "first_name": "Zo\u200be"})
+    assert posted.status_code == 200, posted.data
+    number = posted.get_json()[0]["service_request_id"]
+    update = client.post("/open311/v2/servicerequestupdates.json", data={
+        "api_key": key, "service_request_id": number, "description": "Still\u2066 here\u200b"})
+    assert update.status_code == 200, update.data
+    shown = client.get(f"/open311/v2/requests/{number}.json", query_string={"extensions": "true"}).get_json()[0]
+    assert shown["description"] == "Cart not emptied"
+    assert [n.get("description") for n in shown["notes"] if n["type"] == "comment"] == ["Still here"]
+    updates = client.get("/open311/v2/servicerequestupdates.json").get_json()
+    assert "Still here" in [u["description"] for u in updates]
+    for body in (client.get(f"/open311/v2/requests/{number}.xml").data.decode(), json.dumps(updates)):
+        assert not any(c in body for c in hidden) and "\\u202" not in body and "\\u200" not in body
+    with client.application.extensions["civiccrm"]["deployment"].engine.connect() as connection:
+        assert connection.execute(sql("SELECT name FROM customers")).scalar() == "Zoe"
+    only_hidden = client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key, "description": "\u200b\u202e"})
+    assert only_hidden.status_code == 400 and "description" in field_of(only_hidden)

@@ -331,3 +331,22 @@ def test_page_views_are_limited_per_address_too(sqlite_deployment):
     statuses = [client.get(f"/status/{case.tracking_number}").status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
     assert client.get("/public/static/public.css").status_code == 200  # static files are not counted
+
+
+# --- invisible characters ------------------------------------------------------------------------
+
+HIDDEN = "\u202e\u2066\u200b\u200d\ufeff\u2060"
+
+
+def test_bidi_and_zero_width_characters_never_reach_the_status_page(sqlite_client, sqlite_deployment):
+    response = send(sqlite_client, good_report(description="Hole \u202eselbats\u202c on\u200b Main\ufeff",
+                                               first_name="Ro\u200dsa\u2069"))
+    assert response.status_code == 303
+    case = cases.get(sqlite_deployment, response.headers["Location"].rsplit("/", 1)[1])
+    assert case.description == "Hole selbats on Main"
+    with sqlite_deployment.engine.connect() as connection:
+        assert connection.execute(select(customers_table.c.name)).scalar() == "Rosa Quintero"
+    cases.add_note(sqlite_deployment, case.tracking_number, "Crew\u2067 booked\u200c", actor="cal", public=True)
+    page = sqlite_client.get(f"/status/{case.tracking_number}").text
+    assert "Crew booked" in page  # the page shows public notes (the description is not published here)
+    assert not any(c in page for c in HIDDEN)

@@ -99,6 +99,13 @@ def _close(deployment, case):
     return cases.close(deployment, case.tracking_number, Resolution.FIXED)
 
 
+def csrf_of(client, token):
+    """The csrf_token of the survey page the link opens (a form POST must carry it)."""
+    page = client.get(f"/survey/{token}")
+    assert page.status_code == 200, page.text
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+
 def _counts(deployment):
     with deployment.session() as s:
         return (s.scalar(select(func.count()).select_from(SurveyInvitationRow)),
@@ -124,17 +131,19 @@ def test_close_invites_by_email_and_the_page_takes_one_answer(deployment, inbox,
     assert "Very satisfied" in page.text
 
     before = _counts(deployment)
-    missing = client.post(f"/survey/{token}", data={"timeliness": "4"})
+    csrf = csrf_of(client, token)
+    missing = client.post(f"/survey/{token}", data={"timeliness": "4", "csrf_token": csrf})
     assert missing.status_code == 400 and "department_service: an answer is required" in missing.text
-    out_of_range = client.post(f"/survey/{token}", data={"department_service": "6"})
+    out_of_range = client.post(f"/survey/{token}", data={"department_service": "6", "csrf_token": csrf})
     assert out_of_range.status_code == 400 and "department_service: 6 is out of range; expected 1 to 5" in out_of_range.text
     as_json = client.post(f"/survey/{token}", json={"department_service": 3, "bogus": 1})
     assert as_json.status_code == 400 and as_json.json["field"] == "bogus"
     assert _counts(deployment) == before
 
-    ok = client.post(f"/survey/{token}", data={"department_service": "5", "timeliness": "2", "customer_service_311": ""})
+    ok = client.post(f"/survey/{token}", data={"department_service": "5", "timeliness": "2", "customer_service_311": "",
+                                               "csrf_token": csrf})
     assert ok.status_code == 201
-    again = client.post(f"/survey/{token}", data={"department_service": "1"})
+    again = client.post(f"/survey/{token}", data={"department_service": "1", "csrf_token": csrf})
     assert again.status_code == 409 and "already been answered" in again.text
     assert client.get(f"/survey/{token}").status_code == 409
     assert _counts(deployment) == (1, 1, 2)
@@ -176,7 +185,10 @@ def test_who_is_never_invited(deployment, inbox, clock):
     clock.now += timedelta(days=91)
     token = LINK.search(inbox.messages[0][1]).group(1)
     client = create_app({"TESTING": True}, deployment=deployment).test_client()
-    assert client.post(f"/survey/{token}/opt-out").status_code == 200
+    later = clock.now
+    clock.now -= timedelta(days=121)  # the person opted out from the link while it was alive
+    assert client.post(f"/survey/{token}/opt-out", data={"csrf_token": csrf_of(client, token)}).status_code == 200
+    clock.now = later
     third = _close(deployment, _case(deployment, email="sam@example.org"))
     assert survey_invitations.invite_case(deployment, third, plan=None, instrument_code="post-case") == "opted_out"
     assert _counts(deployment)[0] == 1
@@ -189,7 +201,7 @@ def test_expired_link_and_plan_sampling(deployment, inbox, clock):
     token = LINK.search(inbox.messages[0][1]).group(1)
     clock.now += timedelta(days=31)
     client = create_app({"TESTING": True}, deployment=deployment).test_client()
-    expired = client.post(f"/survey/{token}", data={"department_service": "5"})
+    expired = client.post(f"/survey/{token}", json={"department_service": 5})
     assert expired.status_code == 410 and "expired" in expired.text
     assert _counts(deployment)[1:] == (0, 0)
 
@@ -334,7 +346,8 @@ def test_preferred_sms_goes_through_the_sms_plugin(deployment, inbox, clock, sms
     # the link in the text message answers the survey like the e-mail one
     token = LINK.search(body).group(1)
     client = create_app({"TESTING": True}, deployment=deployment).test_client()
-    assert client.post(f"/survey/{token}", data={"department_service": "4"}).status_code == 201
+    assert client.post(f"/survey/{token}", data={"department_service": "4", "csrf_token": csrf_of(client, token)}
+                       ).status_code == 201
     # no preference and an e-mail address: e-mail, not a text
     mailed = _close(deployment, _case_for(deployment, email="e@example.org", phone="918-555-0106"))
     _deliver(deployment)
@@ -387,3 +400,80 @@ def test_invitation_links_default_to_where_civiccrm_serve_listens(deployment, in
     defaults = {p.name: p.default for p in serve.params}
     link = re.search(r"(http://\S+)/survey/[A-Za-z0-9_-]+", content).group(1)
     assert link == f"http://{defaults['host']}:{defaults['port']}" == "http://127.0.0.1:8311"
+
+
+# --- the survey page's trust: live links only, same-origin posts, rate limits ----------------------
+
+
+def _invited(deployment, inbox, email):
+    """A closed case's invitation, delivered; its token."""
+    inbox.arrived.clear()
+    _close(deployment, _case(deployment, email=email))
+    _deliver(deployment)
+    assert inbox.arrived.wait(10)
+    return LINK.search(inbox.messages[-1][1]).group(1)
+
+
+def _opted_out(deployment, address):
+    from civiccrm.store.tables import SurveyOptOutRow
+
+    with deployment.session() as s:
+        return s.get(SurveyOptOutRow, address) is not None
+
+
+def test_opt_out_refuses_an_answered_or_expired_link_as_the_answer_page_does(deployment, inbox, clock):
+    client = create_app({"TESTING": True}, deployment=deployment).test_client()
+    answered = _invited(deployment, inbox, "ann@example.org")
+    csrf = csrf_of(client, answered)  # one per session, good for every form of it
+    assert client.post(f"/survey/{answered}", json={"department_service": 4}).status_code == 201
+    refused = client.post(f"/survey/{answered}/opt-out", data={"csrf_token": csrf})
+    assert refused.status_code == 409 and "already been answered" in refused.text
+    assert not _opted_out(deployment, "ann@example.org")
+
+    expired = _invited(deployment, inbox, "eve@example.org")
+    clock.now += timedelta(days=31)
+    refused = client.post(f"/survey/{expired}/opt-out", data={"csrf_token": csrf})
+    assert refused.status_code == 410 and "expired" in refused.text
+    assert not _opted_out(deployment, "eve@example.org")
+    assert client.post("/survey/not-a-token/opt-out", data={"csrf_token": csrf}).status_code == 404
+
+    alive = _invited(deployment, inbox, "liv@example.org")
+    assert client.post(f"/survey/{alive}/opt-out", data={"csrf_token": csrf}).status_code == 200
+    assert _opted_out(deployment, "liv@example.org")
+
+
+def test_a_survey_post_needs_this_sites_origin_and_its_csrf_token(deployment, inbox, clock):
+    client = create_app({"TESTING": True, "PUBLIC_URL": "https://311.kcmo.example"}, deployment=deployment).test_client()
+    token = _invited(deployment, inbox, "pat@example.org")
+    csrf = csrf_of(client, token)
+    before = _counts(deployment)
+    answer = {"department_service": "5"}
+    for data, headers, field in [
+        (answer, {}, "csrf_token"),
+        ({**answer, "csrf_token": "forged"}, {}, "csrf_token"),
+        ({**answer, "csrf_token": csrf}, {"Origin": "https://evil.example"}, "Origin"),
+    ]:
+        refused = client.post(f"/survey/{token}", data=data, headers=headers)
+        assert refused.status_code == 400 and f"{field}:" in refused.text, refused.text
+    cross_json = client.post(f"/survey/{token}", json={"department_service": 5}, headers={"Origin": "null"})
+    assert cross_json.status_code == 400 and cross_json.json["field"] == "Origin"
+    no_token = client.post(f"/survey/{token}/opt-out")
+    assert no_token.status_code == 400 and "csrf_token:" in no_token.text
+    assert _counts(deployment) == before and not _opted_out(deployment, "pat@example.org")
+    for origin in ("https://311.kcmo.example", "http://localhost"):  # the public address, or the host served
+        assert client.post(f"/survey/{token}", data={**answer, "csrf_token": csrf}, headers={"Origin": origin}
+                           ).status_code in (201, 409)
+    assert _counts(deployment)[1] == before[1] + 1
+
+
+def test_survey_pages_are_rate_limited_per_address(deployment, inbox, clock):
+    token = _invited(deployment, inbox, "sam@example.org")
+    first, second = (create_app({"TESTING": True, "SURVEY_LIMIT": 2}, deployment=deployment).test_client()
+                     for _ in range(2))  # two workers: the count is in the database
+    assert first.get(f"/survey/{token}").status_code == 200
+    assert second.get(f"/survey/{token}").status_code == 200
+    limited = first.post(f"/survey/{token}", json={"department_service": 5})
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+    assert "Too many requests" in limited.json["error"] and _counts(deployment)[1] == 0
+    elsewhere = first.get(f"/survey/{token}", environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    assert elsewhere.status_code == 200

@@ -7,6 +7,7 @@ from datetime import datetime
 import attrs
 
 from civiccrm.domain.names import parse_name
+from civiccrm.domain.text import visible_text
 from civiccrm.domain.timeutil import aware, require_aware
 from civiccrm.errors import CivicError
 
@@ -146,7 +147,7 @@ EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 class Customer:
     """The person who asked. Kept in its own table, never published."""
 
-    name: str | None = None
+    name: str | None = attrs.field(default=None, converter=visible_text)
     email: str | None = None
     phone: str | None = None
     id: int | None = None
@@ -194,7 +195,8 @@ class CaseDraft:
 
     service_code: str | None
     """None: a case without a type, for the triage queue (no department, no due time until typed)."""
-    description: str
+    description: str = attrs.field(converter=visible_text)
+    """As sent, less bidirectional controls and zero-width characters (every channel builds a draft)."""
     channel: str
     location: Location = attrs.field(factory=Location)
     customer: Customer | None = None

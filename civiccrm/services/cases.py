@@ -11,6 +11,7 @@ import attrs
 from civiccrm.domain.attributes import validate_attributes
 from civiccrm.domain import lifecycle
 from civiccrm.domain.cases import Case, CaseDraft, CaseEvent, Location, Resolution, Routing, Status
+from civiccrm.domain.text import visible_text
 from civiccrm.errors import CivicError
 from civiccrm.services import integrations, notifications, sla
 from civiccrm.services.events import fire
@@ -23,7 +24,7 @@ MAX_MEDIA_URL = 2000
 def _clean_text(value: str | None, field: str, limit: int) -> str | None:
     if value is None:
         return None
-    value = value.strip()
+    value = visible_text(value).strip()
     if len(value) > limit:
         raise CivicError(f"{field}: {len(value)} characters; at most {limit} are allowed", field=field)
     bad = [c for c in value if ord(c) < 32 and c not in "\n\r\t"]

@@ -17,7 +17,7 @@ from civiccrm.services import cases as case_service
 from civiccrm.services import duplicates
 from civiccrm.store import open311 as queries
 from civiccrm.store.queries import CaseFilter
-from civiccrm.web import get_deployment
+from civiccrm.web import get_deployment, limits
 from civiccrm_plugins.open311 import params
 from civiccrm_plugins.open311.formats import FORMATS, error_response, respond
 
@@ -110,6 +110,26 @@ def _allow_header(response):
     if request.method == "OPTIONS" or response.status_code == 405:
         response.headers["Allow"] = ", ".join(allowed_methods(request.path))
     return response
+
+
+#: Method -> (rate-limit scope, config key, default hits per API key, or per address without one, per window).
+LIMITS = {"POST": ("open311:post", "OPEN311_POST_LIMIT", 300), "GET": ("open311:get", "OPEN311_GET_LIMIT", 1200)}
+WINDOW = ("OPEN311_LIMIT_WINDOW_SECONDS", 60)
+
+
+@blueprint.before_request
+def _rate_limit():
+    """Count the request against its API key (the address when it brings none); past the limit, 429."""
+    if request.method not in LIMITS:
+        return
+    scope, config_key, default = LIMITS[request.method]
+    presented = (request.form if request.method == "POST" else request.args).get("api_key", "").strip()
+    key = limits.api_key_id(presented) if presented else "address:" + limits.client_address()
+    wait = limits.wait(get_deployment(), scope=scope, key=key, limit=(config_key, default), window=WINDOW)
+    if wait is not None:
+        who = "this api_key" if presented else "your address"
+        raise limits.TooManyRequests(f"api_key: too many requests from {who}; try again in {int(wait)} seconds "
+                                     "(ask the city for a higher limit)", wait)
 
 
 def _deployment():
@@ -217,7 +237,7 @@ def _requests(deployment, fmt: str, rows: list[dict], extensions: bool):
 
 @blueprint.errorhandler(CivicError)
 def _civic_error(exc: CivicError):
-    return error_response(g.get("open311_format", "xml"), exc.http_status, str(exc))
+    return limits.with_retry_after(error_response(g.get("open311_format", "xml"), exc.http_status, str(exc)), exc)
 
 
 @blueprint.errorhandler(HTTPException)

@@ -7,8 +7,7 @@ from flask_wtf.csrf import CSRFError
 from civiccrm import hookimpl
 from civiccrm.errors import CivicError
 from civiccrm.services import public_reports
-from civiccrm.store import ratelimit, repo
-from civiccrm.web import get_deployment
+from civiccrm.web import get_deployment, limits
 from civiccrm.web.i18n import LANGUAGES
 
 bp = Blueprint("public", __name__, template_folder="templates", static_folder="static",
@@ -19,14 +18,6 @@ LIMITS = {"POST": ("public:post", "PUBLIC_POST_LIMIT", 20), "GET": ("public:get"
 WINDOW_KEY, WINDOW_DEFAULT = "PUBLIC_LIMIT_WINDOW_SECONDS", 600
 LANGUAGE_KEY = "language"
 LANGUAGE_NAMES = {"en": "English", "es": "Español"}
-
-
-class TooManyRequests(CivicError):
-    http_status = 429
-
-    def __init__(self, message: str, retry_after: float):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @bp.before_request
@@ -44,16 +35,12 @@ def _rate_limit():
     if request.endpoint == "public.static" or request.method not in LIMITS:
         return
     scope, key, default = LIMITS[request.method]
-    limit = int(current_app.config.get(key, default))
-    window = float(current_app.config.get(WINDOW_KEY, WINDOW_DEFAULT))
-    with repo.write_transaction(get_deployment().engine) as connection:
-        wait = ratelimit.hit(connection=connection, scope=scope, key=request.remote_addr or "unknown",
-                             limit=limit, window_seconds=window)
-        connection.commit()
+    wait = limits.wait(get_deployment(), scope=scope, key=limits.client_address(), limit=(key, default),
+                       window=(WINDOW_KEY, WINDOW_DEFAULT))
     if wait is not None:
         from civiccrm.web.i18n import gettext as _
 
-        raise TooManyRequests(_("Too many requests from your address. Try again in %(seconds)s seconds.",
+        raise limits.TooManyRequests(_("Too many requests from your address. Try again in %(seconds)s seconds.",
                                 seconds=int(wait)), wait)
 
 
@@ -63,10 +50,7 @@ def _error_page(message: str, status: int):
 
 @bp.errorhandler(CivicError)
 def _civic_error(exc: CivicError):
-    response = _error_page(str(exc), exc.http_status)
-    if isinstance(exc, TooManyRequests):
-        response.headers["Retry-After"] = str(int(exc.retry_after))
-    return response
+    return limits.with_retry_after(_error_page(str(exc), exc.http_status), exc)
 
 
 @bp.errorhandler(CSRFError)

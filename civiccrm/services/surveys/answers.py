@@ -104,9 +104,9 @@ def answer(deployment, token: str, answers: dict) -> SurveyResponse:
 
 
 def opt_out_by_token(deployment, token: str) -> None:
-    """Opt the invited address out of surveys, from the link in the invitation."""
+    """Opt the invited address out of surveys, from the link in the invitation. A link is alive for
+    this as for answering: an answered (409) or expired (410) one is refused as the answer page
+    refuses it, so a forwarded or leaked old link cannot opt anyone out."""
     with deployment.session() as s:
-        row = s.scalar(select(SurveyInvitationRow).where(SurveyInvitationRow.token_hash == token_hash(token or "")))
-    if row is None:
-        raise NotFound("token: this survey link is not valid; check that the whole link was copied")
+        row = _invitation_row(s, deployment, token)
     opt_out(deployment, row.address)
