@@ -257,7 +257,7 @@ def holidays_ahead(calendar, start: date, days: int = 400) -> list[tuple[date, s
     """The public holidays (with their names) in the ``days`` from ``start``, not counting worked ones."""
     if calendar.holidays is None:
         return []
-    names = calendar.holidays.for_years(sorted({start.year, date.fromordinal(start.toordinal() + days).year}))
+    names = calendar.holidays.for_years(list(range(start.year, date.fromordinal(start.toordinal() + days).year + 1)))
     return sorted((day, name) for day, name in names.items()
                   if 0 <= (day - start).days <= days and day not in calendar.worked)
 
