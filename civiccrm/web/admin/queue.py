@@ -1,6 +1,8 @@
 """The work queue (/admin/queue): open cases by SLA due time, filtered, paged by keyset; bulk changes."""
 
-from flask import flash, g, redirect, render_template, request, url_for
+import time
+
+from flask import current_app, flash, g, redirect, render_template, request, url_for
 
 from civiccrm.domain.cases import OPEN_STATUSES, Status, parse_status
 from civiccrm.domain.queue import PAGE_SIZE, CasesOf, Cursor, QueueFilter, QueueScope
@@ -14,6 +16,25 @@ from civiccrm.web.i18n import ngettext
 from civiccrm.web.labels import status_label
 
 MAX_BULK = 200
+SCOPE_SECONDS = 10.0
+"""How long one user's queue scope is reused before ``permission_allowed`` is asked again; it is asked again
+at once when the stored configuration or the loaded plugins change."""
+
+
+def cached_queue_scope(deployment, actor) -> QueueScope | None:
+    """``queue_scope``, kept per user for ``SCOPE_SECONDS`` in the app (140 hook calls for Kansas City)."""
+    scopes = current_app.extensions["civiccrm"].setdefault("queue_scopes", {})
+    key = (actor.name, actor.role, tuple(actor.departments), tuple(actor.work_groups), deployment.config_generation,
+           frozenset(map(id, deployment.pm.get_plugins())))
+    now = time.monotonic()
+    kept = scopes.get(key)
+    if kept is not None and now - kept[0] < SCOPE_SECONDS:
+        return kept[1]
+    if len(scopes) > 1000:
+        scopes.clear()
+    scope = queue_scope(deployment, actor)
+    scopes[key] = (now, scope)
+    return scope
 
 
 def queue_scope(deployment, actor) -> QueueScope | None:
@@ -61,7 +82,7 @@ def queue():
         filters, after = QueueFilter(), None
         g.filter_error = exc
     now = deployment.clock()
-    scope = queue_scope(deployment, actor)
+    scope = cached_queue_scope(deployment, actor)
     with deployment.engine.connect() as connection:
         rows = store.page(connection=connection, filters=filters, scope=scope, now=now, user_id=actor.id,
                           after=after, limit=PAGE_SIZE + 1)
