@@ -339,10 +339,13 @@ def test_open311_is_rate_limited_per_api_key_across_workers(sqlite_deployment):
     assert b"too many requests from this api_key" in limited.data
     assert count(deployment) == 3
     assert workers[1].post("/open311/v2/requests.json", data={**GOOD, "api_key": other}).status_code == 200
-    gets = [workers[n % 2].get("/open311/v2/services.json").status_code for n in range(3)]
-    assert gets == [200, 200, 429]  # no key: counted per address
-    with_key = workers[0].get("/open311/v2/services.json", query_string={"api_key": other})
-    assert with_key.status_code == 200
+    gets = [workers[n % 2].get("/open311/v2/services.json", query_string={"api_key": other}).status_code
+            for n in range(3)]
+    assert gets == [200, 200, 429]
+    assert workers[0].get("/open311/v2/services.json", query_string={"api_key": mine}).status_code == 200
+    assert all(workers[0].get("/open311/v2/services.json").status_code == 200 for _ in range(3))  # the proxy's
+    counted = create_app({"TESTING": True, "OPEN311_ANONYMOUS_GET_LIMIT": 2}, deployment=deployment).test_client()
+    assert [counted.get("/open311/v2/services.json").status_code for _ in range(3)] == [200, 200, 429]
 
 
 def test_the_default_limits_hold_a_3000_call_monday(sqlite_deployment):

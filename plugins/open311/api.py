@@ -112,20 +112,27 @@ def _allow_header(response):
     return response
 
 
-#: Method -> (rate-limit scope, config key, default hits per API key, or per address without one, per window).
+#: Method -> (rate-limit scope, config key, default hits per API key per window).
 LIMITS = {"POST": ("open311:post", "OPEN311_POST_LIMIT", 300), "GET": ("open311:get", "OPEN311_GET_LIMIT", 1200)}
 WINDOW = ("OPEN311_LIMIT_WINDOW_SECONDS", 60)
+ANONYMOUS_GET = ("OPEN311_ANONYMOUS_GET_LIMIT", 0)
+"""GETs without a key per address per window, counted here only when set above 0: by default the shipped
+proxy limits every address (deploy/nginx.conf), since a database write per read halves GET throughput."""
 
 
 @blueprint.before_request
 def _rate_limit():
-    """Count the request against its API key (the address when it brings none); past the limit, 429."""
+    """Count the request against its API key (a keyless GET against its address, if so configured); past
+    the limit, 429 with Retry-After."""
     if request.method not in LIMITS:
         return
     scope, config_key, default = LIMITS[request.method]
     presented = (request.form if request.method == "POST" else request.args).get("api_key", "").strip()
-    key = limits.api_key_id(presented) if presented else "address:" + limits.client_address()
-    wait = limits.wait(get_deployment(), scope=scope, key=key, limit=(config_key, default), window=WINDOW)
+    key, limit = (limits.api_key_id(presented), (config_key, default)) if presented else (
+        "address:" + limits.client_address(), ANONYMOUS_GET)
+    if not presented and (request.method == "POST" or not int(current_app.config.get(*ANONYMOUS_GET))):
+        return  # a POST without a key is refused (403) anyway; a keyless GET is the proxy's to limit
+    wait = limits.wait(get_deployment(), scope=scope, key=key, limit=limit, window=WINDOW)
     if wait is not None:
         who = "this api_key" if presented else "your address"
         raise limits.TooManyRequests(f"api_key: too many requests from {who}; try again in {int(wait)} seconds "
