@@ -322,3 +322,28 @@ def test_opened_at_in_the_past_keeps_event_time_now(deployment):
     [created] = case_service.history(deployment, case.tracking_number)
     assert created.at == now
     assert case.opened_at == now - timedelta(days=30)
+
+
+def test_a_write_that_need_not_be_durable_skips_the_disk_wait_and_leaves_the_pooled_connection_durable(database_url):
+    """Rate-limit counters are written with durable=False: inside, SQLite runs synchronous=NORMAL and PostgreSQL
+    synchronous_commit off; the write is committed and seen by others; afterwards the connection is as it was."""
+    from civiccrm.store import repo
+
+    engine = make_engine(database_url)
+    try:
+        sqlite = engine.dialect.name == "sqlite"
+        setting = "PRAGMA synchronous" if sqlite else "SHOW synchronous_commit"
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE counters (n INTEGER)")
+        with repo.write_transaction(engine, durable=False) as connection:
+            inside = connection.exec_driver_sql(setting).scalar()
+            connection.exec_driver_sql("INSERT INTO counters VALUES (1)")
+            connection.commit()
+        assert str(inside) == ("1" if sqlite else "off")  # 1: NORMAL
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT COUNT(*) FROM counters").scalar() == 1
+            assert str(connection.exec_driver_sql(setting).scalar()) == ("2" if sqlite else "on")  # 2: FULL
+        with repo.write_transaction(engine) as connection:
+            assert str(connection.exec_driver_sql(setting).scalar()) == ("2" if sqlite else "on")
+    finally:
+        engine.dispose()

@@ -167,20 +167,31 @@ def add_customer(*, session: Session, customer: Customer, created_at) -> int:
 
 
 @contextmanager
-def write_transaction(engine):
+def write_transaction(engine, *, durable: bool = True):
     """A connection in a write transaction, for short transactions that only write (the caller commits).
 
     On SQLite the writer first waits its turn among this deployment's writers (``writer_turn``),
     then takes the write lock at BEGIN (IMMEDIATE), so the transaction never upgrades a read lock
-    and everything after BEGIN runs with the lock already held."""
+    and everything after BEGIN runs with the lock already held.
+
+    ``durable=False`` is for bookkeeping that may be lost in a power failure (rate-limit counters):
+    its commit does not wait for the disk (SQLite synchronous=NORMAL under WAL, PostgreSQL
+    synchronous_commit off), and it is still atomic and seen by every other connection at once."""
     with engine.connect() as connection, writer_turn(engine):
-        if connection.dialect.name == "sqlite":
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite and not durable:
+            connection.exec_driver_sql("PRAGMA synchronous=NORMAL")  # outside a transaction, as it must be
+        if sqlite:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif not durable:
+            connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
         try:
             yield connection
         finally:
             if connection.in_transaction():  # not committed: give the lock back before the next writer's turn
                 connection.rollback()
+            if sqlite and not durable:
+                connection.exec_driver_sql("PRAGMA synchronous=FULL")  # the pooled connection as make_engine set it
 
 
 _INSERT_CUSTOMER = insert(CustomerRow.__table__).returning(CustomerRow.__table__.c.id)
