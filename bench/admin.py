@@ -1,7 +1,7 @@
 """Benchmark the staff admin's work queue and case page over HTTP, beside a bare Flask endpoint and the
 Open311 GET of the same case, all measured in the same run.
 
-    .venv/bin/python bench/admin.py [--cases 1000000] [--open 3000] [--duration 8] [--workers 2] [--clients 4]
+    .venv/bin/python bench/admin.py [--cases 1000000] [--open 3000] [--duration 8] [--workers 2] [--clients 4] [--cache FILE]
 
 Builds a Kansas City deployment in a temporary SQLite file with ``--cases`` generated cases
 (bench/open311.py's generator), then closes all but ``--open`` of them (a Monday morning: 3,000
@@ -136,6 +136,8 @@ def main(argv=None) -> int:
     parser.add_argument("--clients", type=int, default=4, help="Concurrent logged-in browsers (default 4).")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2).")
     parser.add_argument("--keep", action="store_true", help="Keep the generated database (deleted otherwise).")
+    parser.add_argument("--cache", type=Path, help="Copy the generated cases from this file, or save them there "
+                                                   "(bench/open311.py --cache makes the same file).")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT / "bench"))
@@ -153,7 +155,7 @@ def main(argv=None) -> int:
     folder = Path(tempfile.mkdtemp(prefix="civiccrm-bench-admin-"))
     path = folder / "bench.db"
     try:
-        deployment, _key, numbers, _codes = build_database(path, args.cases)
+        deployment, _key, numbers, _codes = build_database(path, args.cases, args.cache)
         users.add_user(deployment, "boss", PASSWORD, Role.SUPERVISOR)
         users.add_user(deployment, "crew", PASSWORD, Role.DEPARTMENT_WORKER, departments=("public-works",))
         with deployment.engine.begin() as connection:

@@ -1,6 +1,6 @@
 """Benchmark the Open311 API over HTTP against a bare Flask + sqlite3 endpoint, both under gunicorn.
 
-    .venv/bin/python bench/open311.py [--cases 1000000] [--duration 10] [--rounds 4] [--workers 4] [--clients 8]
+    .venv/bin/python bench/open311.py [--cases 1000000] [--duration 10] [--rounds 4] [--workers 4] [--clients 8] [--cache FILE]
 
 Builds a Kansas City deployment in a temporary SQLite file, fills it with ``--cases``
 generated cases (bulk executemany, not intake), then serves it twice on loopback with the
@@ -91,13 +91,27 @@ def bare_app():
 # --- building the database ----------------------------------------------------------------
 
 
-def build_database(path: Path, count: int) -> tuple[object, str, list[str], list[str]]:
-    """A Kansas City deployment with ``count`` generated cases; returns (deployment, key, numbers, codes)."""
-    from civiccrm.services import apikeys
-    from civiccrm.services.deployment import init_deployment
+def build_database(path: Path, count: int, cache: Path | None = None) -> tuple[object, str, list[str], list[str]]:
+    """A Kansas City deployment with ``count`` generated cases; returns (deployment, key, numbers, codes).
 
+    With ``cache``, the generated database is copied there, and a later run copies it back instead of
+    generating it again (the same cases: the generator is seeded); delete the file after a schema change."""
+    from civiccrm.services import apikeys
+    from civiccrm.services.deployment import init_deployment, open_deployment
+
+    if cache is not None and cache.exists():
+        shutil.copyfile(cache, path)
+        deployment = open_deployment(f"sqlite:///{path}")
+        with deployment.engine.connect() as connection:
+            stored = connection.exec_driver_sql("SELECT COUNT(*) FROM cases WHERE origin = 'import:bench'").scalar()
+        if stored != count:
+            raise SystemExit(f"--cache {cache}: holds {stored:,} generated cases, not {count:,}; delete it or "
+                             "give the --cases it was made with")
+        _, key = apikeys.add(deployment, name="bench", channel="app")
+        types = list(deployment.profile.taxonomy.service_types.values())
+        print(f"copied {count:,} generated cases from {cache}", flush=True)
+        return deployment, key, [f"KC-B-{n:07d}" for n in range(0, count, 997)], [st.code for st in types[:20]]
     deployment = init_deployment(f"sqlite:///{path}", "kansas-city")
-    _, key = apikeys.add(deployment, name="bench", channel="app")
     types = list(deployment.profile.taxonomy.service_types.values())
     rng = random.Random(311)
     now = datetime.now(timezone.utc)
@@ -134,6 +148,12 @@ def build_database(path: Path, count: int) -> tuple[object, str, list[str], list
         if batch:
             connection.exec_driver_sql(sql, batch)
     print(f"generated {count:,} cases in {time.perf_counter() - started:.1f} s", flush=True)
+    if cache is not None:
+        with deployment.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # the whole database in the one file
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, cache)
+    _, key = apikeys.add(deployment, name="bench", channel="app")
     busiest = [st.code for st in types[:20]]
     return deployment, key, sample, busiest
 
@@ -157,10 +177,10 @@ def serve(target: str, env: dict, workers: int) -> tuple[subprocess.Popen, int]:
          "--chdir", str(ROOT / "bench"), "--log-level", "warning", target],
         cwd=ROOT, env={**os.environ, **env, "PYTHONPATH": str(ROOT / "bench")},
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a worker's first import takes a while on a busy machine
     while time.monotonic() < deadline:
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             connection.request("GET", "/open311/v2/discovery.json" if "civiccrm" in target else "/one/x")
             connection.getresponse().read()
             return process, port
@@ -247,12 +267,13 @@ def main(argv=None) -> int:
     parser.add_argument("--one-point", action="store_true",
                         help="POST every report at the same point (the duplicate check's worst case).")
     parser.add_argument("--keep", action="store_true", help="Keep the generated database (deleted otherwise).")
+    parser.add_argument("--cache", type=Path, help="Copy the generated cases from this file, or save them there.")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
     folder = Path(tempfile.mkdtemp(prefix="civiccrm-bench-"))
     path = folder / "bench.db"
-    deployment, key, numbers, codes = build_database(path, args.cases)
+    deployment, key, numbers, codes = build_database(path, args.cases, args.cache)
     now = datetime.now(timezone.utc)
     window = (now - timedelta(days=60), now - timedelta(days=30))
     # One key makes all the load by design: its requests are counted (that write is measured), never refused.
