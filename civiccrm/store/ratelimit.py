@@ -1,9 +1,10 @@
 """A rate limiter kept in the database, so every worker process counts the same hits."""
 
+import functools
 import math
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, literal
+from sqlalchemy import bindparam, case, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -12,6 +13,20 @@ from civiccrm.store.tables import rate_limits_table as table
 from civiccrm.store.types import UTCDateTime
 
 _INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+@functools.cache
+def _hit_statement(dialect: str):
+    """The counting upsert, built once per dialect with bound values: it runs on every counted request, and
+    building and compiling a statement costs more than running it."""
+    now = bindparam("now", type_=UTCDateTime)
+    expired = table.c.window_start <= bindparam("expired_before", type_=UTCDateTime)
+    statement = _INSERT[dialect](table).values(scope=bindparam("scope"), key=bindparam("key"), window_start=now, hits=1)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.scope, table.c.key],
+        set_={"hits": case((expired, 1), else_=table.c.hits + 1),
+              "window_start": case((expired, now), else_=table.c.window_start)},
+    ).returning(table.c.hits, table.c.window_start)
 
 
 def hit(*, connection: Connection, scope: str, key: str, limit: int, window_seconds: float,
@@ -24,14 +39,8 @@ def hit(*, connection: Connection, scope: str, key: str, limit: int, window_seco
     write transaction so the count and the commit hold the write lock together)."""
     now = now or utcnow()
     window = timedelta(seconds=window_seconds)
-    expired = table.c.window_start <= literal(now - window, UTCDateTime)
-    statement = _INSERT[connection.dialect.name](table).values(scope=scope, key=key, window_start=now, hits=1)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.scope, table.c.key],
-        set_={"hits": case((expired, 1), else_=table.c.hits + 1),
-              "window_start": case((expired, literal(now, UTCDateTime)), else_=table.c.window_start)},
-    ).returning(table.c.hits, table.c.window_start)
-    hits, window_start = connection.execute(statement).one()
+    hits, window_start = connection.execute(_hit_statement(connection.dialect.name), {
+        "scope": scope, "key": key, "now": now, "expired_before": now - window}).one()
     if hits <= limit:
         return None
     return max(1.0, math.ceil((window_start + window - now).total_seconds()))
