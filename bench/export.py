@@ -1,7 +1,8 @@
 """Benchmark: open-data export and mapped import, each beside a baseline measured in the same run.
 
-Export: 3,500,000 cases in a SQLite database (made once, kept in var/ with --keep) are
-written by ``civiccrm export cases`` to each format, and by DuckDB ``COPY`` of the same
+Export: 3,500,000 synthetic cases (``bench/synthetic.py``, the same as bench/reports.py's) in
+a SQLite Kansas City deployment (loaded with the indexes built after the rows; with ``--cache
+DIR`` kept there as ``cases-N.db`` and reused, as bench/reports.py does) are written by ``civiccrm export cases`` to each format, and by DuckDB ``COPY`` of the same
 rows (the same columns, read from the same database through DuckDB's sqlite extension)
 to the same format: CSV, Parquet, GeoJSON (DuckDB: the spatial extension's GDAL writer)
 and the Open311 bulk CSV (DuckDB: CSV of the same columns). Rate = cases per second;
@@ -14,7 +15,7 @@ ids) imported by ``civiccrm import csv --mapping kcmo`` into a fresh database, b
 ``cases`` table (no history, no due times, no look-up of existing cases). Target: 0.5 of
 the baseline's rate.
 
-Usage: python bench/export.py [--cases N] [--rows N] [--formats csv,parquet,...] [--keep] [--json]
+Usage: python bench/export.py [--cases N] [--rows N] [--formats csv,parquet,...] [--cache DIR] [--json]
 (``make bench-export``).
 """
 
@@ -24,17 +25,21 @@ import glob
 import json
 import os
 import resource
-import sqlite3
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import synthetic
+
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 VAR = ROOT / "var"
 KC_DATA = ROOT.parent / "shared" / "data" / "kc311"
-CITY = "kansas-city"
+CITY = synthetic.CITY
 TARGET_RATIO = 0.5
 TARGET_PEAK_MB = 300
 FORMATS = ("csv", "parquet", "geojson", "open311-bulk")
@@ -56,79 +61,6 @@ def _maxrss_mb() -> float:
 def _init(db: Path) -> None:
     subprocess.run([sys.executable, "-m", "civiccrm.cli", "--db", f"sqlite:///{db}", "init", "--city", CITY],
                    check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
-
-
-def make_cases(db: Path, count: int) -> None:
-    """``count`` synthetic cases of the Kansas City profile, written straight into ``cases`` by SQLite.
-
-    The rows are made by one INSERT ... SELECT over a recursive counter per 500,000 cases (no
-    Python per row: 3,500,000 cases take minutes, not the hour a Python loop took on a busy
-    machine). Types and channels cycle through the profile's; opening times are spread over
-    five years by a multiplicative hash of the row number, 9 in 10 cases are closed 1-720
-    hours later. The secondary indexes and the no-replace trigger are dropped for the load
-    and put back after it, as they were.
-    """
-    from civiccrm.profiles import load_profile
-    from civiccrm.services.deployment import find_city
-
-    _init(db)
-    profile = load_profile(find_city(CITY))
-    types = list(profile.taxonomy.service_types.values())
-    channels = list(profile.channels)
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=OFF")
-    conn.execute("PRAGMA cache_size=-200000")
-    kept = conn.execute("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'cases' "
-                        "AND type IN ('index', 'trigger') AND sql IS NOT NULL").fetchall()
-    for kind, name, _ in kept:
-        conn.execute(f'DROP {kind.upper()} "{name}"')
-    conn.execute("CREATE TEMP TABLE t (n INTEGER PRIMARY KEY, code, name, category, department, work_group, days)")
-    conn.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     [(n, st.code, st.name, st.category, st.department, st.work_group, float(st.sla_target))
-                      for n, st in enumerate(types)])
-    conn.execute("CREATE TEMP TABLE ch (n INTEGER PRIMARY KEY, channel)")
-    conn.executemany("INSERT INTO ch VALUES (?, ?)", list(enumerate(channels)))
-    stamp = "strftime('%Y-%m-%d %H:%M:%S', {}) || '.000000'"
-    insert = f"""
-        WITH RECURSIVE k(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM k WHERE i + 1 < ?),
-        g AS (SELECT i, julianday('2019-01-01') + ((i * 2654435761) % 157680000) / 86400.0 AS opened,
-                     CASE WHEN i % 10 THEN (i * 40503) % 719 + 1 END AS hours FROM k)
-        INSERT INTO cases (tracking_number, service_code, request_type, category, department, work_group, channel,
-                           description, address, latitude, longitude, zip_code, council_district, status,
-                           resolution, opened_at, updated_at, due_at, closed_at, days_to_close, on_time, origin,
-                           sla_paused_seconds, sla_level, sla_response_level)
-        SELECT 'KC-' || strftime('%Y', g.opened) || '-' || printf('%07d', g.i), t.code, t.name, t.category,
-               t.department, t.work_group, ch.channel, 'Synthetic case ' || g.i, (g.i % 9000 + 100) || ' Main St',
-               39.0 + ((g.i * 7919) % 10007) / 10007.0 * 0.3, -94.7 + ((g.i * 104729) % 10009) / 10009.0 * 0.3,
-               '641' || printf('%02d', g.i % 100), CAST(g.i % 6 + 1 AS TEXT),
-               CASE WHEN g.hours IS NULL THEN 'open' ELSE 'closed' END,
-               CASE WHEN g.hours IS NULL THEN NULL ELSE 'fixed' END,
-               {stamp.format('g.opened')}, {stamp.format('g.opened + coalesce(g.hours, 0) / 24.0')},
-               {stamp.format('g.opened + t.days')},
-               CASE WHEN g.hours IS NOT NULL THEN {stamp.format('g.opened + g.hours / 24.0')} END,
-               g.hours / 24.0, CASE WHEN g.hours IS NOT NULL THEN g.hours / 24.0 <= t.days END, 'intake', 0.0, 0, 0
-        FROM g JOIN t ON t.n = g.i % {len(types)} JOIN ch ON ch.n = g.i % {len(channels)}
-        ORDER BY g.i"""
-    for first in range(0, count, 500_000):
-        conn.execute("BEGIN")
-        conn.execute(insert, (first, min(first + 500_000, count)))
-        conn.execute("COMMIT")
-    for _, _, sql in kept:
-        conn.execute(sql)
-    conn.close()
-
-
-def stored_cases(db: Path) -> int:
-    if not db.exists():
-        return -1
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute("SELECT count(*) FROM cases").fetchone()[0]
-    except sqlite3.Error:
-        return -1
-    finally:
-        conn.close()
 
 
 # --- export phases (each in its own process) ------------------------------------
@@ -248,7 +180,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cases", type=int, default=3_500_000, help="cases stored for the export")
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the mapped import")
     parser.add_argument("--formats", default=",".join(FORMATS))
-    parser.add_argument("--keep", action="store_true", help="keep var/bench-export.db for the next run")
+    parser.add_argument("--cache", type=Path, help="keep the cases' database and the import CSV here; reuse them")
+    parser.add_argument("--keep", action="store_true", help="the same as --cache var")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -260,18 +193,18 @@ def main(argv=None) -> int:
         print(json.dumps(PHASES[args.phase](args)))
         return 0
 
-    VAR.mkdir(exist_ok=True)
-    db = VAR / "bench-export.db"
-    if stored_cases(db) != args.cases:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
-        print(f"making {args.cases:,} cases in {db} ...", file=sys.stderr)
-        make_cases(db, args.cases)
+    from civiccrm.profiles import load_profile
+    from civiccrm.services.deployment import find_city
+
+    cache = args.cache or (VAR if args.keep else None)
+    work = Path(tempfile.mkdtemp(prefix="civiccrm-bench-export-"))
+    db, how = synthetic.sqlite_deployment(load_profile(find_city(CITY)), args.cases, cache, work)
+    print(f"{args.cases:,} synthetic cases on SQLite: {how} (not timed)", file=sys.stderr)
     results = {"export": {}, "import": {}}
     ok = True
     lines = [f"export of {args.cases:,} cases (SQLite), each format beside DuckDB COPY of the same rows",
              f"{'format':<14}{'civiccrm/s':>12}{'peak MB':>9}{'duckdb/s':>12}{'peak MB':>9}{'ratio':>7}  target"]
-    with tempfile.TemporaryDirectory() as work:
+    try:
         for fmt in [f for f in args.formats.split(",") if f]:
             ours = _run("civiccrm-export", db=db, format=fmt, out=Path(work) / f"ours.{fmt}")
             theirs = _run("duckdb-export", db=db, format=fmt, out=Path(work) / f"duckdb.{fmt}")
@@ -283,8 +216,11 @@ def main(argv=None) -> int:
                          f"{theirs['cases'] / theirs['seconds']:>12,.0f}{theirs['peak_mb']:>9.0f}{ratio:>7.2f}  "
                          f"{'met' if met else 'MISSED'} (>= {TARGET_RATIO}, < {TARGET_PEAK_MB} MB)")
         if args.rows:
-            data = Path(work) / "kc-1m.csv"
-            make_import_csv(data, args.rows)
+            data = (cache or work) / f"kc-import-{args.rows}.csv"
+            if not data.is_file():
+                partial = data.with_suffix(".csv.part")
+                make_import_csv(partial, args.rows)
+                partial.replace(data)
             ours_db, base_db = Path(work) / "ours.db", Path(work) / "base.db"
             _init(ours_db)
             _init(base_db)
@@ -300,9 +236,8 @@ def main(argv=None) -> int:
                       f"  baseline {base['rows'] / base['seconds']:,.0f} rows/s ({base['seconds']:.1f} s, "
                       f"peak {base['peak_mb']:.0f} MB)",
                       f"  ratio {ratio:.2f}  {'met' if met else 'MISSED'} (>= {TARGET_RATIO})"]
-    if not args.keep:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(work)
     print(json.dumps(results, indent=2, default=str) if args.json else "\n".join(lines))
     return 0 if ok else 1
 

@@ -1,13 +1,16 @@
 """Benchmark the report packs at New York's size: the KCStat figures and the 311 matrix over synthetic cases.
 
-    .venv/bin/python bench/reports.py [--cases 3500000] [--postgres URL] [--no-sql] [--keep DIR] [--json]
+    .venv/bin/python bench/reports.py [--cases 3500000] [--postgres URL] [--no-sql] [--cache DIR] [--keep DIR] [--json]
 
-1. Data: ``--cases`` synthetic cases over two years to June 2020 with Kansas City's types
-   (and their departments, work groups and time-frames), a Zipf mix of types, Kansas City's
-   channel mix, log-normal days to close (5% still open), 200,000 addresses so that
-   repeats occur, six districts; written straight into a Kansas City deployment on SQLite
-   (and PostgreSQL with ``--postgres``, default ``$CIVICCRM_TEST_POSTGRES_URL``) with the
-   driver's bulk paths (not timed).
+1. Data: ``--cases`` synthetic cases (``bench/synthetic.py``, shared with bench/export.py)
+   over two years to June 2020 with Kansas City's types (and their departments, work groups
+   and time-frames), a Zipf mix of types, Kansas City's channel mix, log-normal days to
+   close (5% still open), 200,000 addresses so that repeats occur, six districts; loaded
+   into a Kansas City deployment on SQLite (and PostgreSQL with ``--postgres``, default
+   ``$CIVICCRM_TEST_POSTGRES_URL``) by the drivers' bulk paths with the indexes built after
+   the rows (not timed). ``--cache DIR`` keeps the rows (``cases-N.parquet``) and the SQLite
+   deployment (``cases-N.db``) there and reuses them when they hold N cases; PostgreSQL is
+   loaded from the cached rows by ``COPY``.
 2. The analytics engine: the Parquet copy is made (timed: first sync, then a sync with
    nothing new), then the KCStat figures for June 2020 (``kcstat_figures``: every section,
    this month, a year before, fiscal year to date, 13-month trend) and both 311 matrices
@@ -26,95 +29,19 @@ Targets: the engine under 1 s per pack (warm) and no more than 3x the hand-writt
 import argparse
 import json
 import os
-import sqlite3
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import synthetic  # noqa: E402
 
 from civiccrm.cli.params import inclusive_range  # noqa: E402
-
-FIRST = np.datetime64("2018-07-01T05:00:00", "s")
-LAST = np.datetime64("2020-07-01T05:00:00", "s")
-CHANNELS = (("phone", 0.72), ("web", 0.15), ("email", 0.05), ("staff", 0.04), ("social", 0.02), ("app", 0.02))
-COLUMNS = ("tracking_number", "service_code", "request_type", "department", "work_group", "channel", "description",
-           "address", "council_district", "status", "resolution", "opened_at", "updated_at", "due_at", "closed_at",
-           "days_to_close", "on_time", "origin", "city_exceeded_timeframe", "sla_paused_seconds", "sla_level",
-           "sla_response_level")
-
-
-def synthetic(profile, n: int, seed: int = 2026) -> dict:
-    """Column -> numpy array of ``n`` cases."""
-    rng = np.random.default_rng(seed)
-    types = sorted(profile.taxonomy.service_types.values(), key=lambda t: t.code)
-    weights = 1 / np.arange(1, len(types) + 1) ** 1.1
-    pick = rng.choice(len(types), n, p=weights / weights.sum())
-    code = np.array([t.code for t in types], dtype=object)[pick]
-    name = np.array([t.name for t in types], dtype=object)[pick]
-    department = np.array([t.department for t in types], dtype=object)[pick]
-    work_group = np.array([t.work_group for t in types], dtype=object)[pick]
-    target = np.array([t.sla_target for t in types])[pick]
-    channel = rng.choice(np.array([c for c, _ in CHANNELS], dtype=object), n, p=[w for _, w in CHANNELS])
-    span = int((LAST - FIRST) / np.timedelta64(1, "s"))
-    opened = FIRST + np.sort(rng.integers(0, span, n)).astype("timedelta64[s]")
-    days = np.round(rng.lognormal(np.log(4), 1.2, n), 4)
-    still_open = rng.random(n) < 0.05
-    closed = opened + (days * 86400).astype("timedelta64[s]")
-    still_open |= closed >= LAST
-    on_time = days <= target
-    exceeded = ~on_time ^ (rng.random(n) < 0.03)
-    return {
-        "tracking_number": np.array([f"NYC-{i:08d}" for i in range(n)], dtype=object),
-        "service_code": code, "request_type": name, "department": department, "work_group": work_group,
-        "channel": channel, "address": np.array([f"{i} Broadway" for i in rng.integers(0, 200_000, n)], dtype=object),
-        "council_district": rng.integers(1, 7, n).astype(str).astype(object), "opened": opened, "closed": closed,
-        "still_open": still_open, "days": days, "target": target, "on_time": on_time, "exceeded": exceeded,
-    }
-
-
-def _text(instants) -> np.ndarray:
-    return np.char.replace(np.datetime_as_string(instants, unit="us"), "T", " ")
-
-
-def rows(data: dict, backend: str):
-    """Tuples in COLUMNS order; instants as UTC text in the layout each backend stores."""
-    opened, closed = _text(data["opened"]), _text(data["closed"])
-    due = _text(data["opened"] + (data["target"] * 86400).astype("timedelta64[s]"))
-    suffix = "" if backend == "sqlite" else "+00"
-    for i in range(len(opened)):
-        is_open = bool(data["still_open"][i])
-        yield (data["tracking_number"][i], data["service_code"][i], data["request_type"][i], data["department"][i],
-               data["work_group"][i], data["channel"][i], "", data["address"][i], data["council_district"][i],
-               "open" if is_open else "closed", None if is_open else "fixed", opened[i] + suffix,
-               (opened[i] if is_open else closed[i]) + suffix, due[i] + suffix, None if is_open else closed[i] + suffix,
-               None if is_open else float(data["days"][i]), None if is_open else bool(data["on_time"][i]), "bench",
-               None if is_open else bool(data["exceeded"][i]), 0.0, 0, 0)
-
-
-def load_sqlite(path: Path, data: dict) -> None:
-    conn = sqlite3.connect(path)
-    marks = ", ".join("?" * len(COLUMNS))
-    with conn:
-        conn.executemany(f"INSERT INTO cases ({', '.join(COLUMNS)}) VALUES ({marks})", rows(data, "sqlite"))
-        conn.execute("ANALYZE")
-    conn.close()
-
-
-def load_postgres(url: str, data: dict) -> None:
-    import psycopg
-
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-        with conn.cursor().copy(f"COPY cases ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-            for row in rows(data, "postgresql"):
-                copy.write_row(row)
-        conn.execute("ANALYZE cases")
-
 
 def engine_figures(deployment, source, start, end, now):
     from civiccrm.metrics.kcstat import kcstat_figures
@@ -202,7 +129,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cases", type=int, default=3_500_000)
     parser.add_argument("--postgres", default=os.environ.get("CIVICCRM_TEST_POSTGRES_URL"))
     parser.add_argument("--no-sql", action="store_true", help="Skip the SQL path on SQLite and PostgreSQL.")
-    parser.add_argument("--keep", type=Path, help="Keep the generated database and copy in this folder.")
+    parser.add_argument("--cache", type=Path, help="Keep the synthetic rows and SQLite database here; reuse them.")
+    parser.add_argument("--keep", type=Path, help="Keep the analytics copy (and the database without --cache) here.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -212,13 +140,15 @@ def main(argv=None) -> int:
     folder = args.keep or Path(tempfile.mkdtemp(prefix="civiccrm-bench-reports-"))
     folder.mkdir(parents=True, exist_ok=True)
     results: dict = {"cases": args.cases}
-    deployment = init_deployment(f"sqlite:///{folder / 'bench.db'}", "kansas-city")
-    profile, tz = deployment.profile, deployment.profile.tz
-    data = synthetic(profile, args.cases)
+    from civiccrm.profiles import load_profile
+    from civiccrm.services.deployment import find_city
+
     began = time.perf_counter()
-    load_sqlite(folder / "bench.db", data)
+    db, how = synthetic.sqlite_deployment(load_profile(find_city(synthetic.CITY)), args.cases, args.cache, folder)
     results["sqlite_load_s"] = time.perf_counter() - began
-    print(f"{args.cases:,} synthetic cases written to SQLite in {results['sqlite_load_s']:.1f} s (not timed)")
+    print(f"{args.cases:,} synthetic cases on SQLite: {how} (not timed)")
+    deployment = init_deployment(f"sqlite:///{db}", synthetic.CITY)
+    profile, tz = deployment.profile, deployment.profile.tz
 
     start, end = inclusive_range("2020-06-01", "2020-06-30", tz)
     now = datetime(2020, 7, 1, 12, tzinfo=timezone.utc)
@@ -274,10 +204,13 @@ def main(argv=None) -> int:
                 from sqlalchemy.engine import make_url
 
                 url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
-                pg = init_deployment(url, "kansas-city")
-                began = time.perf_counter()
-                load_postgres(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False), data)
-                print(f"  ({args.cases:,} cases copied into PostgreSQL in {time.perf_counter() - began:.1f} s, not timed)")
+                pg = init_deployment(url, synthetic.CITY)
+                rows = synthetic.cases(profile, args.cases, args.cache)
+                seconds = synthetic.load_postgres(
+                    make_url(url).set(drivername="postgresql").render_as_string(hide_password=False), rows)
+                del rows
+                print(f"  ({args.cases:,} cases copied into PostgreSQL, indexes built after, in {seconds:.1f} s, "
+                      "not timed)")
                 results["postgresql_s"], pg_figures = timed(engine_figures, pg, pg.engine, start, end, now)
                 assert pg_figures == (figures, grids), "PostgreSQL and the analytics engine differ"
                 print(f"  SQL path, PostgreSQL    {results['postgresql_s']:.2f} s (same figures as the engine)")
