@@ -25,15 +25,25 @@ def policies(folder: Path, *lines: str) -> None:
         "service_code,effective_from,target,basis,note\n" + "".join(line + "\n" for line in lines), encoding="utf-8")
 
 
-def test_kansas_city_holds_property_violations_to_the_pre_reset_time_frame():
+def test_kansas_city_holds_types_to_the_refit_versions():
+    """The refit (docs/kansas-city-timeframes.md): business days on the city's calendar, with the dates
+    the city's own verdicts show it changed a type's time-frame (July 2015 and others)."""
     profile = load_profile(KC)
     pv = profile.taxonomy.service_types["property-violations"]
-    assert profile.sla_policy(pv, datetime(2014, 5, 1, 12, tzinfo=CHICAGO)).target == 84
-    assert profile.sla_policy(pv, datetime(2015, 7, 1, 0, 0, tzinfo=CHICAGO)).target == 6
-    other = profile.taxonomy.service_types["abandoned-vehicle"]
-    assert profile.sla_policy(other, datetime(2008, 1, 1, tzinfo=CHICAGO)).target == other.sla_target
+    before = profile.sla_policy(pv, datetime(2014, 8, 1, 12, tzinfo=CHICAGO))
+    after = profile.sla_policy(pv, datetime(2015, 7, 1, 0, 0, tzinfo=CHICAGO))
+    assert (before.target, before.basis, before.calendar) == (55, "business_days", "city-business-days")
+    assert profile.sla_policy(pv, datetime(2014, 5, 1, 12, tzinfo=CHICAGO)).target == 59
+    assert after.target == 5 and after.effective_from.isoformat() == "2015-07-01"
+    # The day before the reset, in Kansas City's time (already 1 July in UTC), is still the old version.
+    assert profile.sla_policy(pv, datetime(2015, 6, 30, 23, 30, tzinfo=CHICAGO)).target == 55
+    vehicle = profile.taxonomy.service_types["abandoned-vehicle"]
+    assert profile.sla_policy(vehicle, datetime(2008, 1, 1, tzinfo=CHICAGO)).target == 5
+    assert profile.sla_policy(vehicle, datetime(2010, 6, 1, tzinfo=CHICAGO)).target == 1
     assert profile.sla.warning.total_seconds() == 24 * 3600
-    assert {"action-center", "field-crews"} <= set(profile.calendars)
+    assert {"action-center", "field-crews", "city-business-days"} <= set(profile.calendars)
+    days = profile.calendars["city-business-days"]
+    assert days.is_holiday(datetime(2019, 7, 4).date()) and days.intervals_on(datetime(2019, 7, 6).date()) == ()
 
 
 def test_overlapping_hours_are_refused(city):

@@ -1,80 +1,49 @@
-"""Write sla_policies.csv: pre-reset time-frame versions where the city's own data shows them.
+"""Write Kansas City's sla_policies.csv from the time-frame refit (scripts/kansas_city/refit.py).
 
-Kansas City reset its time-frames on 2015-07-01. ``civiccrm profile draft --mapping kcmo``
-fits each request type's ``sla_days`` on its cases since the reset when it has at least 5
-verdicts there (``civiccrm.domain.timeframes``). For those types this script fits T again on the cases created before
-the reset, with the same rule and acceptance test (at least 5 verdicts, one N, 90 %
-agreement); where the pre-reset T is accepted and differs, the type gets two versions:
-the pre-reset T from the beginning and its service_types.csv time-frame from
-2015-07-01. Byte-identical output on every run.
+Every service type of ``service_types.csv`` gets its versions in business days on the
+``city-business-days`` calendar: the pieces the refit finds in the city's own verdicts (the first
+from the beginning, each later one from the first day of the month it starts), or, for a type
+with fewer than 5 verdicts, its department's T (else the city's) from the beginning. Byte-identical
+output on every run; the method, coverage and agreement are in docs/kansas-city-timeframes.md.
 
     python -m scripts.kansas_city.build_sla_policies [--data DIR] [--out DIR]   (from the repository root)
 """
 
 import argparse
 import csv
-import datetime as dt
 import sys
-from collections import defaultdict
 from pathlib import Path
 
-from civiccrm.domain.timeframes import agreement, fit_threshold
-from civiccrm.services.profile_draft import assign_codes
+from scripts.kansas_city.refit import CALENDAR, fit, read_cases
 
 PROFILE_DIR = Path(__file__).resolve().parents[2] / "cities" / "kansas_city"
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "kc311"
-RESET_DATE = dt.date(2015, 7, 1)  # Kansas City's time-frame reset
-MIN_VERDICTS = 5
-MIN_AGREEMENT = 0.90
+FIELDS = ["service_code", "effective_from", "target", "basis", "calendar", "note"]
 
 
-def read_rows(data_dir: Path):
-    files = sorted(data_dir.glob("*.csv"))
-    if not files:
-        raise SystemExit(f"no CSV files in {data_dir}")
-    for path in files:
-        with path.open(newline="", encoding="utf-8") as fh:
-            yield from csv.DictReader(fh)
-
-
-def parse_days(value: str):
-    value = value.strip()
-    return int(float(value)) if value else None
-
-FIELDS = ["service_code", "effective_from", "target", "basis", "note"]
-
-
-def build(data_dir: Path, out_dir: Path) -> list[dict]:
-    verdicts = defaultdict(list)
-    for row in read_rows(data_dir):
-        name = row["REQUEST TYPE"].strip()
-        if not name:
-            continue
-        days = parse_days(row["DAYS TO CLOSE"])
-        verdict = row["EXCEEDED EST TIMEFRAME"].strip().upper()
-        verdicts.setdefault(name, [])
-        if row["CLOSED DATE"].strip() and days is not None and verdict in ("Y", "N"):
-            created = dt.datetime.strptime(row["CREATION DATE"].strip(), "%m/%d/%Y").date()
-            verdicts[name].append((created, days, verdict == "Y"))
-    codes = assign_codes(verdicts)
+def build(data_dir: Path, out_dir: Path, *, cases=None) -> list[dict]:
+    """Fit on ``cases`` (read from ``data_dir`` when not given) and write ``out_dir``/sla_policies.csv."""
+    model = fit(read_cases(data_dir) if cases is None else cases)
+    with (out_dir / "departments.csv").open(newline="", encoding="utf-8") as fh:
+        department_names = {r["code"]: r["name"] for r in csv.DictReader(fh)}
     with (out_dir / "service_types.csv").open(newline="", encoding="utf-8") as fh:
-        shipped = {r["code"]: r for r in csv.DictReader(fh)}
+        types = sorted(csv.DictReader(fh), key=lambda r: r["code"])
     rows = []
-    for name, obs in sorted(verdicts.items(), key=lambda kv: codes[kv[0]]):
-        code = codes[name]
-        since = [(d, y) for c, d, y in obs if c >= RESET_DATE]
-        before = [(d, y) for c, d, y in obs if c < RESET_DATE]
-        if len(since) < MIN_VERDICTS or len(before) < MIN_VERDICTS or not any(not y for _, y in before):
+    for st in types:
+        pieces = model.types.get(st["name"])
+        row = {"service_code": st["code"], "basis": "business_days", "calendar": CALENDAR}
+        if pieces is None:
+            department = department_names.get(st["department"], "")
+            target = model.departments.get(department, model.city)
+            where = f"department {department}" if department in model.departments else "all of Kansas City"
+            rows.append({**row, "effective_from": "", "target": str(target),
+                         "note": f"fewer than 5 verdicts: the refit's T for {where}"})
             continue
-        t, _ = fit_threshold(before)
-        share = agreement(before, t) / len(before)
-        current = shipped[code]["sla_days"]
-        if share < MIN_AGREEMENT or str(t) == current:
-            continue
-        rows.append({"service_code": code, "effective_from": "", "target": str(t), "basis": "calendar_days",
-                     "note": f"fit on {len(before)} verdicts before {RESET_DATE}: agrees with {share:.1%}"})
-        rows.append({"service_code": code, "effective_from": RESET_DATE.isoformat(), "target": current,
-                     "basis": "calendar_days", "note": f"service_types.csv time-frame ({shipped[code]['sla_source']})"})
+        for piece in pieces:
+            share = (piece.cases - piece.errors) / piece.cases
+            rows.append({**row, "effective_from": piece.start.isoformat() if piece.start else "",
+                         "target": str(piece.target),
+                         "note": f"refit on {piece.cases} verdicts: agrees with {share:.1%}"})
     with (out_dir / "sla_policies.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, FIELDS, lineterminator="\n")
         writer.writeheader()
@@ -88,7 +57,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=PROFILE_DIR)
     args = parser.parse_args(argv)
     rows = build(args.data, args.out)
-    print(f"{len(rows) // 2} service types get a pre-reset version")
+    print(f"{len(rows)} versions for {len({r['service_code'] for r in rows})} service types")
     return 0
 
 

@@ -7,9 +7,13 @@ fitted on the other 11, and the held-out cases are predicted. A key's threshold 
 days, searched over the values seen) minimising the cases with ``(days > T) != (verdict == Y)``,
 with the basis (calendar days, or business days without US federal holidays) chosen the same
 way; a case takes the finest key with at least ``--min-cases`` training cases, falling back
-level by level. Prints the agreement of each ladder of keys.
+level by level.
 
-Usage: .venv/bin/python scripts/kansas_city/heldout_agreement.py [--data DIR] [--min-cases N]
+Prints the held-out agreement of the refit the profile ships (scripts/kansas_city/refit.py:
+business days per request type with the dates the city changed them), overall and per
+department; with ``--compare``, also of the ladders of keys tried before it.
+
+Usage: .venv/bin/python scripts/kansas_city/heldout_agreement.py [--data DIR] [--compare] [--min-cases N]
 """
 
 import argparse
@@ -20,6 +24,12 @@ from pathlib import Path
 
 import holidays
 import numpy as np
+
+if __package__ in (None, ""):  # run as a file: the repository root on the path for `scripts.`
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from scripts.kansas_city import refit
 
 RESET = date(2015, 7, 1)
 LADDERS = {
@@ -92,9 +102,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "data" / "kc311")
     parser.add_argument("--min-cases", type=int, default=5)
+    parser.add_argument("--compare", action="store_true", help="also the ladders of keys tried before the refit")
     args = parser.parse_args(argv)
+    held = refit.read_cases(args.data)
+    agree, total, by_dept, n_dept = refit.held_out(held, min_cases=args.min_cases)
+    print(f"{total:,} closed cases with a Y/N verdict; leave one neighbourhood (file) out")
+    print(f"{agree / total:7.2%}  the refit: request type with its change dates, business days ({agree:,} of {total:,})")
+    for department, n in n_dept.most_common():
+        print(f"         {by_dept[department] / n:7.2%}  {department or '(blank)'} ({by_dept[department]:,} of {n:,})")
+    if not args.compare:
+        return 0
     cases = read_cases(args.data)
-    print(f"{len(cases):,} closed cases with a Y/N verdict; leave one neighbourhood (file) out")
     for name, ladder in LADDERS.items():
         share = agreement(cases, ladder, BASES.get(name, ("calendar", "business")), args.min_cases)
         print(f"{share:7.2%}  {name}")
