@@ -42,7 +42,7 @@ BENCH_ADMIN_ARGS ?= --cases 1000000 --open 3000 --duration 8
 BENCH_CHANNELS_ARGS ?= --messages 500 --deliveries 500
 BENCHMARKS := import sla surveys open311 export reports integrations admin channels
 
-.PHONY: venv install postgres-deps test run i18n bench $(addprefix bench-,$(BENCHMARKS)) bench-scale bench-calls clean distclean
+.PHONY: venv install postgres-deps test run i18n kc-heldout bench $(addprefix bench-,$(BENCHMARKS)) bench-scale bench-calls clean distclean
 
 venv install: $(STAMP)
 
@@ -106,6 +106,10 @@ bench: install
 bench-import: install
 	@echo "== bench/import.py $(BENCH_IMPORT_ARGS)"
 	$(VENV_PY) bench/import.py $(BENCH_IMPORT_ARGS)
+
+# Kansas City's time-frame refit: agreement with the city's own verdicts, one neighbourhood held out at a time.
+kc-heldout: install
+	$(VENV_PY) scripts/kansas_city/heldout_agreement.py
 
 bench-sla: install
 	@echo "== bench/sla.py $(BENCH_SLA_ARGS)"
