@@ -13,7 +13,7 @@ from civiccrm.services.sla.clock import core_due_epochs
 from scripts.kansas_city import build_sla_policies, refit
 
 HELD_OUT = "0_neighborhood.csv"  # 10,027 verdicts, the largest; leave-one-out over all 12 files: docs and
-# scripts/kansas_city/heldout_agreement.py (96.56%); this one is below the mean (95.2% measured)
+# scripts/kansas_city/heldout_agreement.py (96.75%); this one is below the mean
 
 
 @pytest.fixture(scope="module")

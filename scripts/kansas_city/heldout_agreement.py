@@ -13,7 +13,8 @@ Prints the held-out agreement of the refit the profile ships (scripts/kansas_cit
 business days per request type with the dates the city changed them), overall and per
 department; with ``--compare``, also of the ladders of keys tried before it.
 
-Usage: .venv/bin/python scripts/kansas_city/heldout_agreement.py [--data DIR] [--compare] [--min-cases N]
+Usage: .venv/bin/python scripts/kansas_city/heldout_agreement.py [--data DIR] [--compare] [--federal-holidays]
+       [--min-cases N]
 """
 
 import argparse
@@ -103,8 +104,10 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "data" / "kc311")
     parser.add_argument("--min-cases", type=int, default=5)
     parser.add_argument("--compare", action="store_true", help="also the ladders of keys tried before the refit")
+    parser.add_argument("--federal-holidays", action="store_true",
+                        help="take the US federal holidays off the business days (the first refit: 96.56%%)")
     args = parser.parse_args(argv)
-    held = refit.read_cases(args.data)
+    held = refit.read_cases(args.data, refit.federal_holidays() if args.federal_holidays else refit.NO_HOLIDAYS)
     agree, total, by_dept, n_dept = refit.held_out(held, min_cases=args.min_cases)
     print(f"{total:,} closed cases with a Y/N verdict; leave one neighbourhood (file) out")
     print(f"{agree / total:7.2%}  the refit: request type with its change dates, business days ({agree:,} of {total:,})")
