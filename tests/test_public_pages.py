@@ -136,7 +136,7 @@ def test_a_report_becomes_a_case_through_the_intake_service(client, deployment):
     page = client.get(response.headers["Location"])
     assert page.status_code == 200
     assert f"Thank you: your request is {number}" in page.text
-    assert "8 calendar days" in page.text and "Expected by" in page.text
+    assert "6 business days" in page.text and "Expected by" in page.text  # the pothole type's refit time-frame
     assert "Rosa" not in page.text and "rosa@example.org" not in page.text and "555-0199" not in page.text
 
 

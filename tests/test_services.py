@@ -102,8 +102,8 @@ def test_intake_creates_a_routed_located_case(deployment, clock):
     assert case.location.council_district == "4"
     assert case.location.address == "414 E 12th St"
     assert case.opened_at == clock.now and case.updated_at == clock.now
-    # Trash - Missed by City: 4 calendar days.
-    assert case.due_at == datetime(2026, 6, 5, 10, 0, tzinfo=CHICAGO)
+    # Trash - Missed by City: 2 business days (Kansas City's refit time-frame), Monday 10:00 -> Wednesday.
+    assert case.due_at == datetime(2026, 6, 3, 10, 0, tzinfo=CHICAGO)
     assert case.closed_at is None and case.resolution is None
     assert case_service.get(deployment, case.tracking_number) == case
 
@@ -357,8 +357,8 @@ def test_update_changes_type_description_and_location(deployment, clock):
     assert updated.service_code == "abandoned-vehicle" and updated.request_type == "Abandoned Vehicle"
     assert updated.description == "A car, not a cart"
     assert updated.location.council_district == "6"
-    # Abandoned Vehicle: 5 calendar days from when the case was opened, not from now.
-    assert updated.due_at == datetime(2026, 6, 6, 10, 0, tzinfo=CHICAGO)
+    # Abandoned Vehicle: 1 business day (since June 2010) from when the case was opened, not from now.
+    assert updated.due_at == datetime(2026, 6, 2, 10, 0, tzinfo=CHICAGO)
     last = case_service.history(deployment, case.tracking_number)[-1]
     assert last.kind == "updated" and last.actor == "supervisor" and last.at == clock.now
     assert last.changes["service_code"] == ["trash-missed-by-city", "abandoned-vehicle"]
@@ -454,7 +454,7 @@ def test_reopen_gets_a_new_due_time(deployment, clock):
     reopened = case_service.reopen(deployment, case.tracking_number, actor="sup", reason="cart still full")
     assert reopened.status is Status.REOPENED
     assert reopened.resolution is None and reopened.closed_at is None and reopened.on_time is None
-    assert reopened.due_at == datetime(2026, 6, 14, 15, 0, tzinfo=CHICAGO)
+    assert reopened.due_at == datetime(2026, 6, 12, 15, 0, tzinfo=CHICAGO)  # 2 business days from the reopening
     assert reopened.opened_at == case.opened_at
     last = case_service.history(deployment, case.tracking_number)[-1]
     assert last.kind == "reopened" and last.note == "cart still full" and last.actor == "sup"
