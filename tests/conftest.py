@@ -114,6 +114,20 @@ def deployment(database_url):
 
 
 @pytest.fixture
+def fixed_sla_deployment(database_url, tmp_path):
+    """A Kansas City deployment whose time-frames are the test's own (tests/profile_helpers.py
+    FIXED_SLA_POLICIES: abandoned vehicle 5 calendar days on the action-center calendar, ...), for
+    tests of the SLA engine's mechanics that must not move when the city's time-frames are refitted."""
+    from profile_helpers import fixed_sla_profile
+
+    from civiccrm.services.deployment import init_deployment
+
+    dep = init_deployment(database_url, str(fixed_sla_profile(tmp_path)))
+    yield dep
+    dep.engine.dispose()
+
+
+@pytest.fixture
 def sqlite_deployment(tmp_path):
     """A Kansas City deployment on SQLite only, for tests that need no second backend."""
     from civiccrm.services.deployment import init_deployment

@@ -321,8 +321,12 @@ def test_unreachable_database_is_one_line(run, tmp_path):
 
 
 @pytest.fixture
-def listed_cases(deployment, run):
-    """Cases opened at known times: two overdue, one due within a day, one closed, one fresh."""
+def listed_cases(fixed_sla_deployment, run):
+    """Cases opened at known times: two overdue, one due within a day, one closed, one fresh.
+
+    The time-frames are the test profile's (trash missed 4 calendar days, abandoned vehicle 5), not the
+    city's business days, so "due within a day" does not depend on the weekday the suite runs on."""
+    deployment = fixed_sla_deployment
     now = datetime.now(timezone.utc)
 
     def make(type_, channel, point, opened_at):

@@ -128,7 +128,9 @@ class UrgentPotholes:
         return None
 
 
-def test_a_plugin_overrides_the_due_time(deployment):
+def test_a_plugin_overrides_the_due_time(fixed_sla_deployment):
+    """On the test profile's time-frames (pothole 8, dead animal 3 calendar days), not the city's."""
+    deployment = fixed_sla_deployment
     core_due = cases.intake(deployment, draft(POTHOLE)).due_at
     with registered(UrgentPotholes(), "test-urgent-potholes"):
         urgent = cases.intake(deployment, draft(POTHOLE))

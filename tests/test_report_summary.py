@@ -192,9 +192,10 @@ def test_summary_refuses_bad_arguments(sqlite_deployment):
         summary(engine, start=START.replace(tzinfo=None), end=END, now=NOW)
 
 
-def test_cases_made_through_the_services(deployment):
+def test_cases_made_through_the_services(fixed_sla_deployment):
     """Intake and close with a controlled clock: days_to_close and on_time come from the services."""
-    opened = local(2019, 10, 7, 9)  # abandoned-vehicle: 5 calendar days
+    deployment = fixed_sla_deployment
+    opened = local(2019, 10, 7, 9)  # abandoned-vehicle: 5 calendar days in the test profile
     clock = {"now": opened}
     deployment.clock = lambda: clock["now"]
     numbers = []

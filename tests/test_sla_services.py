@@ -19,7 +19,7 @@ from civiccrm.services import sla
 from civiccrm.store.tables import CaseEventRow, cases_table
 
 CHICAGO = ZoneInfo("America/Chicago")
-TYPE = "abandoned-vehicle"  # 5 calendar days in the shipped profile
+TYPE = "abandoned-vehicle"  # 5 calendar days in the test profile (FIXED_SLA_POLICIES), 14 for action-center-escalation
 
 
 def local(text: str) -> datetime:
@@ -35,7 +35,9 @@ class Clock:
 
 
 @pytest.fixture
-def clocked(deployment):
+def clocked(fixed_sla_deployment):
+    """The SLA engine's mechanics on time-frames the tests own, not the city's refitted ones."""
+    deployment = fixed_sla_deployment
     deployment.clock = Clock(local("2026-11-23T10:00"))  # a Monday
     return deployment
 
