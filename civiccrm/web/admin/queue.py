@@ -11,6 +11,7 @@ from civiccrm.errors import CivicError
 from civiccrm.web import get_deployment
 from civiccrm.web.admin import bp
 from civiccrm.web.admin.auth import allowed, current_actor, permission, require, safe_next
+from civiccrm.web.admin.queue_rows import queue_rows
 from civiccrm.web.i18n import gettext as _
 from civiccrm.web.i18n import ngettext
 from civiccrm.web.labels import status_label
@@ -95,11 +96,14 @@ def queue():
     next_after = Cursor(due_at=rows[-1].due_at, id=rows[-1].id).token() if more else None
     taxonomy = deployment.profile.taxonomy
     error = g.get("filter_error")
+    can_work = allowed(Permission.CASE_WORK)
+    table = queue_rows(rows, now=now, can_work=can_work, taxonomy=taxonomy, tz=deployment.profile.tz,
+                       case_url=lambda number: url_for("admin.case", tracking_number=number))
     return render_template(
-        "admin/queue.html", rows=rows, counts=counts, untyped=untyped, filters=filters, query=filters.query(), next_after=next_after,
+        "admin/queue.html", rows=rows, table=table, counts=counts, untyped=untyped, filters=filters, query=filters.query(), next_after=next_after,
         first_page=after is None, now=now, statuses=status_choices(), taxonomy=taxonomy,
         districts=[d.id for d in deployment.profile.city_map.districts], channels=deployment.profile.channels,
-        can_work=allowed(Permission.CASE_WORK), error=str(error) if error else None,
+        can_work=can_work, error=str(error) if error else None,
     ), 400 if error else 200
 
 
