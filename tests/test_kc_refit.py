@@ -96,3 +96,33 @@ def test_threshold_and_pieces():
     late = np.array([False, True] * 6 + [True, False] * 6)
     pieces = refit.fit_pieces(months, days, late)
     assert [(p.start and p.start.isoformat(), p.target) for p in pieces] == [(None, 2), ("2010-06-01", 1)]
+
+
+def test_keying_a_type_by_detail_fits_each_detail_its_own_time_frame():
+    """Two details of one request type with different time-frames (2 and 10 business days): one T per type
+    gets one of them wrong, one T per detail gets both right, held out; other types stay as they are."""
+    from datetime import date, datetime
+
+    def case(file, detail, days, late, request_type="Property Violations"):
+        opened = date(2019, 3, 4)
+        return refit.Case(file, request_type, "NHS", opened, days, late,
+                          datetime(2019, 3, 4, 9, tzinfo=refit.CHICAGO), opened, detail)
+
+    cases = [case(f"{n}.csv", detail, days, days > target)
+             for n in range(3) for detail, target in (("Trash", 2), ("Vacant Structure", 10))
+             for days in (1, 2, 3, 5, 8, 9, 11, 12)]
+    cases += [case(f"{n}.csv", "", 3, False, request_type="Pothole") for n in range(3) for _ in range(5)]
+    plain = refit.held_out(cases)
+    keyed_cases = refit.key_by_detail(cases, ["Property Violations"])
+    keyed = refit.held_out(keyed_cases)
+    assert keyed[1] == plain[1] == len(cases)
+    assert keyed[0] == len(cases) > plain[0]
+    assert {c.request_type for c in keyed_cases} == {"Property Violations | Trash",
+                                                     "Property Violations | Vacant Structure", "Pothole"}
+    with pytest.raises(SystemExit, match="--per-detail: no request type 'Property Violatons'"):
+        refit.key_by_detail(cases, ["Property Violatons"])
+
+
+def test_the_export_detail_is_read(cases):
+    details = {c.detail for c in cases if c.request_type == "Property Violations"}
+    assert len(details) > 3 and "" not in details

@@ -14,7 +14,7 @@ business days per request type with the dates the city changed them), overall an
 department; with ``--compare``, also of the ladders of keys tried before it.
 
 Usage: .venv/bin/python scripts/kansas_city/heldout_agreement.py [--data DIR] [--compare] [--federal-holidays]
-       [--min-cases N]
+       [--min-cases N] [--per-detail REQUEST_TYPE ...]
 """
 
 import argparse
@@ -106,6 +106,9 @@ def main(argv=None) -> int:
     parser.add_argument("--compare", action="store_true", help="also the ladders of keys tried before the refit")
     parser.add_argument("--federal-holidays", action="store_true",
                         help="take the US federal holidays off the business days (the first refit: 96.56%%)")
+    parser.add_argument("--per-detail", action="append", default=[], metavar="REQUEST_TYPE",
+                        help="also: the refit with this request type keyed by DETAIL as well (repeatable; "
+                             "e.g. 'Property Violations'; a measurement, the engine cannot key on detail)")
     args = parser.parse_args(argv)
     held = refit.read_cases(args.data, refit.federal_holidays() if args.federal_holidays else refit.NO_HOLIDAYS)
     agree, total, by_dept, n_dept = refit.held_out(held, min_cases=args.min_cases)
@@ -113,6 +116,11 @@ def main(argv=None) -> int:
     print(f"{agree / total:7.2%}  the refit: request type with its change dates, business days ({agree:,} of {total:,})")
     for department, n in n_dept.most_common():
         print(f"         {by_dept[department] / n:7.2%}  {department or '(blank)'} ({by_dept[department]:,} of {n:,})")
+    if args.per_detail:
+        keyed = refit.key_by_detail(held, args.per_detail)
+        agree, total, _, _ = refit.held_out(keyed, min_cases=args.min_cases)
+        print(f"{agree / total:7.2%}  the same with {', '.join(args.per_detail)} keyed by detail too "
+              f"({agree:,} of {total:,})")
     if not args.compare:
         return 0
     cases = read_cases(args.data)
