@@ -17,6 +17,11 @@
    (SQLite in a temporary folder, or ``--db``), held to a business-hours policy, then
    ``civiccrm.services.sla.recompute`` (what ``civiccrm sla recompute`` runs) times a
    full recompute that moves every due date (the worst case: every row is written).
+4. Breach scan: ``--scan`` open cases stored (half past due, a quarter due within the
+   warning window, a quarter later), then ``civiccrm.services.sla.scan`` (what ``civiccrm
+   sla scan`` runs) escalates them. Baseline in the same run, on the same rows: the
+   database's own floor for that work, every event written by one ``INSERT ... SELECT``
+   and every level by one ``UPDATE``, in a transaction rolled back before the scan.
 """
 
 import argparse
@@ -24,7 +29,7 @@ import json
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -146,17 +151,71 @@ def bench_stored(n: int, url: str | None) -> dict:
             "recompute_again_s": unchanged_s, "moved_again": again.moved}
 
 
+FLOOR_EVENTS = ("INSERT INTO case_events (case_id, at, actor, kind, origin, changes, note) "
+                "SELECT id, :now, 'bench', 'sla_escalated', 'intake', '{}', 'floor' FROM cases "
+                "WHERE status <> 'closed' AND due_at <= :warn AND sla_level < 2")
+FLOOR_LEVELS = ("UPDATE cases SET sla_level = CASE WHEN due_at <= :now THEN 2 ELSE 1 END "
+                "WHERE status <> 'closed' AND due_at <= :warn AND sla_level < 2")
+
+
+def bench_scan(n: int, url: str | None) -> dict:
+    from sqlalchemy import insert, text
+
+    from civiccrm.services import sla
+    from civiccrm.services.deployment import init_deployment
+    from civiccrm.store.tables import cases_table
+
+    with tempfile.TemporaryDirectory() as folder:
+        dep = init_deployment(url or f"sqlite:///{Path(folder) / 'scan.db'}", "kansas-city")
+        now = datetime(2026, 1, 5, 15, tzinfo=timezone.utc)
+        day = timedelta(days=1)
+        # in order of i: past due (half), due within the 24-hour warning window (a quarter), later (a quarter)
+        due = [now - day * (1 + i % 30) if i % 4 < 2 else now + day / 2 if i % 4 == 2 else now + day * 5
+               for i in range(n)]
+        with dep.engine.begin() as conn:
+            for lo in range(0, n, 50_000):
+                conn.execute(insert(cases_table), [
+                    {"tracking_number": f"S-{i:08d}", "service_code": "abandoned-vehicle", "request_type": "bench",
+                     "channel": "phone", "description": "", "status": "open", "opened_at": due[i] - day * 5,
+                     "updated_at": due[i] - day * 5, "due_at": due[i], "origin": "bench"}
+                    for i in range(lo, min(n, lo + 50_000))])
+        dep.clock = lambda: now
+        bind = {"now": now, "warn": now + dep.profile.sla.warning}
+        with dep.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("ANALYZE cases"))
+                conn.commit()
+            t0 = time.perf_counter()
+            floor_events = conn.execute(text(FLOOR_EVENTS), bind).rowcount
+            conn.execute(text(FLOOR_LEVELS), bind)
+            floor_s = time.perf_counter() - t0
+            conn.rollback()
+        t0 = time.perf_counter()
+        result = sla.scan(dep)
+        scan_s = time.perf_counter() - t0
+        backend = dep.engine.dialect.name
+        dep.engine.dispose()
+    escalated = len(result.warned) + len(result.breached)
+    assert escalated == floor_events, (escalated, floor_events)
+    return {"scan_cases": n, "scan_backend": backend, "scan_s": scan_s, "scan_warned": len(result.warned),
+            "scan_breached": len(result.breached), "scan_rate": escalated / scan_s, "scan_floor_s": floor_s}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--pandas-sample", type=int, default=20_000)
     parser.add_argument("--stored", type=int, default=1_000_000, help="0 to skip the stored recompute")
-    parser.add_argument("--db", help="database URL for the stored recompute (default: SQLite in a temp folder)")
+    parser.add_argument("--scan", type=int, default=200_000, help="open cases for the breach scan (0 to skip)")
+    parser.add_argument("--db", help="database URL for the stored recompute and the scan (default: SQLite in a temp"
+                        " folder)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     results = bench_due(args.cases, args.pandas_sample)
     if args.stored:
         results |= bench_stored(args.stored, args.db)
+    if args.scan:
+        results |= bench_scan(args.scan, args.db)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
@@ -172,6 +231,11 @@ def main(argv=None) -> int:
         print(f"stored recompute, {r['stored_cases']:,} open cases on {r['backend']} (insert {r['insert_s']:.1f} s, not timed)")
         print(f"  full recompute {r['recompute_s']:.1f} s, {r['moved']:,} due dates moved ({r['recompute_rate']:,.0f} cases/s);"
               f" again {r['recompute_again_s']:.1f} s, {r['moved_again']:,} moved")
+    if "scan_cases" in r:
+        print(f"breach scan, {r['scan_cases']:,} open cases on {r['scan_backend']}: {r['scan_breached']:,} breached,"
+              f" {r['scan_warned']:,} warned")
+        print(f"  sla scan {r['scan_s']:.1f} s ({r['scan_rate']:,.0f} escalations/s)   baseline, the same events and"
+              f" levels in one INSERT ... SELECT and one UPDATE: {r['scan_floor_s']:.1f} s")
     return 0
 
 

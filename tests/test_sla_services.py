@@ -155,6 +155,121 @@ def test_scan_escalates_once_per_level_and_fires_the_hook(clocked):
     assert not [e for e in case_service.history(clocked, held.tracking_number) if e.kind == "sla_escalated"]
 
 
+def _scan_fixture(deployment):
+    """Cases in the order the scan meets them: three due at one instant (a batch boundary can fall
+    between equal due times), two due two hours later, and three it must leave alone."""
+    same = [open_case(deployment) for _ in range(3)]  # due 2026-11-28 10:00
+    held, closed = open_case(deployment), open_case(deployment)
+    case_service.change_status(deployment, held.tracking_number, Status.ON_HOLD)
+    case_service.close(deployment, closed.tracking_number, Resolution.FIXED)
+    deployment.clock.now = local("2026-11-23T12:00")
+    later = [open_case(deployment) for _ in range(2)]  # due 2026-11-28 12:00
+    deployment.clock.now = local("2026-11-26T10:00")
+    far = open_case(deployment)  # due 2026-12-01 10:00: outside the 24-hour warning window
+    return [c.tracking_number for c in same], [c.tracking_number for c in later], [held, closed, far]
+
+
+def _escalations(deployment):
+    """Per case: its sla_escalated events (id, level change), its stored level and last_event_id."""
+    with deployment.engine.connect() as conn:
+        events = conn.execute(select(CaseEventRow.case_id, CaseEventRow.id, CaseEventRow.changes)
+                              .where(CaseEventRow.kind == "sla_escalated").order_by(CaseEventRow.id)).all()
+        rows = conn.execute(select(cases_table.c.id, cases_table.c.tracking_number, cases_table.c.sla_level,
+                                   cases_table.c.last_event_id)).all()
+    found = {}
+    for case_id, event_id, changes in events:
+        found.setdefault(case_id, []).append((event_id, json.loads(changes)["sla_level"]))
+    return {number: (level, last, found.get(case_id, [])) for case_id, number, level, last in rows}
+
+
+@pytest.mark.parametrize("batch_size", [2, 1000])
+def test_the_scan_in_batches_writes_one_event_per_level_and_moves_last_event_id(clocked, batch_size):
+    calls = []
+
+    class Listener:
+        @hookimpl
+        def sla_breached(self, case, event):
+            calls.append((case.tracking_number, event.id, event.case_id == case.id, event.changes["sla_level"]))
+
+    same, later, untouched = _scan_fixture(clocked)
+    clocked.pm.register(Listener(), name="listener")
+    try:
+        clocked.clock.now = local("2026-11-28T11:00")  # same: past due; later: due within 24 h
+        first = sla.scan(clocked, batch_size=batch_size)  # batches of 2: [same 0, 1] [same 2, later 0] [later 1]
+        assert first == sla.ScanResult(warned=tuple(later), breached=tuple(same))
+        clocked.clock.now = local("2026-11-28T12:00:01")
+        assert sla.scan(clocked, batch_size=batch_size) == sla.ScanResult(warned=(), breached=tuple(later))
+        assert sla.scan(clocked, batch_size=batch_size) == sla.ScanResult(warned=(), breached=())
+    finally:
+        clocked.pm.unregister(name="listener")
+    stored = _escalations(clocked)
+    for number in same:
+        level, last, events = stored[number]
+        assert level == 2 and [change for _, change in events] == [[None, "breached"]]
+        assert last == events[-1][0]  # the case's own new event
+    for number in later:
+        level, last, events = stored[number]
+        assert level == 2 and [change for _, change in events] == [[None, "warning"], ["warning", "breached"]]
+        assert last == events[-1][0]
+    for case in untouched:
+        assert stored[case.tracking_number][2] == [] and stored[case.tracking_number][0] == 0
+    # every escalation reached the plugin once, with the id it was stored under
+    written = sorted(((e, n, c) for n in [*same, *later] for e, c in stored[n][2]), key=lambda w: w[0])
+    assert calls == [(n, e, True, c) for e, n, c in written]
+
+
+def _refuse_events_of(deployment, case_id: int) -> None:
+    """A real refusal by the database: escalation events of one case fail, as a full disk would."""
+    with deployment.engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"CREATE TRIGGER refuse BEFORE INSERT ON case_events WHEN NEW.case_id = {case_id} "
+                                 "AND NEW.kind = 'sla_escalated' BEGIN SELECT RAISE(ABORT, 'no space left'); END")
+        else:
+            conn.exec_driver_sql("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                                 "RAISE EXCEPTION 'no space left'; END $$")
+            conn.exec_driver_sql(f"CREATE TRIGGER refuse BEFORE INSERT ON case_events FOR EACH ROW WHEN "
+                                 f"(NEW.case_id = {case_id} AND NEW.kind = 'sla_escalated') EXECUTE FUNCTION refuse()")
+
+
+def test_a_scan_stopped_mid_way_leaves_whole_batches_and_a_rerun_finishes(clocked):
+    fired = []
+
+    class Listener:
+        @hookimpl
+        def sla_breached(self, case, event):
+            fired.append(case.tracking_number)
+
+    same, later, _ = _scan_fixture(clocked)
+    with clocked.engine.connect() as conn:
+        refused = conn.execute(select(cases_table.c.id).where(cases_table.c.tracking_number == later[0])).scalar()
+    _refuse_events_of(clocked, refused)
+    clocked.pm.register(Listener(), name="listener")
+    try:
+        clocked.clock.now = local("2026-11-28T11:00")
+        with pytest.raises(Exception, match="no space left"):
+            sla.scan(clocked, batch_size=2)  # the second batch (same 2, later 0) is refused
+        stored = _escalations(clocked)
+        assert [stored[n][0] for n in [*same, *later]] == [2, 2, 0, 0, 0]  # the first batch whole, nothing of the second
+        assert [len(stored[n][2]) for n in [*same, *later]] == [1, 1, 0, 0, 0]
+        assert fired == same[:2]  # the committed batch was told to the plugins
+        with clocked.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TRIGGER refuse" + ("" if conn.dialect.name == "sqlite" else " ON case_events"))
+        rerun = sla.scan(clocked, batch_size=2)
+    finally:
+        clocked.pm.unregister(name="listener")
+    assert rerun == sla.ScanResult(warned=tuple(later), breached=(same[2],))
+    stored = _escalations(clocked)
+    assert [[c for _, c in stored[n][2]] for n in [*same, *later]] == \
+        [[[None, "breached"]]] * 3 + [[[None, "warning"]]] * 2
+    assert all(stored[n][1] == stored[n][2][-1][0] for n in [*same, *later])
+    assert fired == [*same, *later]
+
+
+def test_the_scan_refuses_a_batch_size_below_one(sqlite_deployment):
+    with pytest.raises(ValueError, match="batch_size: 0; expected a positive number"):
+        sla.scan(sqlite_deployment, batch_size=0)
+
+
 def test_a_failing_sla_breached_plugin_is_recorded_not_repeated(clocked):
     class Broken:
         @hookimpl
