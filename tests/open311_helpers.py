@@ -58,8 +58,9 @@ class Server:
         self.log.close()
 
 
-def start(database_url: str, tmp_dir: Path):
-    """Initialise a Kansas City deployment, issue an ``app`` key and start the server.
+def start(database_url: str, tmp_dir: Path, env: dict | None = None):
+    """Initialise a Kansas City deployment, issue an ``app`` key and start the server (``env`` added to its
+    environment).
 
     Returns (deployment, server, api_key)."""
     from civiccrm.services import apikeys
@@ -67,7 +68,7 @@ def start(database_url: str, tmp_dir: Path):
 
     deployment = init_deployment(database_url, "kansas-city")
     _, key = apikeys.add(deployment, name="test app", channel="app")
-    server = Server(database_url, tmp_dir / "gunicorn.log")
+    server = Server(database_url, tmp_dir / "gunicorn.log", env=env)
     return deployment, server, key
 
 

@@ -348,6 +348,69 @@ def test_open311_is_rate_limited_per_api_key_across_workers(sqlite_deployment):
     assert [counted.get("/open311/v2/services.json").status_code for _ in range(3)] == [200, 200, 429]
 
 
+def test_a_new_request_is_counted_in_intakes_own_write_transaction(deployment):
+    """One writer turn per POST (the hit and the case commit together); a POST refused before intake (bad data,
+    a bad key) still counts, and past the limit it is 429, not its 400 or 403, with nothing stored."""
+    from sqlalchemy import event, func, select
+
+    from civiccrm.store.tables import events_table, rate_limits_table
+    from civiccrm.web import limits
+
+    _, key = apikeys.add(deployment, name="busy app", channel="app")
+    client = create_app({"TESTING": True, "OPEN311_POST_LIMIT": 3}, deployment=deployment).test_client()
+    commits = []
+
+    def committed(connection):
+        commits.append(connection)
+
+    event.listen(deployment.engine, "commit", committed)
+    try:
+        assert client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key}).status_code == 200
+    finally:
+        event.remove(deployment.engine, "commit", committed)
+    assert len(commits) == 1
+    assert client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key, "lat": "x"}).status_code == 400
+    assert client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key + "x"}).status_code == 403
+    assert client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key}).status_code == 200
+    with deployment.engine.connect() as connection:
+        stored = [connection.execute(select(func.count()).select_from(events_table)).scalar_one(), count(deployment)]
+    for form in ({**GOOD, "api_key": key}, {**GOOD, "api_key": key, "lat": "x"}):
+        refused = client.post("/open311/v2/requests.json", data=form)
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0, refused.data
+    with deployment.engine.connect() as connection:
+        assert [connection.execute(select(func.count()).select_from(events_table)).scalar_one(),
+                count(deployment)] == stored
+        hits = dict(connection.execute(select(rate_limits_table.c.key, rate_limits_table.c.hits)
+                                       .where(rate_limits_table.c.scope == "open311:post")).all())
+    # Under the key: two good POSTs, a bad one, and the refused bad one (counted on its own; the refused good
+    # one's hit went back with intake's transaction); the bad key under its own.
+    assert hits == {limits.api_key_id(key): 4, limits.api_key_id(key + "x"): 1}
+
+
+def test_a_key_revoked_elsewhere_is_refused_within_the_cache_time(sqlite_deployment, monkeypatch):
+    """A worker believes a key it found active for API_KEY_CACHE_SECONDS; revoked through another process (here
+    another deployment on the same file, as the CLI is), it is refused once that time has passed."""
+    from civiccrm.services.deployment import open_deployment
+
+    now = [1000.0]
+    monkeypatch.setattr(apikeys, "monotonic", lambda: now[0])
+    found, key = apikeys.add(sqlite_deployment, name="soon revoked", channel="app")
+    client = create_app({"TESTING": True, "API_KEY_CACHE_SECONDS": 5}, deployment=sqlite_deployment).test_client()
+    assert client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key}).status_code == 200
+    other = open_deployment(str(sqlite_deployment.engine.url))
+    try:
+        apikeys.revoke(other, found.id)
+    finally:
+        other.engine.dispose()
+    now[0] += 4.9
+    assert client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key}).status_code == 200
+    now[0] += 0.2
+    refused = client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key})
+    assert refused.status_code == 403 and "revoked" in field_of(refused)
+    assert client.post("/open311/v2/requests.json", data={**GOOD, "api_key": "c311_unknown"}).status_code == 403
+    assert list(sqlite_deployment.api_keys_seen) == []  # neither the revoked key nor an unknown one is kept
+
+
 def test_the_default_limits_hold_a_3000_call_monday(sqlite_deployment):
     """Kansas City's busiest days bring about 3,000 calls; were every one a request through one app's key,
     with a fifth of them in the peak hour and its busiest minute at twice the hour's rate, no POST

@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from time import monotonic
 from datetime import datetime
 
 import attrs
@@ -95,23 +96,44 @@ def revoke(deployment, key_id: int) -> ApiKey:
             raise CivicError(f"api key {key_id}: already revoked at {row.revoked_at.isoformat()}")
         row.revoked_at = deployment.clock()
         s.commit()
+        deployment.api_keys_seen.clear()  # this process stops at once; another within its max_age
         return _from_row(row)
 
 
 _BY_HASH = select(*ApiKeyRow.__table__.c).where(ApiKeyRow.__table__.c.key_hash == bindparam("key_hash"))
 
 
-def authenticate(deployment, key: str | None, *, action: str) -> ApiKey:
-    """The active key matching ``key``, or InvalidApiKey saying why ``action`` cannot go on."""
+#: Keys kept by ``authenticate(max_age=...)`` per process at most; past it the oldest half is forgotten.
+SEEN_KEYS = 1000
+
+
+def authenticate(deployment, key: str | None, *, action: str, max_age: float = 0.0) -> ApiKey:
+    """The active key matching ``key``, or InvalidApiKey saying why ``action`` cannot go on.
+
+    With ``max_age`` > 0, a key found active is believed for that many seconds without asking the database
+    again (the Open311 API's ``API_KEY_CACHE_SECONDS``): a key revoked by another process is refused at most
+    ``max_age`` seconds later, one revoked in this process at once. Unknown and revoked keys are never kept."""
     if not key:
         raise InvalidApiKey(f"api_key: missing -- can't proceed with {action}; ask the city for a key", field="api_key")
+    key_hash = _hash(key.strip())
+    seen = deployment.api_keys_seen
+    now = monotonic()
+    if max_age > 0 and key_hash in seen and now - seen[key_hash][1] < max_age:
+        return seen[key_hash][0]
     with deployment.engine.connect() as connection:  # Core, not the ORM: this runs on every API write
-        row = connection.execute(_BY_HASH, {"key_hash": _hash(key.strip())}).first()
+        row = connection.execute(_BY_HASH, {"key_hash": key_hash}).first()
     if row is None:
         raise InvalidApiKey(f"api_key: invalid api_key received -- can't proceed with {action}", field="api_key")
     if row.revoked_at is not None:
+        seen.pop(key_hash, None)
         raise InvalidApiKey(f"api_key: this key was revoked -- can't proceed with {action}", field="api_key")
-    return _from_row(row)
+    found = _from_row(row)
+    if max_age > 0:
+        if len(seen) >= SEEN_KEYS:
+            for stale in list(seen)[:SEEN_KEYS // 2]:
+                del seen[stale]
+        seen[key_hash] = (found, now)
+    return found
 
 
 def check_may_update(key: ApiKey, *, case, created_by: str | None) -> None:

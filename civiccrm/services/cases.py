@@ -75,8 +75,11 @@ def _channel(deployment, code: str) -> str:
     return code
 
 
-def intake(deployment, draft: CaseDraft, *, actor: str = "system") -> Case:
+def intake(deployment, draft: CaseDraft, *, actor: str = "system", in_transaction=None) -> Case:
     """Create a case from a contact: route it, give it a tracking number and a due time.
+
+    ``in_transaction(connection)``, if given, runs first inside intake's write transaction (the Open311 API
+    counts a POST's rate-limit hit there: one writer turn per POST); if it raises, nothing is stored.
 
     A draft without a service code (a message nobody could classify) becomes a case without a type:
     no department, work group or due time, in the admin's triage queue until staff type it (``update``)."""
@@ -121,6 +124,8 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system") -> Case:
     answers = [(code, value) for code, values in attributes.items() for value in values]
     # Everything is computed; the write transaction only inserts (SQLite's write lock is taken at its start).
     with repo.write_transaction(deployment.engine) as connection:
+        if in_transaction is not None:
+            in_transaction(connection)
         case_id, tracking_number, customer_id, event_id = repo.insert_case(
             connection, values=values, tracking_number=lambda sequence: f"{prefix}{sequence:06d}", year=year,
             customer=customer, customer_created_at=now, attributes=answers, media_url=media_url, event=event,

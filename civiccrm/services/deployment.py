@@ -44,6 +44,8 @@ class Deployment:
     """The profile as its folder gives it, before the configuration stored in the database."""
     config_generation: tuple | None = attrs.field(init=False, default=None)
     """How far the stored configuration had come when ``profile`` was built (``config_changes.generation``)."""
+    api_keys_seen: dict = attrs.field(init=False, factory=dict)
+    """API keys this process found active lately, by hash (``apikeys.authenticate`` with ``max_age``)."""
 
     @base_profile.default
     def _base_profile(self) -> CityProfile:

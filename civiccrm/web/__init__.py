@@ -38,6 +38,9 @@ class Config:
     LOGIN_LIMIT_PER_ACCOUNT = 10
     LOGIN_LIMIT_PER_ADDRESS = 50
     LOGIN_LIMIT_WINDOW_SECONDS = 15 * 60
+    API_KEY_CACHE_SECONDS = 5.0
+    """How long a worker believes an Open311 API key it found active without reading it again (0: every
+    request): a key revoked through another worker or the CLI is refused at most this many seconds later."""
     CONFIG_CHECK_SECONDS = 1.0
     """How often a worker looks whether the stored configuration changed (one read of two small counts at the
     start of a request at most this often; 0: every request); a change made through another worker or the CLI
@@ -51,6 +54,7 @@ class DevelopmentConfig(Config):
 class TestingConfig(Config):
     TESTING = True
     CONFIG_CHECK_SECONDS = 0.0  # a change made through another app instance is seen by the next request
+    API_KEY_CACHE_SECONDS = 0.0  # likewise a key revoked through another app instance
 
 
 CONFIGS = {"production": Config, "development": DevelopmentConfig, "testing": TestingConfig}

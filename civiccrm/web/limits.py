@@ -22,15 +22,22 @@ class TooManyRequests(CivicError):
 
 
 def wait(deployment, *, scope: str, key: str, limit: tuple[str, int], window: tuple[str, float]) -> float | None:
-    """Count this request on ``key`` in ``scope``; None within the limit, else the seconds to wait.
+    """Count this request on ``key`` in ``scope`` in a write transaction of its own; None within the limit, else
+    the seconds to wait.
 
     ``limit`` and ``window`` are (config key, default)."""
-    hits = int(current_app.config.get(limit[0], limit[1]))
-    seconds = float(current_app.config.get(window[0], window[1]))
     with repo.write_transaction(deployment.engine, durable=False) as connection:  # a counter need not reach the disk
-        waited = ratelimit.hit(connection=connection, scope=scope, key=key, limit=hits, window_seconds=seconds)
+        waited = count(connection, scope=scope, key=key, limit=limit, window=window)
         connection.commit()
     return waited
+
+
+def count(connection, *, scope: str, key: str, limit: tuple[str, int], window: tuple[str, float]) -> float | None:
+    """``wait`` inside the caller's write transaction (e.g. intake's own, so a POST takes one writer turn, not
+    two); the caller commits."""
+    hits = int(current_app.config.get(limit[0], limit[1]))
+    seconds = float(current_app.config.get(window[0], window[1]))
+    return ratelimit.hit(connection=connection, scope=scope, key=key, limit=hits, window_seconds=seconds)
 
 
 def client_address() -> str:

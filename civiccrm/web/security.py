@@ -26,6 +26,7 @@ HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 HSTS = "max-age=31536000; includeSubDomains"
+_HEADERS_BY_LOWER = [(name.lower(), name, value) for name, value in HEADERS.items()]
 
 
 def instance_secret_key(instance_path: str) -> str:
@@ -55,11 +56,20 @@ class SessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
 
+    def get_signing_serializer(self, app):
+        """Flask's serializer, built once per secret key (and fallbacks) rather than on every request."""
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        cached = getattr(self, "_serializer", None)
+        if cached is None or cached[0] != keys:
+            cached = self._serializer = (keys, super().get_signing_serializer(app))
+        return cached[1]
+
 
 def add_headers(response):
     """CSP and the usual protective headers on every response (a view may set its own first)."""
-    for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
+    headers = response.headers
+    present = {name.lower() for name in headers.keys()}
+    headers.extend([(name, value) for lower, name, value in _HEADERS_BY_LOWER if lower not in present])
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", HSTS)
     return response

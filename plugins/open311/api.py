@@ -71,7 +71,8 @@ def _api_key(action: str):
     URL would be written to every access log on the way."""
     if "api_key" in request.args:
         raise CivicError("api_key: send the key in the POST body, not in the URL (URLs are logged)", field="api_key")
-    return apikeys.authenticate(_deployment(), request.form.get("api_key"), action=action)
+    return apikeys.authenticate(_deployment(), request.form.get("api_key"), action=action,
+                                max_age=float(current_app.config["API_KEY_CACHE_SECONDS"]))
 
 
 @blueprint.before_request
@@ -123,7 +124,8 @@ proxy limits every address (deploy/nginx.conf), since a database write per read 
 @blueprint.before_request
 def _rate_limit():
     """Count the request against its API key (a keyless GET against its address, if so configured); past
-    the limit, 429 with Retry-After."""
+    the limit, 429 with Retry-After. A POST of a new request (without an idempotency key) is counted later,
+    inside intake's own write transaction (``_count_pending``), or by the error handlers when it fails first."""
     if request.method not in LIMITS:
         return
     scope, config_key, default = LIMITS[request.method]
@@ -132,11 +134,41 @@ def _rate_limit():
         "address:" + limits.client_address(), ANONYMOUS_GET)
     if not presented and (request.method == "POST" or not int(current_app.config.get(*ANONYMOUS_GET))):
         return  # a POST without a key is refused (403) anyway; a keyless GET is the proxy's to limit
-    wait = limits.wait(get_deployment(), scope=scope, key=key, limit=limit, window=WINDOW)
+    g.open311_limit = {"scope": scope, "key": key, "limit": limit, "window": WINDOW}
+    if not _counted_at_intake():
+        _count_pending()
+
+
+def _counted_at_intake() -> bool:
+    """True for a POST of a new request without an idempotency key: intake counts it in its own transaction."""
+    return (request.endpoint == "open311.create" and request.view_args["name"].rpartition(".")[0] == "requests"
+            and not (request.headers.get("Idempotency-Key") or request.form.get("idempotency_key")))
+
+
+def _count_pending(connection=None) -> None:
+    """Count the request's hit if it is not counted yet: in ``connection``'s transaction when given (the caller
+    commits), else in one of its own. Past the limit, TooManyRequests."""
+    pending = g.pop("open311_limit", None)
+    if pending is None:
+        return
+    if connection is None:
+        wait = limits.wait(get_deployment(), **pending)
+    else:
+        wait = limits.count(connection, **pending)
     if wait is not None:
-        who = "this api_key" if presented else "your address"
+        who = "your address" if pending["key"].startswith("address:") else "this api_key"
         raise limits.TooManyRequests(f"api_key: too many requests from {who}; try again in {int(wait)} seconds "
                                      "(ask the city for a higher limit)", wait)
+
+
+def _limited_instead(exc: Exception) -> Exception:
+    """The error to answer: a request refused before intake counted it is counted now, and past the limit the
+    answer is 429 (as if it had been counted first), not the error it ran into."""
+    try:
+        _count_pending()
+    except limits.TooManyRequests as limited:
+        return limited
+    return exc
 
 
 def _deployment():
@@ -244,11 +276,15 @@ def _requests(deployment, fmt: str, rows: list[dict], extensions: bool):
 
 @blueprint.errorhandler(CivicError)
 def _civic_error(exc: CivicError):
+    exc = _limited_instead(exc)
     return limits.with_retry_after(error_response(g.get("open311_format", "xml"), exc.http_status, str(exc)), exc)
 
 
 @blueprint.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
+    limited = _limited_instead(exc)
+    if limited is not exc:
+        return _civic_error(limited)
     return error_response(g.get("open311_format", "xml"), exc.code or 400, exc.description or exc.name)
 
 
@@ -264,6 +300,7 @@ def routing_error(exc: HTTPException):
 @blueprint.errorhandler(Exception)
 def _unexpected(exc: Exception):
     log.exception("Open311 request %s %s failed", request.method, request.path)
+    _limited_instead(exc)  # the hit is counted; the answer stays the 500
     return error_response(g.get("open311_format", "xml"), 500,
                           "General service error: the request could not be processed; please tell the city")
 
@@ -448,7 +485,7 @@ def _create_request(deployment, key, values) -> dict:
         customer=Customer(name=" ".join(n for n in names if n) or None, email=email, phone=phone),
         attributes=answers, media_url=media_url,
     )
-    case = case_service.intake(deployment, draft, actor=apikeys.actor(key))
+    case = case_service.intake(deployment, draft, actor=apikeys.actor(key), in_transaction=_count_pending)
     candidates = duplicates.for_case(deployment, case)
     notice = _service_notice(deployment, service_type)
     if candidates:
