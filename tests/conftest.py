@@ -113,16 +113,22 @@ def deployment(database_url):
     dep.engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def fixed_sla_folder(tmp_path_factory):
+    """The test profile's folder (tests/profile_helpers.py fixed_sla_profile), copied once; tests only read it."""
+    from profile_helpers import fixed_sla_profile
+
+    return fixed_sla_profile(tmp_path_factory.mktemp("fixed-sla"))
+
+
 @pytest.fixture
-def fixed_sla_deployment(database_url, tmp_path):
+def fixed_sla_deployment(database_url, fixed_sla_folder):
     """A Kansas City deployment whose time-frames are the test's own (tests/profile_helpers.py
     FIXED_SLA_POLICIES: abandoned vehicle 5 calendar days on the action-center calendar, ...), for
     tests of the SLA engine's mechanics that must not move when the city's time-frames are refitted."""
-    from profile_helpers import fixed_sla_profile
-
     from civiccrm.services.deployment import init_deployment
 
-    dep = init_deployment(database_url, str(fixed_sla_profile(tmp_path)))
+    dep = init_deployment(database_url, str(fixed_sla_folder))
     yield dep
     dep.engine.dispose()
 
