@@ -95,12 +95,18 @@ def build_database(path: Path, count: int, cache: Path | None = None) -> tuple[o
     """A Kansas City deployment with ``count`` generated cases; returns (deployment, key, numbers, codes).
 
     With ``cache``, the generated database is copied there, and a later run copies it back instead of
-    generating it again (the same cases: the generator is seeded); delete the file after a schema change."""
+    generating it again (the same cases: the generator is seeded), migrated to the current head; delete the file
+    after a change of the cases table's columns."""
     from civiccrm.services import apikeys
     from civiccrm.services.deployment import init_deployment, open_deployment
+    from civiccrm.store import migrate
+    from civiccrm.store.db import make_engine
 
     if cache is not None and cache.exists():
         shutil.copyfile(cache, path)
+        engine = make_engine(f"sqlite:///{path}")
+        migrate.upgrade(engine)  # the copy of a cache made before a later migration (an index) catches up
+        engine.dispose()
         deployment = open_deployment(f"sqlite:///{path}")
         with deployment.engine.connect() as connection:
             stored = connection.exec_driver_sql("SELECT COUNT(*) FROM cases WHERE origin = 'import:bench'").scalar()

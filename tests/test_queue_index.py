@@ -5,9 +5,9 @@ prepares a query from its fifth run): ``status <> 'closed'`` is written as a lit
 import re
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from civiccrm.domain.queue import QueueFilter
+from civiccrm.domain.queue import QueueFilter, QueueScope
 from civiccrm.store import queue
 from civiccrm.store.queries import CaseFilter, case_conditions
 from civiccrm.store.tables import cases_table
@@ -25,7 +25,7 @@ def statements():
 
 
 def plan(conn, statement) -> str:
-    compiled = statement.compile(conn)
+    compiled = statement.compile(conn, compile_kwargs={"render_postcompile": True})  # IN (...) as its values
     if conn.dialect.name == "sqlite":
         values = tuple(compiled.construct_params()[name] for name in compiled.positiontup)
         return "\n".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), values))
@@ -58,3 +58,13 @@ def test_work_group_queue_reads_its_index(deployment):
     with deployment.engine.connect() as conn:
         for name, statement in statements().items():
             assert "ix_cases_queue_work_group" in plan(conn, statement), name
+
+
+def test_a_department_workers_triage_count_reads_the_triage_index(deployment):
+    """The Triage badge of a department worker's queue (open, untyped, of their departments) reads the partial
+    index of open untyped cases (migration 0029), not every open case of the department."""
+    scope = QueueScope(departments=("public-works",), except_work_groups=("wg",), work_groups=())
+    terms = queue._conditions(QueueFilter(triage=True), scope=scope, now=NOW, user_id=None)
+    statement = select(func.count(), func.count().filter(c.due_at < NOW)).select_from(cases_table).where(*terms)
+    with deployment.engine.connect() as conn:
+        assert "ix_cases_queue_triage" in plan(conn, statement)

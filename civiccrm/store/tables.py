@@ -84,6 +84,10 @@ class CaseRow(SQLModel, table=True):
               postgresql_where=text("status <> 'closed'")),
         Index("ix_cases_queue_district", "council_district", "due_at", "id", sqlite_where=text("status <> 'closed'"),
               postgresql_where=text("status <> 'closed'")),
+        # The triage queue (open and untyped) by department: a department worker's Triage badge on every queue page.
+        Index("ix_cases_queue_triage", "department", "due_at", "id",
+              sqlite_where=text("status <> 'closed' AND service_code IS NULL"),
+              postgresql_where=text("status <> 'closed' AND service_code IS NULL")),
         # The case page's nearby duplicates: same type, opened near the same time.
         Index("ix_cases_type_opened", "service_code", "opened_at"),
     )
