@@ -31,7 +31,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def _postgres_database_url() -> Iterator[str]:
+def _postgres_server():
+    """The server scripts/with-postgres started: (its URL, psycopg connection arguments).
+
+    Fails, or skips when CIVICCRM_SKIP_POSTGRES=1, without it."""
     base = os.environ.get(POSTGRES_URL_ENV)
     if not base:
         message = (
@@ -43,8 +46,6 @@ def _postgres_database_url() -> Iterator[str]:
             pytest.skip(message)
         pytest.fail(message, pytrace=False)
 
-    import psycopg
-    from psycopg import sql
     from sqlalchemy.engine import make_url
 
     url = make_url(base)
@@ -55,20 +56,39 @@ def _postgres_database_url() -> Iterator[str]:
         "password": url.password,
         "dbname": url.database or "postgres",
     }
-    connect_args = {k: v for k, v in connect_args.items() if v is not None}
-    name = f"t_{uuid.uuid4().hex}"
+    return url, {k: v for k, v in connect_args.items() if v is not None}
 
+
+def create_postgres_database(name: str, template: str | None = None) -> str:
+    """CREATE DATABASE ``name`` (a copy of ``template`` when given) on the test server; its URL."""
+    import psycopg
+    from psycopg import sql
+
+    url, connect_args = _postgres_server()
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template:
+        statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
     with psycopg.connect(autocommit=True, **connect_args) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(statement)
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    _, connect_args = _postgres_server()
+    with psycopg.connect(autocommit=True, **connect_args) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _postgres_database_url() -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex}"
+    url = create_postgres_database(name)
     try:
-        yield url.set(database=name).render_as_string(hide_password=False)
+        yield url
     finally:
-        with psycopg.connect(autocommit=True, **connect_args) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(name)
-                )
-            )
+        drop_postgres_database(name)
 
 
 @pytest.fixture(
@@ -103,12 +123,73 @@ import sys  # noqa: E402
 sys._civiccrm_test_run = True
 
 
-@pytest.fixture
-def deployment(database_url):
-    """A Kansas City deployment on a fresh database (SQLite and PostgreSQL)."""
+class _Templates:
+    """One initialised Kansas City database per backend and test process, made on first use; each
+    ``deployment`` / ``sqlite_deployment`` starts from a copy of it instead of running the migrations
+    and the profile sync again (what ``init_deployment`` does to an empty database)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.sqlite_file: Path | None = None
+        self.postgres_name: str | None = None
+
+    def sqlite(self) -> Path:
+        if self.sqlite_file is None:
+            from civiccrm.services.deployment import init_deployment
+
+            path = self.folder / "template.db"
+            init_deployment(f"sqlite:///{path}", "kansas-city").engine.dispose()
+            assert not Path(f"{path}-wal").exists(), "the template's WAL was not checkpointed on close"
+            self.sqlite_file = path
+        return self.sqlite_file
+
+    def postgresql(self) -> str:
+        if self.postgres_name is None:
+            from civiccrm.services.deployment import init_deployment
+
+            name = f"tmpl_{uuid.uuid4().hex}"
+            init_deployment(create_postgres_database(name), "kansas-city").engine.dispose()
+            self.postgres_name = name
+        return self.postgres_name
+
+    def close(self) -> None:
+        if self.postgres_name is not None:
+            drop_postgres_database(self.postgres_name)
+
+
+@pytest.fixture(scope="session")
+def _deployment_templates(tmp_path_factory):
+    templates = _Templates(tmp_path_factory.mktemp("template"))
+    yield templates
+    templates.close()
+
+
+def _deployment_on_copy(templates: _Templates, url: str):
+    """``init_deployment(url, "kansas-city")`` on an empty database at ``url``, by copying the template.
+
+    The migrations and the profile sync are idempotent, so running ``init_deployment`` on the copy
+    checks the copy is at the head and gives the deployment object exactly as on a fresh database."""
+    import shutil
+
+    from sqlalchemy.engine import make_url
+
     from civiccrm.services.deployment import init_deployment
 
-    dep = init_deployment(database_url, "kansas-city")
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        target = Path(parsed.database)
+        assert not target.exists(), f"{target} exists: the template copy would overwrite it"
+        shutil.copyfile(templates.sqlite(), target)
+    else:
+        drop_postgres_database(parsed.database)  # the empty one database_url made: the copy takes its name
+        create_postgres_database(parsed.database, template=templates.postgresql())
+    return init_deployment(url, "kansas-city")
+
+
+@pytest.fixture
+def deployment(database_url, _deployment_templates):
+    """A Kansas City deployment on a fresh database (SQLite and PostgreSQL) at ``database_url``."""
+    dep = _deployment_on_copy(_deployment_templates, database_url)
     yield dep
     dep.engine.dispose()
 
@@ -134,11 +215,9 @@ def fixed_sla_deployment(database_url, fixed_sla_folder):
 
 
 @pytest.fixture
-def sqlite_deployment(tmp_path):
+def sqlite_deployment(tmp_path, _deployment_templates):
     """A Kansas City deployment on SQLite only, for tests that need no second backend."""
-    from civiccrm.services.deployment import init_deployment
-
-    dep = init_deployment(f"sqlite:///{tmp_path / 'civiccrm.db'}", "kansas-city")
+    dep = _deployment_on_copy(_deployment_templates, f"sqlite:///{tmp_path / 'civiccrm.db'}")
     yield dep
     dep.engine.dispose()
 
