@@ -4,6 +4,7 @@ kept current incrementally, chosen by configuration and by size; on SQLite and P
 import json
 from datetime import datetime, timedelta, timezone
 
+import pyarrow.parquet
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, update
@@ -14,7 +15,7 @@ from civiccrm.domain.cases import CaseEvent
 from civiccrm.errors import CivicError
 from civiccrm.metrics.kcstat import kcstat_figures
 from civiccrm.metrics.matrix import matrix
-from civiccrm.store.analytics import AnalyticsCopy, engine_for, report_source
+from civiccrm.store.analytics import CASE_COLUMNS, AnalyticsCopy, engine_for, report_source
 from civiccrm.store import repo
 from civiccrm.store.tables import cases_table
 from civiccrm_plugins.kcstat_pack import kcstat_document
@@ -46,12 +47,19 @@ def figures(deployment, source):
     return found, grid
 
 
-def test_same_figures_as_the_sql_path_and_kept_current(kc, tmp_path):
+def test_same_figures_as_the_sql_path_and_kept_current(kc, tmp_path, monkeypatch):
+    monkeypatch.setattr("civiccrm.store.analytics.BATCH", 997)  # several batches, some columns blank in one
     copy = AnalyticsCopy(kc.engine, tmp_path / "analytics")
     first = copy.sync()
     with kc.engine.connect() as conn:
         total = conn.scalar(select(func.count()).select_from(cases_table))
-    assert first["cases"] == total and first["departments"] > 0
+        stored = [tuple(row) for row in conn.execute(select(*CASE_COLUMNS).order_by(cases_table.c.id))]
+    assert first["cases"] == total > 5 * 997 and first["departments"] > 0
+    # Every column of every case as the database gives it (SQLite: read from the driver's own rows, not
+    # SQLAlchemy's): times as aware instants, flags as booleans, columns blank throughout a batch typed.
+    base = pyarrow.parquet.read_table(tmp_path / "analytics" / "cases" / "base.parquet").sort_by("id")
+    assert [tuple(row[c.name] for c in CASE_COLUMNS) for row in base.to_pylist()] == stored
+    assert {row[CASE_COLUMNS.index(cases_table.c.on_time)] for row in stored} == {True, False, None}
     with copy.connect() as duck:
         assert figures(kc, duck) == figures(kc, kc.engine)
     assert copy.sync()["cases"] == 0  # nothing changed: nothing copied
