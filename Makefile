@@ -129,7 +129,7 @@ bench-open311: install
 
 bench-scale: install postgres-deps
 	@echo "== bench/scale.py $(BENCH_SCALE_ARGS)"
-	bash scripts/with-postgres $(VENV_PY) bench/scale.py $(BENCH_SCALE_ARGS)
+	$(if $(findstring --data-dir,$(BENCH_SCALE_ARGS)),,bash scripts/with-postgres) $(VENV_PY) bench/scale.py $(BENCH_SCALE_ARGS)
 
 bench-admin: install
 	@echo "== bench/admin.py $(BENCH_ADMIN_ARGS)"

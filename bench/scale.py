@@ -6,11 +6,18 @@ over a long history, beside pgbench on the same server in the same run.
 (or ``make bench-scale``). It needs a PostgreSQL server: the URL in ``--db`` or
 ``$CIVICCRM_TEST_POSTGRES_URL`` (what ``scripts/with-postgres`` exports; that server runs
 with fsync off, so write latencies are those of the database's own work, not of the disk).
+``--data-dir DIR`` instead keeps a cluster of its own in DIR (made with initdb the first time,
+started with fsync off like the throwaway one, stopped at the end, its data kept): a later run
+with the same ``--cases`` reuses the loaded history, so the measurement is repeated without the
+hours of a reload; ``--load-only`` stops after the load. Sizes measured on this machine are in
+docs/scaling.md (about 0.6 GB per million cases with their events and indexes).
 
 1. Fill: a Kansas City deployment in a new database gets ``--cases`` cases of history at
    New York's rate (3.5 million a year, so 40 million is about eleven and a half years),
    generated inside PostgreSQL (``INSERT ... SELECT generate_series``, one million per
-   statement) with types drawn from the taxonomy (skewed, as real demand is), channels,
+   statement; the secondary indexes, unique and foreign keys of ``cases`` and ``case_events``
+   dropped and their triggers off during the load, built again afterwards, then ANALYZE)
+   with types drawn from the taxonomy (skewed, as real demand is), channels,
    points in the city, due times from each type's time-frame, and all but the last few
    weeks closed; each case has its ``created`` history event.
 2. Served by gunicorn with the shipped settings, ``--clients`` threads for ``--duration``
@@ -101,6 +108,34 @@ SELECT id, opened_at, 'bench', 'created', 'import:bench', '{{}}' FROM cases WHER
 """
 
 
+LOADED = ("cases", "case_events")
+"""The tables the fill writes: their secondary indexes and constraints are built after it."""
+
+
+def drop_for_load(conn) -> list[str]:
+    """Drop the secondary indexes and the unique and foreign-key constraints of the loaded tables and
+    switch their triggers and autovacuum off; returns the statements that put all of it back."""
+    restore = []
+    for table in LOADED:
+        constraints = conn.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype IN ('u', 'f') ORDER BY contype DESC", (table,)).fetchall()
+        indexes = conn.execute(
+            "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass"
+            " AND NOT indisprimary AND indexrelid NOT IN (SELECT conindid FROM pg_constraint)", (table,)).fetchall()
+        for name, definition in constraints:
+            conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+            restore.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        for name, definition in indexes:
+            conn.execute(f"DROP INDEX {name}")
+            restore.append(definition)
+        conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+        restore += [f"ALTER TABLE {table} ENABLE TRIGGER USER", f"ALTER TABLE {table} RESET (autovacuum_enabled)"]
+    # Unique constraints and indexes first, foreign keys (checked against them) last.
+    return sorted(restore, key=lambda sql: "FOREIGN KEY" in sql)
+
+
 def fill(url: str, cases: int, now: datetime) -> datetime:
     """Generate the history inside PostgreSQL; returns the first instant."""
     import psycopg
@@ -114,19 +149,144 @@ def fill(url: str, cases: int, now: datetime) -> datetime:
     from civiccrm.store.backup import libpq_url
 
     with psycopg.connect(libpq_url(make_url(url)), autocommit=True) as conn:
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        restore = drop_for_load(conn)
         conn.execute("SELECT setseed(0.2026)")
         for lo in range(1, cases + 1, CHUNK):
             hi = min(cases, lo + CHUNK - 1)
             began = time.perf_counter()
+            # The ids this statement took: those past the newest before it (the primary key stays, nothing else writes).
+            first = conn.execute("SELECT COALESCE(max(id), 0) + 1 FROM cases").fetchone()[0]
             conn.execute(FILL.format(start=start.isoformat(), step=step, lo=lo, hi=hi, open_from=open_from))
-            first, last = conn.execute("SELECT min(id), max(id) FROM cases WHERE external_id::bigint BETWEEN %s AND %s"
-                                       " AND origin = 'import:bench'", (lo, hi)).fetchone()
+            last = conn.execute("SELECT max(id) FROM cases").fetchone()[0]
             conn.execute(EVENTS.format(lo=first, hi=last))
             print(f"  filled {hi:>11,} cases ({time.perf_counter() - began:5.1f} s for this million)", flush=True)
+        began = time.perf_counter()
+        for sql in restore:
+            step = time.perf_counter()
+            conn.execute(sql)
+            print(f"  {time.perf_counter() - step:6.1f} s  {sql[:110]}", flush=True)
+        print(f"  indexes and constraints: {time.perf_counter() - began:.0f} s", flush=True)
         conn.execute("INSERT INTO tracking_counters (year, last) SELECT extract(year FROM opened_at)::int, 999999999 "
                      "FROM cases GROUP BY 1 ON CONFLICT (year) DO UPDATE SET last = 999999999")
+        began = time.perf_counter()
         conn.execute("VACUUM ANALYZE")
+        print(f"  VACUUM ANALYZE: {time.perf_counter() - began:.0f} s", flush=True)
     return start
+
+
+CLUSTER_SETTINGS = ("shared_buffers=2GB", "effective_cache_size=8GB", "maintenance_work_mem=1GB",
+                    "max_wal_size=1GB", "checkpoint_timeout=30min", "wal_level=minimal", "max_wal_senders=0")
+"""A server sized for a history of tens of millions (the default 128 MB of shared buffers is not
+one); fsync is off (``-F``) as in ``scripts/with-postgres``."""
+
+
+def _owner_command(command: list[str]) -> list[str]:
+    """initdb and pg_ctl refuse root: run them as the user ``scripts/with-postgres`` would."""
+    if os.geteuid() != 0:
+        return command
+    import pwd
+
+    for name in (os.environ.get("CIVICCRM_PG_OS_USER"), "postgres", "nobody"):
+        try:
+            if name:
+                pwd.getpwnam(name)
+                return ["runuser", "-u", name, "--", *command]
+        except KeyError:
+            continue
+    raise SystemExit("bench/scale: running as root and no unprivileged user (postgres, nobody) to run PostgreSQL as")
+
+
+def start_cluster(data_dir: Path):
+    """Start the PostgreSQL cluster kept in ``data_dir`` (initdb first if it holds none); returns the
+    server's URL and a function that stops it (the data stay)."""
+    found = subprocess.run(["bash", str(ROOT / "scripts" / "with-postgres"), "--bindir"], capture_output=True, text=True)
+    if found.returncode:
+        raise SystemExit(f"bench/scale: --data-dir: {found.stderr.strip()}")
+    bindir = Path(found.stdout.strip())
+    data_dir = data_dir.resolve()
+    if not (data_dir / "PG_VERSION").exists():
+        if data_dir.exists() and any(data_dir.iterdir()):
+            raise SystemExit(f"bench/scale: --data-dir {data_dir}: not empty and not a PostgreSQL cluster")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(data_dir, user=_owner_command(["x"])[2])
+        subprocess.run(_owner_command([str(bindir / "initdb"), "-D", str(data_dir), "-A", "trust", "-U", "civiccrm",
+                                       "-E", "UTF8", "--locale=C.UTF-8"]), check=True, capture_output=True, cwd="/")
+        print(f"bench/scale: new cluster in {data_dir}")
+    if (data_dir / "postmaster.pid").exists():
+        raise SystemExit(f"bench/scale: --data-dir {data_dir}: its server is running already (a load still going? see"
+                         f" {data_dir / 'server.log'}); wait for it to stop, or stop it with pg_ctl -D {data_dir} stop")
+    port = free_port()
+    options = " ".join(["-F", "-k", str(data_dir), "-h", "127.0.0.1", "-p", str(port),
+                        *(f"-c {setting}" for setting in CLUSTER_SETTINGS)])
+    subprocess.run(_owner_command([str(bindir / "pg_ctl"), "-D", str(data_dir), "-l", str(data_dir / "server.log"),
+                                   "-w", "-t", "600", "-o", options, "start"]), check=True, cwd="/", stdout=subprocess.DEVNULL)
+
+    def stop():
+        subprocess.run(_owner_command([str(bindir / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "-t", "600",
+                                       "stop"]), cwd="/", stdout=subprocess.DEVNULL)
+
+    return f"postgresql+psycopg://civiccrm@127.0.0.1:{port}/postgres", stop
+
+
+def kept_database(base_url: str, cases: int) -> tuple[str, bool]:
+    """The ``scale`` database of a kept cluster and whether it already holds ``cases`` loaded cases;
+    a database holding another number, or a load that did not finish, is dropped and made again."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from civiccrm.store.backup import libpq_url
+
+    url = make_url(base_url)
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = 'scale'").fetchone()
+    scale = url.set(database="scale")
+    if exists:
+        with psycopg.connect(libpq_url(scale), autocommit=True) as conn:
+            loaded = conn.execute("SELECT to_regclass('bench_scale_load') IS NOT NULL").fetchone()[0] and \
+                conn.execute("SELECT cases FROM bench_scale_load").fetchone()
+        if loaded and loaded[0] == cases:
+            return scale.render_as_string(hide_password=False), True
+        print(f"bench/scale: the kept database holds {f'{loaded[0]:,} cases' if loaded else 'an unfinished load'};"
+              f" loading {cases:,} afresh")
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            conn.execute("DROP DATABASE scale WITH (FORCE)")
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE scale")
+    return scale.render_as_string(hide_password=False), False
+
+
+BYTES_PER_CASE = 810
+"""The database per case with its event and every index (measured at 1,000,000: 0.81 GB)."""
+
+
+def check_room(url: str, cases: int) -> None:
+    """Refuse a load the server's disk cannot hold: the database, a fifth more for WAL and the index
+    builds' sort files, and 2 GB to spare."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from civiccrm.store.backup import libpq_url
+
+    with psycopg.connect(libpq_url(make_url(url))) as conn:
+        folder = conn.execute("SHOW data_directory").fetchone()[0]
+    free = shutil.disk_usage(folder).free
+    needed = cases * BYTES_PER_CASE * 1.2 + 2e9
+    if needed > free:
+        fit = max(0, int((free - 2e9) / (BYTES_PER_CASE * 1.2)))
+        raise SystemExit(f"bench/scale: --cases {cases:,}: the load needs about {needed / 1e9:.0f} GB and {folder} has "
+                         f"{free / 1e9:.0f} GB free; about {fit:,} cases fit")
+
+
+def database_size(url: str) -> int:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from civiccrm.store.backup import libpq_url
+
+    with psycopg.connect(libpq_url(make_url(url))) as conn:
+        return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
 
 
 def free_port() -> int:
@@ -215,23 +375,56 @@ def main(argv=None):
     parser.add_argument("--duration", type=float, default=10, help="seconds per HTTP measurement (default 10)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients (default 4)")
     parser.add_argument("--db", help="PostgreSQL server URL (default $CIVICCRM_TEST_POSTGRES_URL)")
+    parser.add_argument("--data-dir", type=Path, help="keep a PostgreSQL cluster of its own in DIR and reuse the "
+                        "history loaded there when it holds --cases cases (made by initdb when DIR is new or empty)")
+    parser.add_argument("--load-only", action="store_true", help="stop once the history is loaded")
     args = parser.parse_args(argv)
-    base = args.db or os.environ.get("CIVICCRM_TEST_POSTGRES_URL")
+    if args.cases < 1:
+        parser.error(f"--cases: {args.cases}; expected a positive number of cases")
+    stop_cluster = None
+    if args.data_dir:
+        base, stop_cluster = start_cluster(args.data_dir)
+    else:
+        base = args.db or os.environ.get("CIVICCRM_TEST_POSTGRES_URL")
     if not base:
-        raise SystemExit("bench/scale: give --db or run under scripts/with-postgres")
+        raise SystemExit("bench/scale: give --db or --data-dir, or run under scripts/with-postgres")
+    try:
+        return measure(args, base)
+    finally:
+        if stop_cluster:
+            stop_cluster()
 
+
+def measure(args, base: str) -> int:
     from civiccrm.services import apikeys
     from civiccrm.services.deployment import init_deployment
 
-    url = create_database(base)
+    url, reused = kept_database(base, args.cases) if args.data_dir else (create_database(base), False)
     deployment = init_deployment(url, "kansas-city")
-    _, key = apikeys.add(deployment, name="bench", channel="app")
     now = deployment.clock()
     print(f"bench/scale: {args.cases:,} cases on PostgreSQL, {os.cpu_count()} CPUs")
-    began = time.perf_counter()
-    fill(url, args.cases, now)
-    fill_seconds = time.perf_counter() - began
-    print(f"fill: {fill_seconds:.0f} s ({args.cases / fill_seconds:,.0f} cases/s)")
+    if reused:
+        print(f"fill: reused the {args.cases:,} cases kept in {args.data_dir}")
+    else:
+        check_room(url, args.cases)
+        began = time.perf_counter()
+        fill(url, args.cases, now)
+        fill_seconds = time.perf_counter() - began
+        print(f"fill: {fill_seconds:.0f} s ({args.cases / fill_seconds:,.0f} cases/s)")
+        if args.data_dir:
+            with deployment.engine.begin() as conn:
+                from sqlalchemy import text
+
+                conn.execute(text("CREATE TABLE bench_scale_load (cases bigint NOT NULL, loaded_at timestamptz NOT NULL,"
+                                  " fill_seconds double precision NOT NULL)"))
+                conn.execute(text("INSERT INTO bench_scale_load VALUES (:n, :at, :s)"),
+                             {"n": args.cases, "at": now, "s": fill_seconds})
+    size = database_size(url)
+    print(f"size: {size / 1e9:.2f} GB ({size / args.cases * 1e6 / 1e9:.3f} GB per million cases)")
+    if args.load_only:
+        deployment.engine.dispose()
+        return 0
+    _, key = apikeys.add(deployment, name="bench", channel="app")
 
     codes = [t.code for t in deployment.profile.taxonomy.service_types.values()]
     in_city = ("39.0997", "-94.5786")

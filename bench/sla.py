@@ -206,7 +206,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--pandas-sample", type=int, default=20_000)
     parser.add_argument("--stored", type=int, default=1_000_000, help="0 to skip the stored recompute")
-    parser.add_argument("--scan", type=int, default=200_000, help="open cases for the breach scan (0 to skip)")
+    parser.add_argument("--scan", type=int, default=100_000, help="open cases for the breach scan (0 to skip)")
     parser.add_argument("--db", help="database URL for the stored recompute and the scan (default: SQLite in a temp"
                         " folder)")
     parser.add_argument("--json", action="store_true")
