@@ -2,7 +2,7 @@
 
 - gunicorn (the shipped configuration) on loopback takes concurrent Open311 POSTs and is SIGKILLed,
   master and workers at once: every POST answered 200 with a tracking number is stored with its
-  creation event, and no case lacks one (SQLite).
+  creation event, and no case lacks one (SQLite and PostgreSQL).
 - `civiccrm import kcmo` in a subprocess is SIGKILLed mid-file: each case written has its imported
   event, and running the same import again completes it with one case and one creation per row
   (SQLite and PostgreSQL)."""
@@ -65,10 +65,10 @@ def stored(engine) -> set[str]:
         return set(conn.scalars(text("SELECT tracking_number FROM cases")))
 
 
-def test_sigkill_under_concurrent_posts_loses_no_acknowledged_write(tmp_path):
-    """On SQLite (WAL, the writer queue of intake); PostgreSQL's answer-after-commit is the same code path,
-    and a gunicorn start costs the suite seconds."""
-    deployment, server, key = start(f"sqlite:///{tmp_path / 'civiccrm.db'}", tmp_path)
+def test_sigkill_under_concurrent_posts_loses_no_acknowledged_write(database_url, tmp_path):
+    """On SQLite (WAL, the writer queue of intake) and PostgreSQL (the killed workers' connections drop
+    mid-transaction: the server rolls those back, and every answered POST had committed)."""
+    deployment, server, key = start(database_url, tmp_path)
     acknowledged, failures, stop = [], [], threading.Event()
 
     def client():
