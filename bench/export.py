@@ -238,6 +238,9 @@ def main(argv=None) -> int:
                       f"  ratio {ratio:.2f}  {'met' if met else 'MISSED'} (>= {TARGET_RATIO})"]
     finally:
         shutil.rmtree(work)
+    results["load_average"] = os.getloadavg()
+    lines.append(f"load average at the end {results['load_average'][0]:.1f} (1 min), "
+                 f"{results['load_average'][1]:.1f} (5 min) on {os.cpu_count()} cores")
     print(json.dumps(results, indent=2, default=str) if args.json else "\n".join(lines))
     return 0 if ok else 1
 

@@ -85,8 +85,10 @@ def _sqlite_batches(conn, sql: str, columns) -> Iterator:
     The stored values go straight from the driver's tuples into Arrow columns (UTC text for
     times, 0/1 for flags; the CASTs of ``_columns_sql`` make them DuckDB's types), without
     SQLAlchemy's result rows and type processing, which cost most of a first sync's time.
-    Not the ADBC driver: it links its own copy of SQLite, and two copies in one process break
-    each other's POSIX locks on the same file (a read then misses what is still in the WAL)."""
+    Not the ADBC driver (as the export uses): read that way, a sync right after a change in
+    tests/test_analytics.py missed the rows just committed (0 of 6). The driver links its own
+    copy of SQLite, and two copies in one process do not share their POSIX locks on a file;
+    that is the likely cause, not proven (an export right after a write saw every row)."""
     cursor = conn.connection.driver_connection.cursor()
     try:
         cursor.execute(sql)
