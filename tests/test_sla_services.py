@@ -265,6 +265,25 @@ def test_a_scan_stopped_mid_way_leaves_whole_batches_and_a_rerun_finishes(clocke
     assert fired == [*same, *later]
 
 
+def test_cli_scan_stopped_by_the_database_says_so_and_a_rerun_finishes(clocked, database_url):
+    same, later, (_, _, far) = _scan_fixture(clocked)  # all open ones past due now (the command runs on the real clock)
+    with clocked.engine.connect() as conn:
+        refused = conn.execute(select(cases_table.c.id).where(cases_table.c.tracking_number == later[0])).scalar()
+    _refuse_events_of(clocked, refused)
+    runner = CliRunner()
+    stopped = runner.invoke(cli, ["--db", database_url, "sla", "scan", "--batch-size", "2"])
+    assert stopped.exit_code == 1, stopped.output
+    assert "sla scan stopped: the database refused a batch (" in stopped.output and "no space left" in stopped.output
+    assert "Traceback" not in stopped.output
+    assert [len(_escalations(clocked)[n][2]) for n in same] == [1, 1, 0]
+    with clocked.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER refuse" + ("" if conn.dialect.name == "sqlite" else " ON case_events"))
+    rerun = runner.invoke(cli, ["--db", database_url, "sla", "scan", "--batch-size", "2", "--json"])
+    assert rerun.exit_code == 0, rerun.output
+    assert json.loads(rerun.output)["breached"] == [same[2], *later, far.tracking_number]
+    assert runner.invoke(cli, ["--db", database_url, "sla", "scan", "--batch-size", "0"]).exit_code == 2
+
+
 def test_the_scan_refuses_a_batch_size_below_one(sqlite_deployment):
     with pytest.raises(ValueError, match="batch_size: 0; expected a positive number"):
         sla.scan(sqlite_deployment, batch_size=0)

@@ -14,15 +14,26 @@ def sla():
 
 @sla.command("scan")
 @click.option("--warning", help="Warn this long before the due time, e.g. 4h (default: the profile's [sla] warning).")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=2000, show_default=True,
+              help="Cases escalated per transaction.")
 @json_option
 @pass_obj
-def sla_scan(obj, warning, as_json):
+def sla_scan(obj, warning, batch_size, as_json):
     """Escalate open cases newly due within the warning window or past due, and cases past their
     first-response due time with no first response (safe to run every minute)."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
     from civiccrm.services import sla as service
 
-    result = service.scan(obj.deployment, warning=parse_duration(warning, where="--warning") if warning else None,
-                          actor=obj.actor if obj.actor != "cli" else "sla-scan")
+    try:
+        result = service.scan(obj.deployment, warning=parse_duration(warning, where="--warning") if warning else None,
+                              actor=obj.actor if obj.actor != "cli" else "sla-scan", batch_size=batch_size)
+    except DBAPIError as exc:
+        if isinstance(exc, OperationalError):
+            raise
+        reason = (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise click.ClickException(f"sla scan stopped: the database refused a batch ({reason}); the batches before "
+                                   "it are kept and were told to the plugins; run it again to finish") from None
     if as_json:
         emit_json({"warned": list(result.warned), "breached": list(result.breached),
                    "response_breached": list(result.response_breached), "failed_hooks": result.failed_hooks})
