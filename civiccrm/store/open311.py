@@ -46,7 +46,9 @@ def find_requests(connection: Connection, query: CaseFilter) -> list[dict]:
     """Case rows (as dicts) matching ``query``, newest first, each with its first ``media_url``."""
     statement = _requests_statement(filter_shape(query))
     values = {**filter_values(query), "limit": query.limit, "offset": query.offset}
-    return [dict(r) for r in connection.execute(statement, values).mappings()]
+    result = connection.execute(statement, values)
+    keys = tuple(result.keys())
+    return [dict(zip(keys, row)) for row in result.all()]  # one fetch; plain rows zipped, not a RowMapping each
 
 
 def find_request(connection: Connection, tracking_number: str) -> dict | None:

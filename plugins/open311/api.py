@@ -1,6 +1,7 @@
 """The Open311 GeoReport v2 endpoints (with the page, extensions, updated_* and mySociety
 servicerequestupdates extensions), as a Flask blueprint."""
 
+import functools
 import json
 import logging
 from datetime import datetime
@@ -184,13 +185,20 @@ def _iso(deployment, value: datetime | None) -> str | None:
 def _service_notice(deployment, service_type) -> str | None:
     if service_type is None:
         return None
-    unit = service_type.sla_basis.replace("_", " ")
-    target = f"{service_type.sla_target:g}"
-    return f"{deployment.profile.name} aims to resolve {service_type.name} requests within {target} {unit}."
+    return _notice(deployment.profile.name, service_type.name, service_type.sla_basis, service_type.sla_target)
+
+
+@functools.lru_cache(maxsize=1024)
+def _notice(city: str, service: str, basis: str, target: float) -> str:
+    """The sentence of a type's time-frame, made once per (city, type, time-frame), not once per listed row."""
+    return f"{city} aims to resolve {service} requests within {target:g} {basis.replace('_', ' ')}."
+
+
+CLOSED = Status.CLOSED.value
 
 
 def _status_notes(row: dict) -> str:
-    if row["status"] != Status.CLOSED.value:
+    if row["status"] != CLOSED:
         return STATUS_NOTES.get(row["status"], row["status"])
     if row["resolution"] == "duplicate" and row["duplicate_of"]:
         return f"Closed as a duplicate of {row['duplicate_of']}"
@@ -217,11 +225,13 @@ def _summary(event: dict) -> tuple[str, str | None]:
 
 def _request(deployment, row: dict, *, extensions: bool, attributes=None, history=None) -> dict:
     profile = deployment.profile
+    tz = profile.tz
     service_type = profile.taxonomy.service_types.get(row["service_code"])
     department = profile.taxonomy.departments.get(row["department"]) if row["department"] else None
+    opened, updated, due = row["opened_at"], row["closed_at"] or row["updated_at"], row["due_at"]
     data = {
         "service_request_id": row["tracking_number"],
-        "status": "closed" if row["status"] == Status.CLOSED.value else "open",
+        "status": "closed" if row["status"] == CLOSED else "open",
         "status_notes": _status_notes(row),
         # A case nobody has typed yet (the triage queue) is still the resident's request: it is listed, with
         # an empty code and name (the spec returns both fields always; no code of GET services fits it).
@@ -230,9 +240,9 @@ def _request(deployment, row: dict, *, extensions: bool, attributes=None, histor
         "description": row["description"] or None,
         "agency_responsible": department.name if department else row["department"],
         "service_notice": _service_notice(deployment, service_type),
-        "requested_datetime": _iso(deployment, row["opened_at"]),
-        "updated_datetime": _iso(deployment, row["closed_at"] or row["updated_at"]),
-        "expected_datetime": _iso(deployment, row["due_at"]),
+        "requested_datetime": None if opened is None else opened.astimezone(tz).isoformat(timespec="seconds"),
+        "updated_datetime": None if updated is None else updated.astimezone(tz).isoformat(timespec="seconds"),
+        "expected_datetime": None if due is None else due.astimezone(tz).isoformat(timespec="seconds"),
         "address": row["address"],
         "address_id": None,
         "zipcode": row["zip_code"],
