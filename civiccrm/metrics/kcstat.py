@@ -28,7 +28,7 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from civiccrm.domain.cases import Status
 from civiccrm.metrics.definitions import Metric
-from civiccrm.metrics.summary import _percentile_query, check_period, read_snapshot, summary
+from civiccrm.metrics.summary import _dialect_name, _percentile_query, check_period, read_snapshot, summary
 from civiccrm.store.tables import DepartmentRow, cases_table, events_table, survey_answers_table, survey_responses_table
 
 _c = cases_table.c
@@ -276,7 +276,8 @@ def monthly(db, firsts: list[date], tz: ZoneInfo) -> list[MonthFigures]:
                flag(_c.city_exceeded_timeframe == literal(False)).label("city_on_time"),
                flag(_c.city_exceeded_timeframe.is_not(None)).label("city_on_time_known"))
         .where(closed_in).group_by(closed_bucket)).mappings()}
-    medians = {r["g"]: r["median_days"] for r in db.execute(_percentile_query(closed_bucket, closed_in)).mappings()}
+    medians = {r["g"]: r["median_days"] for r in db.execute(_percentile_query(closed_bucket, closed_in,
+                                                                                   _dialect_name(db))).mappings()}
     months = []
     for n, first in enumerate(firsts[:-1]):
         row = closed.get(n, {})
