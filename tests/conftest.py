@@ -82,9 +82,13 @@ def drop_postgres_database(name: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def _postgres_database_url() -> Iterator[str]:
+def _postgres_database_url(create: bool = True) -> Iterator[str]:
+    """A new database's URL, dropped afterwards; ``create=False`` leaves creating it to the caller."""
     name = f"t_{uuid.uuid4().hex}"
-    url = create_postgres_database(name)
+    if create:
+        url = create_postgres_database(name)
+    else:
+        url = _postgres_server()[0].set(database=name).render_as_string(hide_password=False)
     try:
         yield url
     finally:
@@ -102,7 +106,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'civiccrm.db'}"
     else:
-        yield from _postgres_database_url()
+        # The deployment fixture creates the database itself, as a copy of its template.
+        yield from _postgres_database_url(create="deployment" not in request.fixturenames)
 
 
 @pytest.fixture(scope="session")
@@ -181,7 +186,6 @@ def _deployment_on_copy(templates: _Templates, url: str):
         assert not target.exists(), f"{target} exists: the template copy would overwrite it"
         shutil.copyfile(templates.sqlite(), target)
     else:
-        drop_postgres_database(parsed.database)  # the empty one database_url made: the copy takes its name
         create_postgres_database(parsed.database, template=templates.postgresql())
     return init_deployment(url, "kansas-city")
 
