@@ -17,13 +17,16 @@
    are computed through it: the copy is loaded into DuckDB's memory once per connection
    (timed apart), then the figures cold (first run) and warm (the same connection again, as
    a dashboard or a batch of packs keeps it).
-3. Baseline, in the same run: DuckDB over the same Parquet files with hand-written SQL
+3. Baseline, in the same run: DuckDB with the same Parquet copy loaded into memory (sorted by
+   opened_at, as the engine's connection holds it; the load is not timed) and hand-written SQL
    computing the same figures (one statement per section, GROUPING SETS where it helps);
    the engine's figures are checked against the baseline's where both compute them.
 4. The SQL path on SQLite (and PostgreSQL), unless ``--no-sql``: the same figures straight
    from the database, to show what the engine is for.
 
-Targets: the engine under 1 s per pack (warm) and no more than 3x the hand-written DuckDB.
+Targets: the engine under 1 s per pack (warm; the KCStat pack and the 311 matrix each, timed apart, wall
+and CPU seconds, DuckDB on 2 threads) and no more than 3x the hand-written DuckDB (the same in-memory
+table, loaded before its clock starts).
 """
 
 import argparse
@@ -43,19 +46,25 @@ import synthetic  # noqa: E402
 
 from civiccrm.cli.params import inclusive_range  # noqa: E402
 
-def engine_figures(deployment, source, start, end, now):
+def engine_figures(deployment, source, start, end, now, clock=None):
+    """The KCStat figures and both 311 matrices; ``clock`` (a dict) gets each pack's (wall, CPU) seconds."""
     from civiccrm.metrics.kcstat import kcstat_figures
     from civiccrm.metrics.matrix import matrix
 
     profile = deployment.profile
     question = profile.surveys["post-case"].question("department_service")
+    began, cpu = time.perf_counter(), time.process_time()
     figures = kcstat_figures(source, start=start, end=end, now=now, tz=profile.tz,
                              fiscal_year_start=profile.fiscal_year_start,
                              survey=("post-case", {q.code: q.text for q in profile.surveys["post-case"].questions}))
+    split, split_cpu = time.perf_counter(), time.process_time()
     before = figures.period.year_before()
     grids = [matrix(source, start=s, end=e, instrument="post-case", question=question.code,
                     acceptable_from=question.acceptable, timeliness_target=0.85, satisfaction_target=0.85)
              for s, e in ((start, end), (before.start, before.end))]
+    if clock is not None:
+        clock["kcstat"] = (split - began, split_cpu - cpu)
+        clock["matrix"] = (time.perf_counter() - split, time.process_time() - split_cpu)
     return figures, grids
 
 
@@ -65,7 +74,12 @@ def handwritten(folder: Path, start, end, before, fiscal, trend_from, as_of, as_
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"CREATE VIEW cases AS SELECT * FROM read_parquet('{folder / 'cases' / 'base.parquet'}')")
+    con.execute("SET threads = 2")
+    # The same in-memory table the engine's connection holds (sorted by opened_at), loaded before the clock
+    # starts, so the baseline and the engine are timed over the same data in the same place.
+    con.execute(f"CREATE TABLE cases AS SELECT * FROM read_parquet('{folder / 'cases' / 'base.parquet'}') "
+                "ORDER BY opened_at, id")
+    began, cpu = time.perf_counter(), time.process_time()
     out = {}
     for label, (lo, hi), backlog_at in (("month", (start, end), as_of), ("before", before, as_of_before)):
         out[f"groups_{label}"] = con.execute("""
@@ -114,6 +128,7 @@ def handwritten(folder: Path, start, end, before, fiscal, trend_from, as_of, as_
         SELECT work_group, count(*), count(*) FILTER (WHERE on_time) FROM cases
         WHERE (closed_at >= $1 AND closed_at < $2) OR (closed_at >= $3 AND closed_at < $4) GROUP BY work_group""",
                                 [start, end, before[0], before[1]]).fetchall()
+    out["_seconds"] = (time.perf_counter() - began, time.process_time() - cpu)
     con.close()
     return out
 
@@ -160,18 +175,23 @@ def main(argv=None) -> int:
     began = time.perf_counter()
     with copy.connect() as conn:
         results["engine_load_s"] = time.perf_counter() - began
-        results["engine_cold_s"], (figures, grids) = timed(engine_figures, deployment, conn, start, end, now)
-        results["engine_warm_s"], again = timed(engine_figures, deployment, conn, start, end, now)
+        conn.connection.driver_connection.execute("SET threads = 2")  # the baseline's, said explicitly
+        cold, warm = {}, {}
+        results["engine_cold_s"], (figures, grids) = timed(engine_figures, deployment, conn, start, end, now, cold)
+        results["engine_warm_s"], again = timed(engine_figures, deployment, conn, start, end, now, warm)
     assert again == (figures, grids)
+    for label, clock in (("cold", cold), ("warm", warm)):
+        for pack, (wall, cpu) in clock.items():
+            results[f"engine_{pack}_{label}_s"], results[f"engine_{pack}_{label}_cpu_s"] = wall, cpu
 
     period = figures.period
     before = period.year_before()
     fiscal = ((figures.fiscal_ytd.start, figures.fiscal_ytd.end),
               (figures.fiscal_ytd.year_before().start, figures.fiscal_ytd.year_before().end))
     trend_from = datetime(2018, 6, 1, tzinfo=tz)
-    results["duckdb_handwritten_s"], base = timed(
-        handwritten, folder / "analytics", start, end, (before.start, before.end), fiscal, trend_from,
-        min(end, now), min(before.end, now))
+    base = handwritten(folder / "analytics", start, end, (before.start, before.end), fiscal, trend_from,
+                       min(end, now), min(before.end, now))
+    results["duckdb_handwritten_s"], results["duckdb_handwritten_cpu_s"] = base.pop("_seconds")
     opened = {row[0]: row[4] for row in base["groups_month"] if row[0] is not None}
     engine_opened = {g.key: g.opened for g in figures.volume["department"].current.groups if g.opened}
     assert {k: v for k, v in opened.items() if v} == engine_opened, "opened by department differs"
@@ -185,8 +205,13 @@ def main(argv=None) -> int:
     print(f"KCStat figures + both 311 matrices, June 2020 over {args.cases:,} cases:")
     print(f"  analytics engine   cold {results['engine_cold_s']:.2f} s, warm {results['engine_warm_s']:.2f} s "
           f"(target < 1 s); loading the copy into DuckDB's memory {results['engine_load_s']:.2f} s, once per connection")
-    print(f"  hand-written DuckDB     {results['duckdb_handwritten_s']:.2f} s (baseline, same run); engine warm = "
-          f"{ratio:.1f}x (target <= 3x); figures checked equal: opened by department, trend, backlog age, repeats")
+    for pack, name in (("kcstat", "KCStat pack"), ("matrix", "311 matrix (this month and a year before)")):
+        print(f"    {name}: cold {results[f'engine_{pack}_cold_s']:.2f} s ({results[f'engine_{pack}_cold_cpu_s']:.2f} "
+              f"CPU s), warm {results[f'engine_{pack}_warm_s']:.2f} s ({results[f'engine_{pack}_warm_cpu_s']:.2f} CPU s)")
+    print(f"  hand-written DuckDB     {results['duckdb_handwritten_s']:.2f} s "
+          f"({results['duckdb_handwritten_cpu_s']:.2f} CPU s; baseline, same run, over the same in-memory table); "
+          f"engine warm = {ratio:.1f}x (target <= 3x); figures checked equal: opened by department, trend, "
+          "backlog age, repeats")
 
     if not args.no_sql:
         results["sqlite_s"], sql = timed(engine_figures, deployment, deployment.engine, start, end, now)
@@ -225,7 +250,7 @@ def main(argv=None) -> int:
         shutil.rmtree(folder)
     if args.json:
         print(json.dumps(results, indent=2))
-    met = results["engine_warm_s"] < 1.0 and ratio <= 3.0
+    met = results["engine_kcstat_warm_s"] < 1.0 and results["engine_matrix_warm_s"] < 1.0 and ratio <= 3.0
     results["load_average"] = os.getloadavg()
     print(f"load average at the end {results['load_average'][0]:.1f} (1 min), {results['load_average'][1]:.1f} (5 min) "
           f"on {os.cpu_count()} cores: wall times on a busy machine are not an idle one's")

@@ -5,7 +5,7 @@ council (KCStat), for any city. Every figure is computed in the database with SQ
 Core (the same statements on SQLite and PostgreSQL), for a period and for the same period
 a year before; Python only shifts dates and divides.
 
-- volume and timeliness reuse ``summary`` (opened, closed, backlog, median and 90th
+- volume and timeliness reuse ``summaries`` (opened, closed, backlog, median and 90th
   percentile days, the project's and the city's on-time shares) grouped by channel,
   department, work group and type;
 - backlog age counts the open backlog in the city's windows (30-60-90 days) in one
@@ -28,7 +28,7 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from civiccrm.domain.cases import Status
 from civiccrm.metrics.definitions import Metric
-from civiccrm.metrics.summary import _dialect_name, _percentile_query, check_period, read_snapshot, summary
+from civiccrm.metrics.summary import _dialect_name, _percentile_query, check_period, read_snapshot, summaries
 from civiccrm.store.tables import DepartmentRow, cases_table, events_table, survey_answers_table, survey_responses_table
 
 _c = cases_table.c
@@ -443,11 +443,11 @@ def kcstat_figures(source, *, start: datetime, end: datetime, now: datetime, tz:
         def both(make):
             return Comparison(make(period), make(before))
 
-        reports = {by: both(lambda p, by=by: summary(db, start=p.start, end=p.end, by=by, now=now))
-                   for by in dict.fromkeys(VOLUME_GROUPINGS + TIMELINESS_GROUPINGS)}
-        fiscal_cmp = Comparison(summary(db, start=fiscal.start, end=fiscal.end, by="department", now=now),
-                                summary(db, start=fiscal.year_before().start, end=fiscal.year_before().end,
-                                        by="department", now=now))
+        groupings = list(dict.fromkeys(VOLUME_GROUPINGS + TIMELINESS_GROUPINGS))
+        this, last = (summaries(db, start=p.start, end=p.end, bys=groupings, now=now) for p in (period, before))
+        reports = {by: Comparison(this[by], last[by]) for by in groupings}
+        fiscal_cmp = Comparison(*(summaries(db, start=p.start, end=p.end, bys=["department"], now=now)["department"]
+                                  for p in (fiscal, fiscal.year_before())))
         ages = both(lambda p: backlog_age(db, as_of=min(p.end, now), windows=windows, key=dept_key,
                                           label=dept_label, from_clause=dept_from))
         months = monthly(db, [*firsts_before[:TREND_MONTHS - 1], *firsts], tz)
