@@ -15,6 +15,7 @@ from civiccrm.domain.cases import CaseEvent
 from civiccrm.errors import CivicError
 from civiccrm.metrics.kcstat import kcstat_figures
 from civiccrm.metrics.matrix import matrix
+from civiccrm.metrics.summary import summaries, summary
 from civiccrm.store.analytics import CASE_COLUMNS, AnalyticsCopy, engine_for, report_source
 from civiccrm.store import repo
 from civiccrm.store.tables import cases_table
@@ -62,6 +63,14 @@ def test_same_figures_as_the_sql_path_and_kept_current(kc, tmp_path, monkeypatch
     assert {row[CASE_COLUMNS.index(cases_table.c.on_time)] for row in stored} == {True, False, None}
     with copy.connect() as duck:
         assert figures(kc, duck) == figures(kc, kc.engine)
+        # The grouping sets of summaries, told apart by GROUPING(), whatever the groupings asked for
+        # (the channel alone, the channel with others, one grouping, each with its NULL-key group).
+        start, end = inclusive_range("2019-07-01", "2019-07-31", kc.profile.tz)
+        now = datetime(2019, 8, 15, tzinfo=timezone.utc)
+        for bys in (["channel"], ["type", "channel"], ["district"], ["work-group", "department", "district"]):
+            grouped = summaries(duck, start=start, end=end, bys=bys, now=now)
+            assert grouped == {by: summary(kc.engine, start=start, end=end, by=by, now=now) for by in bys}
+            assert all(report.groups for report in grouped.values())
     assert copy.sync()["cases"] == 0  # nothing changed: nothing copied
 
     # Change the data: close some open cases in July 2019, reopen a closed one, and sync again.
