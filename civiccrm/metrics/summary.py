@@ -299,18 +299,18 @@ def _grouping_sets(db, start: datetime, end: datetime, bys: list[str], now: date
     opened_in, closed_in, in_backlog, figures = _conditions(start, end, now)
     groupings = {by: _grouping(by) for by in bys}
     keys = {by: groupings[by][0] for by in bys}
-    from_clause = cases_table
-    if "department" in bys:
-        from_clause = from_clause.outerjoin(_departments, _departments.c.code == _c.department)
-    if "work-group" in bys:
-        from_clause = from_clause.outerjoin(_work_groups, _work_groups.c.code == _c.work_group)
+    # A department's or work group's label is its name, looked up after the counts rather than joined to
+    # every case (the code is the key of its table, so max(name) over a group is that one name or NULL).
+    looked_up = {"department": _departments, "work-group": _work_groups}
+    names_of = {by: dict(db.execute(select(table.c.code, table.c.name)).all())
+                for by, table in looked_up.items() if by in bys}
     names = {by: f"g{n}" for n, by in enumerate(bys)}
     key_columns = [keys[by].label(names[by]) for by in bys]
     # grouping(k0, k1, ...) has bit (len - 1 - n) set when k_n is NOT a column of the row's grouping set.
     bits = func.grouping(*(keys[by] for by in bys)).label("bits")
-    labels = [(groupings[by][1] if groupings[by][1] is not None else null()).label(f"label_{names[by]}")
-              for by in bys]
-    counts = (select(*figures, *key_columns, *labels, bits).select_from(from_clause)
+    labels = [(groupings[by][1] if groupings[by][1] is not None and by not in looked_up else null())
+              .label(f"label_{names[by]}") for by in bys]
+    counts = (select(*figures, *key_columns, *labels, bits).select_from(cases_table)
               .where(or_(opened_in, closed_in, in_backlog))
               .group_by(func.grouping_sets(*(keys[by] for by in bys))))
     pct = _percentile_query(None, closed_in, "duckdb").add_columns(*key_columns, bits).group_by(
@@ -337,6 +337,8 @@ def _grouping_sets(db, start: datetime, end: datetime, bys: list[str], now: date
         count_rows = rows_of(found[0], by, (*count_names, f"label_{names[by]}"))
         for row in count_rows:
             row["label"] = row.pop(f"label_{names[by]}")
+            if by in names_of:
+                row["label"] = names_of[by].get(row["g"])
         reports[by] = _report(by, start, end, now, count_names, count_rows,
                               rows_of(found[1], by, ("n", "median_days", "p90_days")), total,
                               rows_of(found[2], by, ("channel", "n"), mixed))
