@@ -16,6 +16,10 @@ from pathlib import Path
 
 import attrs
 import pytest
+from playwright.sync_api import expect
+
+# expect() waits for what JavaScript shows (the map, htmx swaps) as long as a page action may take on a loaded machine.
+expect.set_options(timeout=15_000)
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("CIVICCRM_TEST_ARTIFACTS") or ROOT / "test-artifacts")

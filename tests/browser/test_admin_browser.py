@@ -2,6 +2,8 @@
 
 import re
 
+from playwright.sync_api import expect
+
 from tests.browser.conftest import log_in, screenshot, serious_violations
 from tests.web_helpers import DEAD_ANIMAL, new_case
 
@@ -17,7 +19,7 @@ def test_log_in_and_the_queue(page, live_server):
     assert page.get_by_role("alert").inner_text() == "Wrong username or password."
     log_in(page, live_server, "sam")
     assert page.url == f"{live_server.url}/admin/queue"
-    assert page.get_by_role("heading", name="Work queue").is_visible()
+    expect(page.get_by_role("heading", name="Work queue")).to_be_visible()
     assert serious_violations(page) == []
     screenshot(page, "admin-queue")
 
@@ -32,7 +34,7 @@ def test_work_the_queue_assign_to_me(page, live_server):
     assert row.locator("td").last.inner_text() == "cal"
     page.get_by_label("Assigned to me").check()
     page.get_by_role("button", name="Show").click()
-    assert page.get_by_role("link", name=case.tracking_number).is_visible()
+    expect(page.get_by_role("link", name=case.tracking_number)).to_be_visible()
     screenshot(page, "admin-queue-mine")
 
 
@@ -42,7 +44,7 @@ def test_close_with_a_resolution_reopen_and_merge(page, live_server):
     duplicate = new_case(deployment, description="Someone else reports the same pothole")
     log_in(page, live_server, "sam")
     page.goto(f"{live_server.url}/admin/cases/{keep.tracking_number}")
-    assert page.get_by_role("heading", name="SLA clock").is_visible()
+    expect(page.get_by_role("heading", name="SLA clock")).to_be_visible()
     assert page.locator("svg[role=img] path").count() == 1  # the council district drawn inline
     assert serious_violations(page) == []
     screenshot(page, "admin-case")
@@ -57,7 +59,7 @@ def test_close_with_a_resolution_reopen_and_merge(page, live_server):
     assert "Reopened" in page.locator("dl.facts").inner_text()
     screenshot(page, "admin-case-reopened")
     page.goto(f"{live_server.url}/admin/cases/{duplicate.tracking_number}")
-    assert page.get_by_role("link", name=keep.tracking_number).first.is_visible()  # a nearby duplicate
+    expect(page.get_by_role("link", name=keep.tracking_number).first).to_be_visible()  # a nearby duplicate
     page.get_by_label("Tracking number of the case to keep").fill(keep.tracking_number)
     page.get_by_role("button", name="Merge", exact=True).click()
     assert page.url.endswith(keep.tracking_number)
@@ -99,11 +101,11 @@ def test_the_triage_queue_and_giving_a_case_its_type(page, live_server):
     page.get_by_role("link", name=re.compile(r"Triage \(no type\)")).click()
     assert page.url.endswith("/admin/queue?triage=1")
     page.get_by_role("link", name=case.tracking_number).click()
-    assert page.get_by_role("heading", name=f"{case.tracking_number}: No type yet").is_visible()
+    expect(page.get_by_role("heading", name=f"{case.tracking_number}: No type yet")).to_be_visible()
     assert serious_violations(page) == []
     screenshot(page, "admin-case-triage")
     page.get_by_label("Service type", exact=True).select_option(POTHOLE)
     page.get_by_role("button", name="Set the type").click()
     department = deployment.profile.taxonomy.departments["public-works"].name
     assert department in page.locator("dl.facts").inner_text()
-    assert page.get_by_role("heading", name=re.compile(re.escape(case.tracking_number) + ": Pothole")).is_visible()
+    expect(page.get_by_role("heading", name=re.compile(re.escape(case.tracking_number) + ": Pothole"))).to_be_visible()

@@ -3,6 +3,8 @@ possible duplicates before saving, edit an article, retry a failed delivery; axe
 
 import re
 
+from playwright.sync_api import expect
+
 from civiccrm.services import knowledge
 from tests.browser.conftest import log_in, screenshot, serious_violations
 from tests.web_helpers import DOWNTOWN, POTHOLE, new_case
@@ -31,7 +33,7 @@ def test_take_a_call_end_to_end(page, live_server):
     page.get_by_label("Phone").fill("816-555-0101")
     page.get_by_label("Channel").select_option("walk_in")
     page.get_by_role("button", name="Create the case").click()
-    assert page.get_by_role("heading", name="Case created").is_visible()
+    expect(page.get_by_role("heading", name="Case created")).to_be_visible()
     readback = page.locator(".readback").first.inner_text()
     number = re.search(r"Your tracking number is (\S+)\.", readback).group(1)
     assert serious_violations(page) == []
@@ -49,8 +51,8 @@ def test_duplicates_are_shown_before_the_case_is_saved(page, live_server):
     page.get_by_label("Latitude").fill(str(DOWNTOWN[0]))
     page.get_by_label("Longitude").fill(str(DOWNTOWN[1]))
     page.get_by_role("button", name="Create the case").click()
-    assert page.get_by_role("heading", name="Possible duplicates").is_visible()
-    assert page.get_by_role("link", name=existing.tracking_number).is_visible()
+    expect(page.get_by_role("heading", name="Possible duplicates")).to_be_visible()
+    expect(page.get_by_role("link", name=existing.tracking_number)).to_be_visible()
     assert serious_violations(page) == []
     screenshot(page, "admin-intake-duplicates")
     page.get_by_role("button", name=f"Same problem: the caller follows {existing.tracking_number}").click()
@@ -62,7 +64,7 @@ def test_duplicates_are_shown_before_the_case_is_saved(page, live_server):
     page.get_by_label("Longitude").fill(str(DOWNTOWN[1]))
     page.get_by_role("button", name="Create the case").click()
     page.get_by_role("button", name="Create a new case anyway").click()
-    assert page.get_by_role("heading", name="Case created").is_visible()
+    expect(page.get_by_role("heading", name="Case created")).to_be_visible()
 
 
 def test_edit_an_article_and_residents_see_it(page, live_server):

@@ -2,6 +2,7 @@
 without it, in Spanish, follow it, subscribe to alerts; axe-core finds no serious violation."""
 
 import pytest
+from playwright.sync_api import expect
 
 from civiccrm.services import cases
 from tests.browser.conftest import screenshot, serious_violations
@@ -38,9 +39,9 @@ def test_report_a_problem_with_javascript_and_the_map(page, live_server):
     screenshot(page, "public-choose")
     page.get_by_label("What is the problem?").fill("pothole north")
     page.locator("#type-results").get_by_role("link", name="Pothole (North of River)").click()  # swapped in by htmx
-    assert page.get_by_role("heading", name="Report a problem: Pothole (North of River)").is_visible()
+    expect(page.get_by_role("heading", name="Report a problem: Pothole (North of River)")).to_be_visible()
     map_svg = page.locator("#city-map svg")
-    assert map_svg.is_visible()  # shown only where JavaScript runs
+    expect(map_svg).to_be_visible()  # shown only where JavaScript runs
     x, y = page.evaluate("""([lat, lon]) => {
         const svg = document.querySelector('#city-map svg'), d = svg.dataset, pt = svg.createSVGPoint();
         pt.x = +d.margin + (lon - d.west) * d.shrink * d.scale; pt.y = +d.margin + (d.north - lat) * d.scale;
@@ -54,10 +55,10 @@ def test_report_a_problem_with_javascript_and_the_map(page, live_server):
     assert serious_violations(page) == []
     screenshot(page, "public-report-form")
     page.get_by_role("button", name="Send the request").click()
-    assert page.get_by_role("heading", name="Thank you").is_visible()
+    expect(page.get_by_role("heading", name="Thank you")).to_be_visible()
     case = cases.get(live_server.deployment, number_from(page))
     assert case.channel == "web" and case.location.council_district == "4"
-    assert page.get_by_text("Expected by").is_visible()
+    expect(page.get_by_text("Expected by")).to_be_visible()
     assert serious_violations(page) == []
     screenshot(page, "public-status")
 
@@ -79,18 +80,18 @@ def test_report_a_problem_without_javascript(no_js_page, live_server):
     screenshot(page, "public-report-error")
     page.get_by_label("Longitude", exact=True).fill(str(DOWNTOWN[1]))
     page.get_by_role("button", name="Send the request").click()
-    assert page.get_by_role("heading", name="Thank you").is_visible()
+    expect(page.get_by_role("heading", name="Thank you")).to_be_visible()
     number = number_from(page)
     page.goto(f"{live_server.url}/status")
     page.get_by_label("Request number").fill(number)
     page.get_by_role("button", name="Show").click()
-    assert page.get_by_role("heading", name=f"Request {number}").is_visible()
+    expect(page.get_by_role("heading", name=f"Request {number}")).to_be_visible()
 
 
 def test_spanish_report_and_alerts(spanish_page, live_server):
     page = spanish_page
     page.goto(f"{live_server.url}/")
-    assert page.get_by_role("heading", name="Reportar un problema").is_visible()
+    expect(page.get_by_role("heading", name="Reportar un problema")).to_be_visible()
     assert page.locator("html").get_attribute("lang") == "es"
     assert serious_violations(page) == []
     page.get_by_label("¿Cuál es el problema?").fill("graffiti")
@@ -100,23 +101,24 @@ def test_spanish_report_and_alerts(spanish_page, live_server):
     page.get_by_label("Describa el problema").fill("Pintadas en la pared")
     page.get_by_label("Building wall").check()
     page.get_by_role("button", name="Enviar la solicitud").click()
-    assert page.get_by_role("heading", name="Gracias").is_visible()
+    expect(page.get_by_role("heading", name="Gracias")).to_be_visible()
     page.get_by_role("link", name="Avisos de servicio").click()
     page.get_by_label("Correo electrónico", exact=True).fill("vecina@example.org")
     page.get_by_label("Distrito del concejo", exact=True).select_option("4")
     assert serious_violations(page) == []
     page.get_by_role("button", name="Suscribirse").click()
-    assert page.get_by_text("Revise su correo electrónico").is_visible()
+    expect(page.get_by_text("Revise su correo electrónico")).to_be_visible()
     screenshot(page, "public-alerts-es")
 
 
 def test_alerts_page_and_an_unknown_request_are_accessible(page, live_server):
     page.goto(f"{live_server.url}/alerts")
-    assert page.get_by_role("heading", name="Service alerts").first.is_visible()
+    expect(page.get_by_role("heading", name="Service alerts").first).to_be_visible()
     assert serious_violations(page) == []
     page.get_by_role("button", name="Subscribe").click()  # no e-mail given
     assert "is not an e-mail address" in page.locator("#error-summary").inner_text()
     assert serious_violations(page) == []
     response = page.goto(f"{live_server.url}/status/KC-1999-000000")
-    assert response.status == 404 and page.get_by_role("alert").is_visible()
+    assert response.status == 404
+    expect(page.get_by_role("alert")).to_be_visible()
     assert serious_violations(page) == []
