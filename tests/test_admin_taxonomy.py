@@ -189,3 +189,15 @@ def test_a_change_through_one_app_is_used_by_another_on_the_same_database(staffe
         assert not config_changes.refresh(other)  # nothing moved since: no reload
     finally:
         other.engine.dispose()
+
+
+def test_the_calendar_page_names_the_weekdays_in_the_staff_members_language(staffed):
+    from civiccrm.services import users
+
+    path = f"/admin/config/calendars/{staffed.profile.default_calendar}"
+    english = client_for(staffed, "ada").get(path).text
+    assert "Monday" in english and "Sunday" in english
+    users.set_language(staffed, "ada", "es")
+    spanish = client_for(staffed, "ada").get(path).text
+    assert '<html lang="es">' in spanish and "Lunes" in spanish and "Domingo" in spanish
+    assert "Monday" not in spanish and 'name="hours_monday"' in spanish  # the field names stay the form's

@@ -80,6 +80,17 @@ def local_time(value, format: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(get_deployment().profile.tz).strftime(format)
 
 
+def weekday_label(day: str) -> str:
+    """A weekday of ``civiccrm.domain.calendar.WEEKDAYS`` ("monday" ..) in the page's language, from the CLDR
+    day names Babel carries (so a language needs no catalogue entries for them)."""
+    from babel.dates import get_day_names
+
+    from civiccrm.domain.calendar import WEEKDAYS
+    from civiccrm.web.i18n import current_language
+
+    return get_day_names("wide", locale=current_language().replace("-", "_"))[WEEKDAYS.index(day)].capitalize()
+
+
 def init_app(app) -> None:
     app.jinja_env.filters.update(status=status_label, resolution=resolution_label, role=role_label, local=local_time,
-                                 event=event_label, basis=basis_label)
+                                 event=event_label, basis=basis_label, weekday=weekday_label)
