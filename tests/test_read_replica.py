@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
 
 from civiccrm.cli import cli
 from civiccrm.domain.cases import CaseDraft, Location
@@ -98,7 +99,11 @@ def test_reports_and_exports_read_the_replica(replica, tmp_path):
         with standby.connect() as conn:
             def caught_up(number=first.tracking_number):
                 conn.rollback()
-                return conn.scalar(text("SELECT count(*) FROM cases WHERE tracking_number = :n"), {"n": number}) == 1
+                try:
+                    found = conn.scalar(text("SELECT count(*) FROM cases WHERE tracking_number = :n"), {"n": number})
+                except ProgrammingError:  # the standby has not replayed the schema yet: "cases" does not exist there
+                    return False
+                return found == 1
             wait_for(caught_up, "receive the first case")
             assert conn.scalar(text("SELECT pg_is_in_recovery()")) is True
             conn.execute(text("SELECT pg_wal_replay_pause()"))
