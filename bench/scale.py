@@ -136,6 +136,29 @@ def drop_for_load(conn) -> list[str]:
     return sorted(restore, key=lambda sql: "FOREIGN KEY" in sql)
 
 
+def rebuild(conn, restore: list[str] | None = None) -> None:
+    """Put back what ``drop_for_load`` took away, then VACUUM ANALYZE. The statements wait in the
+    ``bench_scale_pending`` table and each leaves it once done, so a run stopped midway through the
+    rebuild (hours at tens of millions) is finished by the next run (``restore=None``: the ones left)."""
+    if restore is not None:
+        conn.execute("CREATE TABLE bench_scale_pending (seq int PRIMARY KEY, sql text NOT NULL)")
+        for seq, sql in enumerate(restore):
+            conn.execute("INSERT INTO bench_scale_pending VALUES (%s, %s)", (seq, sql))
+    began = time.perf_counter()
+    for seq, sql in conn.execute("SELECT seq, sql FROM bench_scale_pending ORDER BY seq").fetchall():
+        step = time.perf_counter()
+        conn.execute(sql)
+        conn.execute("DELETE FROM bench_scale_pending WHERE seq = %s", (seq,))
+        print(f"  {time.perf_counter() - step:6.1f} s  {sql[:110]}", flush=True)
+    print(f"  indexes and constraints: {time.perf_counter() - began:.0f} s", flush=True)
+    conn.execute("INSERT INTO tracking_counters (year, last) SELECT extract(year FROM opened_at)::int, 999999999 "
+                 "FROM cases GROUP BY 1 ON CONFLICT (year) DO UPDATE SET last = 999999999")
+    began = time.perf_counter()
+    conn.execute("VACUUM ANALYZE")
+    print(f"  VACUUM ANALYZE: {time.perf_counter() - began:.0f} s", flush=True)
+    conn.execute("DROP TABLE bench_scale_pending")
+
+
 def fill(url: str, cases: int, now: datetime) -> datetime:
     """Generate the history inside PostgreSQL; returns the first instant."""
     import psycopg
@@ -161,17 +184,11 @@ def fill(url: str, cases: int, now: datetime) -> datetime:
             last = conn.execute("SELECT max(id) FROM cases").fetchone()[0]
             conn.execute(EVENTS.format(lo=first, hi=last))
             print(f"  filled {hi:>11,} cases ({time.perf_counter() - began:5.1f} s for this million)", flush=True)
-        began = time.perf_counter()
-        for sql in restore:
-            step = time.perf_counter()
-            conn.execute(sql)
-            print(f"  {time.perf_counter() - step:6.1f} s  {sql[:110]}", flush=True)
-        print(f"  indexes and constraints: {time.perf_counter() - began:.0f} s", flush=True)
-        conn.execute("INSERT INTO tracking_counters (year, last) SELECT extract(year FROM opened_at)::int, 999999999 "
-                     "FROM cases GROUP BY 1 ON CONFLICT (year) DO UPDATE SET last = 999999999")
-        began = time.perf_counter()
-        conn.execute("VACUUM ANALYZE")
-        print(f"  VACUUM ANALYZE: {time.perf_counter() - began:.0f} s", flush=True)
+        # Recorded before the rebuild, so a run stopped during it finishes the rebuild rather than reloading.
+        conn.execute("CREATE TABLE bench_scale_load (cases bigint NOT NULL, loaded_at timestamptz NOT NULL,"
+                     " fill_seconds double precision NOT NULL)")
+        conn.execute("INSERT INTO bench_scale_load VALUES (%s, %s, 0)", (cases, now))
+        rebuild(conn, restore)
     return start
 
 
@@ -230,9 +247,11 @@ def start_cluster(data_dir: Path):
     return f"postgresql+psycopg://civiccrm@127.0.0.1:{port}/postgres", stop
 
 
-def kept_database(base_url: str, cases: int) -> tuple[str, bool]:
-    """The ``scale`` database of a kept cluster and whether it already holds ``cases`` loaded cases;
-    a database holding another number, or a load that did not finish, is dropped and made again."""
+def kept_database(base_url: str, cases: int, extend: bool = False) -> tuple[str, int]:
+    """The ``scale`` database of a kept cluster and how many loaded cases it keeps: ``cases`` when it
+    holds exactly that many; with ``extend``, a smaller history is kept to be grown (the number it
+    holds is returned); a load stopped during its index builds has them finished first. Anything else
+    (another number, a fill that did not finish) is dropped and made again (0)."""
     import psycopg
     from sqlalchemy.engine import make_url
 
@@ -246,15 +265,56 @@ def kept_database(base_url: str, cases: int) -> tuple[str, bool]:
         with psycopg.connect(libpq_url(scale), autocommit=True) as conn:
             loaded = conn.execute("SELECT to_regclass('bench_scale_load') IS NOT NULL").fetchone()[0] and \
                 conn.execute("SELECT cases FROM bench_scale_load").fetchone()
-        if loaded and loaded[0] == cases:
-            return scale.render_as_string(hide_password=False), True
+            if loaded and conn.execute("SELECT to_regclass('bench_scale_pending') IS NOT NULL").fetchone()[0]:
+                print(f"bench/scale: the kept load of {loaded[0]:,} cases stopped before its indexes were all "
+                      "built; building the rest", flush=True)
+                conn.execute("SET maintenance_work_mem = '1GB'")
+                rebuild(conn)
+        if loaded and (loaded[0] == cases or (extend and loaded[0] < cases)):
+            return scale.render_as_string(hide_password=False), loaded[0]
         print(f"bench/scale: the kept database holds {f'{loaded[0]:,} cases' if loaded else 'an unfinished load'};"
               f" loading {cases:,} afresh")
         with psycopg.connect(libpq_url(url), autocommit=True) as conn:
             conn.execute("DROP DATABASE scale WITH (FORCE)")
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         conn.execute("CREATE DATABASE scale")
-    return scale.render_as_string(hide_password=False), False
+    return scale.render_as_string(hide_password=False), 0
+
+
+def extend(url: str, have: int, cases: int) -> None:
+    """Grow a kept history of ``have`` cases to ``cases``: the new ones are older history (opened
+    before the oldest kept case, at the same rate, all closed), filled a million per transaction with
+    the indexes dropped as ``fill`` does; each transaction records the new count in
+    ``bench_scale_load``, so a run stopped midway keeps whole millions and the next ``--extend`` run
+    goes on from there (a run stopped during the rebuild finishes it)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from civiccrm.store.backup import libpq_url
+
+    step = 365.25 * 86400 / PER_YEAR
+    with psycopg.connect(libpq_url(make_url(url)), autocommit=True) as conn:
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        oldest = conn.execute("SELECT min(opened_at) FROM cases WHERE origin = 'import:bench'").fetchone()[0]
+        # Case s opens (s - have) steps before the oldest kept case: start + s * step, the step negative.
+        start = oldest + timedelta(seconds=have * step)
+        never_open = f"timestamptz '{oldest.isoformat()}'"
+        restore = drop_for_load(conn)
+        conn.execute("CREATE TABLE bench_scale_pending (seq int PRIMARY KEY, sql text NOT NULL)")
+        for seq, sql in enumerate(restore):
+            conn.execute("INSERT INTO bench_scale_pending VALUES (%s, %s)", (seq, sql))
+        for lo in range(have + 1, cases + 1, CHUNK):
+            hi = min(cases, lo + CHUNK - 1)
+            began = time.perf_counter()
+            with conn.transaction():
+                first = conn.execute("SELECT COALESCE(max(id), 0) + 1 FROM cases").fetchone()[0]
+                conn.execute(FILL.format(start=start.isoformat(), step=-step, lo=lo, hi=hi, open_from=never_open))
+                last = conn.execute("SELECT max(id) FROM cases").fetchone()[0]
+                conn.execute(EVENTS.format(lo=first, hi=last))
+                conn.execute("UPDATE bench_scale_load SET cases = %s", (hi,))
+            print(f"  extended to {hi:>11,} cases ({time.perf_counter() - began:5.1f} s for these {hi - lo + 1:,})",
+                  flush=True)
+        rebuild(conn)
 
 
 BYTES_PER_CASE = 810
@@ -378,9 +438,14 @@ def main(argv=None):
     parser.add_argument("--data-dir", type=Path, help="keep a PostgreSQL cluster of its own in DIR and reuse the "
                         "history loaded there when it holds --cases cases (made by initdb when DIR is new or empty)")
     parser.add_argument("--load-only", action="store_true", help="stop once the history is loaded")
+    parser.add_argument("--extend", action="store_true", help="with --data-dir: grow a kept history of fewer than "
+                        "--cases cases to --cases (older cases, a million per transaction, resumable) instead of "
+                        "loading afresh")
     args = parser.parse_args(argv)
     if args.cases < 1:
         parser.error(f"--cases: {args.cases}; expected a positive number of cases")
+    if args.extend and not args.data_dir:
+        parser.error("--extend: grows the history kept by --data-dir DIR; give --data-dir")
     stop_cluster = None
     if args.data_dir:
         base, stop_cluster = start_cluster(args.data_dir)
@@ -399,26 +464,29 @@ def measure(args, base: str) -> int:
     from civiccrm.services import apikeys
     from civiccrm.services.deployment import init_deployment
 
-    url, reused = kept_database(base, args.cases) if args.data_dir else (create_database(base), False)
+    url, have = kept_database(base, args.cases, args.extend) if args.data_dir else (create_database(base), 0)
     deployment = init_deployment(url, "kansas-city")
     now = deployment.clock()
     print(f"bench/scale: {args.cases:,} cases on PostgreSQL, {os.cpu_count()} CPUs")
-    if reused:
+    if have == args.cases:
         print(f"fill: reused the {args.cases:,} cases kept in {args.data_dir}")
+    elif have:
+        check_room(url, args.cases - have)
+        began = time.perf_counter()
+        extend(url, have, args.cases)
+        seconds = time.perf_counter() - began
+        print(f"extend: {have:,} -> {args.cases:,} cases in {seconds:.0f} s ({(args.cases - have) / seconds:,.0f} "
+              "cases/s)")
     else:
         check_room(url, args.cases)
         began = time.perf_counter()
         fill(url, args.cases, now)
         fill_seconds = time.perf_counter() - began
         print(f"fill: {fill_seconds:.0f} s ({args.cases / fill_seconds:,.0f} cases/s)")
-        if args.data_dir:
-            with deployment.engine.begin() as conn:
-                from sqlalchemy import text
+        with deployment.engine.begin() as conn:
+            from sqlalchemy import text
 
-                conn.execute(text("CREATE TABLE bench_scale_load (cases bigint NOT NULL, loaded_at timestamptz NOT NULL,"
-                                  " fill_seconds double precision NOT NULL)"))
-                conn.execute(text("INSERT INTO bench_scale_load VALUES (:n, :at, :s)"),
-                             {"n": args.cases, "at": now, "s": fill_seconds})
+            conn.execute(text("UPDATE bench_scale_load SET fill_seconds = :s"), {"s": fill_seconds})
     size = database_size(url)
     print(f"size: {size / 1e9:.2f} GB ({size / args.cases * 1e6 / 1e9:.3f} GB per million cases)")
     if args.load_only:
