@@ -3,13 +3,13 @@
 No pyplot (no global state, safe in a web worker): each chart is a ``matplotlib.figure.Figure``
 drawn by a function, saved as SVG with a fixed hash salt, text kept as text and no date in
 the metadata, and as PNG on demand. The palette and sizes are fixed here for every pack.
+
+matplotlib is imported on the first chart, not with this module: every process that loads the
+plugins (each CLI command, each web worker) imports the packs, and matplotlib costs ~1.3 CPU s.
 """
 
 import io
 import re
-
-import matplotlib
-from matplotlib.figure import Figure
 
 from civiccrm_plugins.report_document import Chart, Table
 
@@ -22,6 +22,9 @@ _METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.S)
 
 
 def _save(draw, size, format: str) -> bytes:
+    import matplotlib
+    from matplotlib.figure import Figure
+
     with matplotlib.rc_context(RC):
         figure = Figure(figsize=size)
         draw(figure)
@@ -45,7 +48,9 @@ def _margins(figure, labels=(), *, bottom=0.12, top=0.92):
 
 
 def _percent_axis(axis):
-    axis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+    from matplotlib.ticker import PercentFormatter
+
+    axis.set_major_formatter(PercentFormatter(1.0, decimals=0))
 
 
 def trend_lines(labels, current, before, *, ylabel: str, share: bool = False):

@@ -6,7 +6,6 @@ import sys
 from datetime import date, datetime
 
 import click
-from sqlalchemy.exc import OperationalError
 
 from civiccrm import plugins
 from civiccrm.errors import CivicError
@@ -20,7 +19,12 @@ class CivicGroup(click.Group):
             return super().invoke(ctx)
         except CivicError as exc:
             raise click.ClickException(str(exc)) from None
-        except OperationalError as exc:  # the database cannot be reached or is locked
+        except Exception as exc:
+            # The database cannot be reached or is locked. SQLAlchemy is looked up only here: a command
+            # that never touched the database (``civiccrm cities``, ``--help``) never imports it.
+            sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+            if sqlalchemy_exc is None or not isinstance(exc, sqlalchemy_exc.OperationalError):
+                raise
             reason = str(exc.orig or exc).strip().splitlines()
             raise click.ClickException(f"database error: {reason[0] if reason else type(exc).__name__}") from None
 

@@ -5,9 +5,7 @@ import click
 from civiccrm.cli import CivicGroup, cli, emit_json, json_option, pass_obj
 from civiccrm.cli.params import format_remaining, inclusive_range
 from civiccrm.domain.cases import STATUS_LABELS, CaseDraft, Customer, Location, parse_resolution, parse_status
-from civiccrm.domain.sla import parse_duration
 from civiccrm.errors import CivicError
-from civiccrm.services import cases as case_service
 
 
 def case_dict(case, deployment, *, history=None) -> dict:
@@ -77,6 +75,8 @@ def case():
 def case_new(obj, type_, description, channel, address, lat, long_, zip_code, name, email, phone, contact_by,
              attributes, as_json):
     """Open a case and print its tracking number."""
+    from civiccrm.services import cases as case_service
+
     deployment = obj.deployment
     answers: dict[str, tuple[str, ...]] = {}
     for item in attributes:
@@ -102,6 +102,8 @@ def case_new(obj, type_, description, channel, address, lat, long_, zip_code, na
 @pass_obj
 def case_show(obj, tracking_number, as_json):
     """Show a case, its time left and its history."""
+    from civiccrm.services import cases as case_service
+
     deployment = obj.deployment
     found = case_service.get(deployment, tracking_number)
     data = case_dict(found, deployment, history=case_service.history(deployment, tracking_number))
@@ -161,6 +163,7 @@ def _sla_fields(deployment, found) -> dict:
 def case_list(obj, status, department, work_group, district, type_, channel, date_from, date_to,
               overdue, due_within, limit, offset, as_json):
     """List cases, newest first (most overdue first with --overdue or --due-within)."""
+    from civiccrm.domain.sla import parse_duration
     from civiccrm.store.queries import CaseFilter, list_cases
 
     deployment = obj.deployment
@@ -221,6 +224,7 @@ def case_list(obj, status, department, work_group, district, type_, channel, dat
 def case_update(obj, tracking_number, type_, description, address, lat, long_, status, work_group,
                 department, note, as_json):
     """Change an open case: type, description, location, status, assignment, or add a note."""
+    from civiccrm.services import cases as case_service
 
     deployment = obj.deployment
     updated = None
@@ -268,6 +272,7 @@ def _print_result(result, deployment, as_json):
 def case_close(obj, tracking_number, resolution, note, override_reason, as_json):
     """Close a case with a resolution (close only when the work is done)."""
     from civiccrm.domain.actors import Actor
+    from civiccrm.services import cases as case_service
 
     # A missing resolution is refused by the close service, in one line like every other mistake.
     resolution = parse_resolution(resolution, field="--resolution") if resolution else None
@@ -283,6 +288,8 @@ def case_close(obj, tracking_number, resolution, note, override_reason, as_json)
 @pass_obj
 def case_reopen(obj, tracking_number, reason, as_json):
     """Reopen a closed case."""
+    from civiccrm.services import cases as case_service
+
     if not (reason or "").strip():
         raise CivicError("--reason: say why the case is reopened; it is kept in the case's history", field="reason")
     _print_result(case_service.reopen(obj.deployment, tracking_number, actor=obj.actor, reason=reason),
@@ -296,6 +303,8 @@ def case_reopen(obj, tracking_number, reason, as_json):
 @pass_obj
 def case_merge(obj, duplicate, into, as_json):
     """Close DUPLICATE as a duplicate of another open case."""
+    from civiccrm.services import cases as case_service
+
     _print_result(case_service.merge(obj.deployment, duplicate, into, actor=obj.actor), obj.deployment, as_json)
 
 

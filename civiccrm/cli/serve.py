@@ -7,7 +7,7 @@ import click
 
 from civiccrm.cli import cli, pass_obj
 from civiccrm.errors import CivicError
-from civiccrm.services.deployment import SERVE_HOST, SERVE_PORT
+from civiccrm.serving import SERVE_HOST, SERVE_PORT
 
 
 def _check_free(host: str, port: int) -> None:

@@ -4,7 +4,6 @@ import click
 
 from civiccrm.cli import CivicGroup, cli, emit_json, json_option, pass_obj
 from civiccrm.cli.params import parse_date
-from civiccrm.domain.sla import parse_duration
 
 
 @cli.group(cls=CivicGroup)
@@ -23,6 +22,7 @@ def sla_scan(obj, warning, batch_size, as_json):
     first-response due time with no first response (safe to run every minute)."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
+    from civiccrm.domain.sla import parse_duration
     from civiccrm.services import sla as service
 
     try:

@@ -14,16 +14,10 @@ from civiccrm.domain.timeutil import utcnow
 from civiccrm.errors import CivicError
 from civiccrm.profiles import load_profile
 from civiccrm.registries import Registry
+from civiccrm.serving import DEFAULT_BASE_URL, SERVE_HOST, SERVE_PORT  # noqa: F401  (re-exported)
 from civiccrm.services import config_changes
 from civiccrm.store import migrate, repo
 from civiccrm.store.db import is_initialised, make_engine, session
-
-
-SERVE_HOST = "127.0.0.1"
-SERVE_PORT = 8311
-"""Where ``civiccrm serve`` (and so ``make run``) listens unless told otherwise."""
-DEFAULT_BASE_URL = f"http://{SERVE_HOST}:{SERVE_PORT}"
-"""The web app's public address when the deployment's configuration names none: the one ``make run`` serves."""
 
 
 @attrs.define
