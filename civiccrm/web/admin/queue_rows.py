@@ -6,7 +6,7 @@ here the words are translated once per page and each row is one string format wi
 from markupsafe import Markup, escape
 
 from civiccrm.web.i18n import gettext as _
-from civiccrm.web.labels import status_label
+from civiccrm.web.labels import local_time, status_label
 
 
 def queue_rows(rows, *, now, can_work: bool, taxonomy, tz, case_url) -> Markup:
@@ -30,7 +30,7 @@ def queue_rows(rows, *, now, can_work: bool, taxonomy, tz, case_url) -> Markup:
         if status is None:
             status = statuses[row.status] = escape(status_label(row.status))
         if row.due_at is not None:
-            due = (f'<time datetime="{row.due_at.isoformat()}">{row.due_at.astimezone(tz):%Y-%m-%d %H:%M}</time>'
+            due = (f'<time datetime="{row.due_at.isoformat()}">{local_time(row.due_at, tz=tz)}</time>'
                    f'{overdue_badge if late else ""}')
         else:
             due = "—"
