@@ -134,3 +134,84 @@ def test_engine_is_chosen_by_configuration_and_size(kc, tmp_path, monkeypatch):
         with pytest.raises(CivicError, match=message):
             engine_for(kc.engine)
         monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def small_kc(sqlite_deployment, shared_data):
+    """One neighbourhood of Kansas City's data (about 4,000 cases) on SQLite, for the figure cache's tests."""
+    url = sqlite_deployment.engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(cli, ["--db", url, "import", "kcmo", str(shared_data / "kc311" / FILES[1])])
+    assert result.exit_code == 0, result.output
+    return sqlite_deployment
+
+
+def cached_figures(deployment, copy):
+    """The figures through a new connection to the copy, with what its figure cache found and computed."""
+    with copy.connect() as duck:
+        found = figures(deployment, duck)
+        cache = duck.info["figure_cache"]
+        counts = (cache.hits, cache.misses)
+    return found, counts, json.loads((copy.folder / "figures.json").read_text())["entries"]
+
+
+def month_key(month: str, tz) -> str:
+    first = datetime.strptime(month, "%Y-%m").replace(tzinfo=tz)
+    after = (first + timedelta(days=32)).replace(day=1)
+    return "month|" + "|".join(t.astimezone(timezone.utc).isoformat() for t in (first, after))
+
+
+def test_a_changed_case_drops_exactly_the_cached_figures_it_is_in(small_kc, tmp_path):
+    tz = small_kc.profile.tz
+    copy = AnalyticsCopy(small_kc.engine, tmp_path / "analytics")
+    copy.sync()
+    first, (hits, misses), entries = cached_figures(small_kc, copy)
+    assert first == figures(small_kc, small_kc.engine) and hits == 0 and misses > 0
+    # 25 trend months, the summaries, backlog age and repeats of July 2019 and July 2018, the fiscal years.
+    assert month_key("2019-03", tz) in entries and len(entries) >= 25 + 2 * 3 + 2
+    again, (hits, misses), _ = cached_figures(small_kc, copy)
+    assert again == first and misses == 0 and hits == len(entries)  # every figure of the pack from the cache
+
+    # A case opened and closed in March 2019 (a trend month, in no other figure's scope): its on-time
+    # verdict corrected. The sync drops March's figures alone; the pack shows the change, as the SQL path.
+    lo, hi = datetime(2019, 3, 1, tzinfo=tz), datetime(2019, 4, 1, tzinfo=tz)
+    with small_kc.engine.begin() as conn:
+        target = conn.execute(select(cases_table.c.id, cases_table.c.on_time).where(
+            cases_table.c.opened_at >= lo, cases_table.c.closed_at < hi, cases_table.c.on_time.is_not(None))
+            .limit(1)).one()
+        repo.set_outcome(conn, case_ids=[target.id], event=correction("closed"), values=dict(
+            on_time=not target.on_time, updated_at=datetime.now(timezone.utc)))
+    assert copy.sync()["cases"] == 1
+    kept = json.loads((copy.folder / "figures.json").read_text())["entries"]
+    assert set(entries) - set(kept) == {month_key("2019-03", tz)}
+    assert all(kept[key] == entries[key] for key in kept)  # every other cached row left alone
+    changed, (hits, misses), _ = cached_figures(small_kc, copy)
+    assert misses == 1 and hits == len(entries) - 1
+    assert changed == figures(small_kc, small_kc.engine)
+    march = next(m for m in changed[0].trend if m.month == "2019-03")
+    before = next(m for m in first[0].trend if m.month == "2019-03")
+    assert march.on_time == before.on_time + (1 if not target.on_time else -1)
+
+    # A case of 2016, outside every figure of the pack: copied, and every cached row kept.
+    with small_kc.engine.begin() as conn:
+        old = conn.scalar(select(cases_table.c.id).where(cases_table.c.opened_at < datetime(2016, 6, 1, tzinfo=tz),
+                                                         cases_table.c.closed_at < datetime(2016, 7, 1, tzinfo=tz))
+                          .limit(1))
+        conn.execute(update(cases_table).where(cases_table.c.id == old).values(
+            council_district="9", updated_at=datetime.now(timezone.utc)))
+    assert copy.sync()["cases"] == 1
+    assert set(json.loads((copy.folder / "figures.json").read_text())["entries"]) == set(entries)
+    unchanged, (hits, misses), _ = cached_figures(small_kc, copy)
+    assert misses == 0 and unchanged == changed
+
+    # A connection opened before a sync does not write the figures it computed on the older data back.
+    with copy.connect() as duck:
+        duck.info["figure_cache"].entries.clear()  # as if nothing were cached yet: it computes every figure
+        figures(small_kc, duck)
+        with small_kc.engine.begin() as conn:  # March's case corrected back, synced while this connection computes
+            repo.set_outcome(conn, case_ids=[target.id], event=correction("closed"), values=dict(
+                on_time=target.on_time, updated_at=datetime.now(timezone.utc)))
+        copy.sync()
+    assert set(entries) - set(json.loads((copy.folder / "figures.json").read_text())["entries"]) == {
+        month_key("2019-03", tz)}
+    restored, (hits, misses), _ = cached_figures(small_kc, copy)
+    assert misses == 1 and restored == first == figures(small_kc, small_kc.engine)

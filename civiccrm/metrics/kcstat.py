@@ -29,6 +29,7 @@ from sqlalchemy.sql.expression import FunctionElement
 from civiccrm.domain.cases import Status
 from civiccrm.metrics.definitions import Metric
 from civiccrm.metrics.summary import _dialect_name, _percentile_query, check_period, read_snapshot, summaries
+from civiccrm.store.figure_cache import cached, figure_cache, instant_key, scope
 from civiccrm.store.tables import DepartmentRow, cases_table, events_table, survey_answers_table, survey_responses_table
 
 _c = cases_table.c
@@ -217,8 +218,12 @@ def window_labels(windows: tuple[int, ...]) -> tuple[str, ...]:
     return tuple(labels)
 
 
-def backlog_age(db, *, as_of: datetime, windows: tuple[int, ...], key, label, from_clause) -> list[BacklogAge]:
-    """The open backlog as of ``as_of`` per group, counted in the age windows (days open)."""
+def backlog_age(db, *, as_of: datetime, windows: tuple[int, ...], key, label, from_clause,
+                keep: bool = True) -> list[BacklogAge]:
+    """The open backlog as of ``as_of`` per group, counted in the age windows (days open).
+
+    On the analytics engine the rows are kept in its figure cache when ``keep`` (an instant that
+    will be asked for again: a period's end, not now)."""
     in_backlog = and_(_c.opened_at < as_of, or_(_c.status != Status.CLOSED.value, _c.closed_at >= as_of))
     columns, younger = [], None
     for n, bound in enumerate(windows):
@@ -229,8 +234,10 @@ def backlog_age(db, *, as_of: datetime, windows: tuple[int, ...], key, label, fr
     columns.append(func.coalesce(func.sum(case((_c.opened_at < younger, 1), else_=0)), 0).label(f"w{len(windows)}"))
     query = (select(key.label("g"), label.label("label"), *columns).select_from(from_clause)
              .where(in_backlog).group_by(key))
+    found = cached(db, f"backlog_age|{instant_key(as_of)}|{list(windows)}|{key}|{label}", scope(backlog_at=as_of),
+                   lambda: [dict(r) for r in db.execute(query).mappings()], keep=keep)
     rows = [BacklogAge(r["g"], r["label"] or r["g"] or "unknown", tuple(int(r[f"w{i}"]) for i in range(len(windows) + 1)))
-            for r in db.execute(query).mappings()]
+            for r in found]
     return sorted(rows, key=lambda row: (-row.total, row.label.lower()))
 
 
@@ -259,8 +266,35 @@ def _bucket(column, boundaries: list[datetime]):
 
 
 def monthly(db, firsts: list[date], tz: ZoneInfo) -> list[MonthFigures]:
-    """Figures per month for the months starting at ``firsts[:-1]`` (``firsts[-1]`` ends the last)."""
+    """Figures per month for the months starting at ``firsts[:-1]`` (``firsts[-1]`` ends the last).
+
+    On the analytics engine each month's figures are kept in its figure cache (scope: the cases
+    opened or closed in the month), and only the months not found there are queried, each run of
+    consecutive months in one pass."""
     bounds = [_midnight(day, tz) for day in firsts]
+    cache = figure_cache(db)
+    if cache is None:
+        return _monthly(db, firsts, bounds)
+    keys = [f"month|{instant_key(lo)}|{instant_key(hi)}" for lo, hi in zip(bounds, bounds[1:])]
+    found = {n: cache.entries[key]["value"] for n, key in enumerate(keys) if key in cache.entries}
+    cache.hits += len(found)
+    n = 0
+    while n < len(keys):
+        if n in found:
+            n += 1
+            continue
+        run = n
+        while run < len(keys) and run not in found:
+            run += 1
+        for offset, month in enumerate(_monthly(db, firsts[n:run + 1], bounds[n:run + 1])):
+            found[n + offset] = cache.get_or_compute(
+                keys[n + offset], scope(opened=(bounds[n + offset], bounds[n + offset + 1]),
+                                        closed=(bounds[n + offset], bounds[n + offset + 1])), month.to_dict)
+        n = run
+    return [MonthFigures(**found[n]) for n in range(len(keys))]
+
+
+def _monthly(db, firsts: list[date], bounds: list[datetime]) -> list[MonthFigures]:
     lo, hi = bounds[0], bounds[-1]
     opened_bucket, closed_bucket = _bucket(_c.opened_at, bounds), _bucket(_c.closed_at, bounds)
     opened = dict(db.execute(select(opened_bucket.label("b"), func.count().label("n"))
@@ -318,7 +352,10 @@ def repeat_requests(db, *, start: datetime, end: datetime, days: int, area: str)
     query = (select(ranked.c.area, func.count().label("opened"),
                     func.coalesce(func.sum(case((repeat, 1), else_=0)), 0).label("repeats"))
              .where(ranked.c.opened_at >= start).group_by(ranked.c.area))
-    rows = [RepeatArea(r["area"], int(r["opened"]), int(r["repeats"])) for r in db.execute(query).mappings()]
+    found = cached(db, f"repeats|{instant_key(start)}|{instant_key(end)}|{days}|{area}",
+                   scope(opened=(start - timedelta(days=days), end)),
+                   lambda: [dict(r) for r in db.execute(query).mappings()])
+    rows = [RepeatArea(r["area"], int(r["opened"]), int(r["repeats"])) for r in found]
     return sorted(rows, key=lambda row: (-row.repeats, -row.opened, row.area or ""))
 
 
@@ -449,7 +486,7 @@ def kcstat_figures(source, *, start: datetime, end: datetime, now: datetime, tz:
         fiscal_cmp = Comparison(*(summaries(db, start=p.start, end=p.end, bys=["department"], now=now)["department"]
                                   for p in (fiscal, fiscal.year_before())))
         ages = both(lambda p: backlog_age(db, as_of=min(p.end, now), windows=windows, key=dept_key,
-                                          label=dept_label, from_clause=dept_from))
+                                          label=dept_label, from_clause=dept_from, keep=p.end <= now))
         months = monthly(db, [*firsts_before[:TREND_MONTHS - 1], *firsts], tz)
         sat = both(lambda p: satisfaction(db, start=p.start, end=p.end, instrument=survey[0],
                                           questions=survey[1])) if survey else None

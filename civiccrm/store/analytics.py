@@ -14,7 +14,10 @@ The copy lives in a folder of Parquet files:
 - the reference and survey tables the reports join (departments, work groups, SLA
   escalation events, survey invitations, responses and answers): rewritten whole when
   their row count or newest id changed, else kept.
-- ``state.json``: the watermark (newest ``updated_at`` and id copied) and the file list.
+- ``state.json``: the watermark (newest ``updated_at`` and id copied), the file list and the
+  data version (``figures_version``, bumped by every sync that copied something).
+- ``figures.json``: figures of past periods computed once (``civiccrm.store.figure_cache``);
+  each sync drops exactly those whose cases it copied.
 
 Which engine answers is chosen by ``engine_for``: ``CIVICCRM_ANALYTICS`` set to ``sql``
 (always the database), ``duckdb`` (always the copy) or ``auto`` (default: the copy once the
@@ -33,6 +36,7 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
 
 from civiccrm.errors import CivicError
+from civiccrm.store import figure_cache
 from civiccrm.store.tables import (
     DepartmentRow,
     WorkGroupRow,
@@ -154,14 +158,26 @@ class AnalyticsCopy:
                 yield pyarrow.table({c.name: pyarrow.array([row[i] for row in batch]) for i, c in enumerate(columns)})
 
     def sync(self) -> dict:
-        """Copy what changed since the last sync; what was copied (rows per table)."""
+        """Copy what changed since the last sync; what was copied (rows per table).
+
+        Held under the folder's lock (one sync at a time, and no figure written meanwhile). The
+        cached figures whose cases changed are dropped (``_drop_stale_figures``) before the new
+        rows join the copy, and the data version goes up when anything was copied."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with figure_cache.folder_lock(self.folder):
+            return self._sync()
+
+    def _sync(self) -> dict:
         import duckdb
 
-        self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "cases").mkdir(exist_ok=True)
         state = self.state()
+        figures = figure_cache.read_file(self.folder)
+        if figures.get("version") != state.get("figures_version", 0) or state["cases"]["base"] is None:
+            figures = {"version": state.get("figures_version", 0), "entries": {}}
         cases = state["cases"]
         copied = {}
+        named_before = dict(state["tables"])
         duck = duckdb.connect()
         duck.execute("SET TimeZone = 'UTC'")
         try:
@@ -179,6 +195,7 @@ class AnalyticsCopy:
                 rows = self._export(duck, query, CASE_COLUMNS, self.folder / "cases" / name) if newest[0] and (
                     watermark is None or newest[0] > watermark) else 0
                 if rows:
+                    self._drop_stale_figures(duck, cases, self.folder / "cases" / name, figures)
                     cases["deltas"].append(name)
                     cases["delta_rows"] += rows
                 elif (self.folder / "cases" / name).exists():
@@ -196,8 +213,26 @@ class AnalyticsCopy:
                                                      list(events_table.c))
         finally:
             duck.close()
+        if any(state["tables"].get(name) != named_before.get(name) for name in ("departments", "work_groups")):
+            figures["entries"] = {}  # names some figures carry
+        if any(copied.values()) or "figures_version" not in state:
+            state["figures_version"] = state.get("figures_version", 0) + 1
+        figures["version"] = state["figures_version"]
+        # The figures first: should the state not follow, the older version it names keeps them unread.
+        figure_cache.write_file(self.folder, figures)
         self._write_state(state)
         return copied
+
+    def _drop_stale_figures(self, duck, cases: dict, delta: Path, figures: dict) -> None:
+        """Drop from ``figures`` the entries whose scope holds a case of ``delta``, as copied before or now."""
+        if not figures["entries"]:
+            return
+        columns = figure_cache.CHANGED_SQL_COLUMNS
+        changed = (f"SELECT {columns} FROM read_parquet('{delta}') UNION ALL "
+                   f"SELECT {columns} FROM ({self._cases_sql(cases)}) "
+                   f"WHERE id IN (SELECT id FROM read_parquet('{delta}'))")
+        for key in figure_cache.stale_keys(duck, figures["entries"], changed):
+            del figures["entries"][key]
 
     def _side_table(self, duck, state, name, table, query, columns) -> int:
         key = next(iter(table.primary_key.columns))
@@ -252,7 +287,10 @@ class AnalyticsCopy:
                 raw.execute(f"CREATE {kind} cases AS SELECT * FROM ({self._cases_sql(state['cases'])}){order}")
                 for name in (*SIDE_TABLES, "case_events"):
                     raw.execute(f"CREATE {kind} {name} AS SELECT * FROM read_parquet('{self.folder / (name + '.parquet')}')")
+                cache = figure_cache.FigureCache(self.folder, state.get("figures_version", 0))
+                conn.info["figure_cache"] = cache
                 yield conn
+                cache.save()
         finally:
             engine.dispose()
 
