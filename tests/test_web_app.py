@@ -15,3 +15,17 @@ def test_healthz_answers_503_when_the_database_is_down():
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert "unavailable" in response.get_json()["error"]
+
+
+def test_the_open311_api_neither_reads_nor_writes_the_session(deployment):
+    """The API is stateless (no cookie read, signed or set; no ``Vary: Cookie``); the pages keep theirs."""
+    client = create_app({"TESTING": True}, deployment=deployment).test_client()
+    page = client.get("/?lang=es")  # the public pages keep the chosen language in the session cookie
+    assert "civiccrm_session=" in page.headers.get("Set-Cookie", "")
+    for path, status in (("services.json", 200), ("requests/KC-NO-SUCH.json", 404), ("no-such.xml", 404)):
+        answer = client.get(f"/open311/v2/{path}", headers={"Accept-Language": "es"})
+        assert answer.status_code == status, answer.text
+        assert "Set-Cookie" not in answer.headers
+        assert "Cookie" not in answer.headers.get("Vary", "")
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"  # the security headers still apply
+    assert '<html lang="es">' in client.get("/").text  # the session outlived the API calls

@@ -7,7 +7,7 @@ from io import BytesIO
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
-from flask import g, request, session
+from flask import g, has_request_context, request, session
 from markupsafe import Markup
 
 LANGUAGES = ("en", "es")
@@ -37,7 +37,14 @@ def choose_language(preferred: str | None = None) -> str:
 
 
 def current_language() -> str:
-    return g.get("language") or "en"
+    """The request's language: chosen before the request for pages, on first use for a stateless API
+    (``civiccrm.web.security.stateless``: most of its answers carry no text to translate)."""
+    language = g.get("language")
+    if language is None:
+        if not has_request_context():
+            return "en"
+        language = g.language = choose_language(session.get("language"))
+    return language
 
 
 def gettext(message: str, **variables) -> str:
@@ -67,9 +74,12 @@ def init_app(app) -> None:
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.install_gettext_callables(_template_gettext, _template_ngettext, newstyle=True)
 
+    from civiccrm.web.security import is_stateless
+
     @app.before_request
     def _language():
-        g.language = choose_language(session.get("language"))
+        if not is_stateless():
+            g.language = choose_language(session.get("language"))
 
     @app.context_processor
     def _lang():

@@ -51,7 +51,17 @@ def instance_secret_key(instance_path: str) -> str:
 
 
 class SessionInterface(SecureCookieSessionInterface):
-    """Flask's signed cookie, marked Secure whenever the request came over HTTPS (or the config says so)."""
+    """Flask's signed cookie, marked Secure whenever the request came over HTTPS (or the config says so).
+
+    Requests under a stateless prefix (``stateless``) get Flask's null session: no cookie is read, signed or
+    written for them."""
+
+    stateless_prefixes: tuple[str, ...] = ()
+
+    def open_session(self, app, request):
+        if self.stateless_prefixes and request.path.startswith(self.stateless_prefixes):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
     def get_cookie_secure(self, app) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
@@ -63,6 +73,24 @@ class SessionInterface(SecureCookieSessionInterface):
         if cached is None or cached[0] != keys:
             cached = self._serializer = (keys, super().get_signing_serializer(app))
         return cached[1]
+
+
+def stateless(app, blueprint) -> None:
+    """Serve ``blueprint`` (mounted under its ``url_prefix``) without a session: a machine API whose clients
+    prove themselves with a key, never a cookie. Its requests skip the cookie's read and signature, the
+    session's save and the per-request language choice (``civiccrm.web.i18n``)."""
+    interface = app.session_interface
+    prefix = blueprint.url_prefix.rstrip("/") + "/"
+    if prefix not in interface.stateless_prefixes:
+        interface.stateless_prefixes = (*interface.stateless_prefixes, prefix)
+
+
+def is_stateless() -> bool:
+    """True when the current request is under a ``stateless`` prefix."""
+    from flask import current_app
+
+    prefixes = getattr(current_app.session_interface, "stateless_prefixes", ())
+    return bool(prefixes) and request.path.startswith(prefixes)
 
 
 def add_headers(response):

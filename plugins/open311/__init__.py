@@ -7,9 +7,10 @@ from civiccrm import hookimpl
 def register_web_blueprints(app):
     """Mount the Open311 blueprint, and answer routing errors under its prefix in Open311 form."""
     from civiccrm_plugins.open311.api import PREFIX, blueprint, routing_error
-    from civiccrm.web.security import csrf
+    from civiccrm.web import security
 
-    csrf.exempt(blueprint)  # a machine API: clients prove themselves with an api_key, not a session cookie
+    security.csrf.exempt(blueprint)  # a machine API: clients prove themselves with an api_key, not a session cookie
+    security.stateless(app, blueprint)  # nor does it read or write one
     app.register_blueprint(blueprint)
     for code in (404, 405):
         previous = app.error_handler_spec[None][code].get(None) if code in app.error_handler_spec[None] else None
