@@ -212,8 +212,8 @@ class _Timeline:
         self.cum_before = self.cum_end - lengths
         self.day0 = date(y0, 1, 1).toordinal() - _EPOCH_ORDINAL
         self.working_count = np.cumsum(np.array(working, dtype=np.int64))
-        self.y0, self.y1 = y0, y1
         self.offsets.ensure(y0, y1)
+        self.y0, self.y1 = y0, y1  # last: another thread that sees the years covered reads the offsets too
 
     def ensure_epochs(self, epochs: np.ndarray, *, ahead: int = 1) -> None:
         if epochs.size:

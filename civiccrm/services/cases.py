@@ -78,8 +78,9 @@ def _channel(deployment, code: str) -> str:
 def intake(deployment, draft: CaseDraft, *, actor: str = "system", in_transaction=None) -> Case:
     """Create a case from a contact: route it, give it a tracking number and a due time.
 
-    ``in_transaction(connection)``, if given, runs first inside intake's write transaction (the Open311 API
-    counts a POST's rate-limit hit there: one writer turn per POST); if it raises, nothing is stored.
+    ``in_transaction(connection)``, if given, runs inside intake's write transaction right before the case's
+    number is taken (the Open311 API counts a POST's rate-limit hit there: one writer turn per POST, and the
+    counter's row is locked only for the case's last statements); if it raises, nothing is stored.
 
     A draft without a service code (a message nobody could classify) becomes a case without a type:
     no department, work group or due time, in the admin's triage queue until staff type it (``update``)."""
@@ -124,11 +125,9 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system", in_transactio
     answers = [(code, value) for code, values in attributes.items() for value in values]
     # Everything is computed; the write transaction only inserts (SQLite's write lock is taken at its start).
     with repo.write_transaction(deployment.engine) as connection:
-        if in_transaction is not None:
-            in_transaction(connection)
         case_id, tracking_number, customer_id, event_id = repo.insert_case(
-            connection, values=values, tracking_number=lambda sequence: f"{prefix}{sequence:06d}", year=year,
-            customer=customer, customer_created_at=now, attributes=answers, media_url=media_url, event=event,
+            connection, values=values, tracking_prefix=prefix, year=year, customer=customer, customer_created_at=now,
+            attributes=answers, media_url=media_url, event=event, before_number=in_transaction,
         )
         case = repo.case_from_row(SimpleNamespace(
             id=case_id, tracking_number=tracking_number, customer_id=customer_id, resolution=None, closed_at=None,

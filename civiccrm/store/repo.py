@@ -1,11 +1,13 @@
 """Mappers between domain objects and rows, and the small queries the services need."""
 
+import functools
 import json
 from contextlib import contextmanager
 from operator import itemgetter
 
 import numpy as np
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import String, Text, bindparam, cast, func, insert, literal, select, update
+from sqlalchemy import case as sql_case
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
@@ -207,28 +209,79 @@ def event_values(case_id: int, event: CaseEvent) -> dict:
             "changes": json.dumps(event.changes, default=str, sort_keys=True), "note": event.note}
 
 
-def insert_case(connection, *, values: dict, tracking_number, year: int, customer: Customer | None = None,
-                customer_created_at=None, attributes=(), media_url: str | None = None,
-                event: CaseEvent) -> tuple[int, str, int | None, int]:
+def tracking_number(prefix: str, sequence: int) -> str:
+    """The public number of a year's ``sequence``-th case: ``KC-2026-`` and at least six digits."""
+    return f"{prefix}{sequence:06d}"
+
+
+@functools.cache
+def _insert_numbered(columns: tuple[str, ...]):
+    """PostgreSQL: take the year's next number, insert the case under it and its first event, in one statement
+    (data-modifying CTEs): one round trip instead of three, and the year's counter row, which every concurrent
+    intake of the year waits for, is locked only from this statement to the commit. Returns (case id, tracking
+    number, event id); ``columns`` are the case's bound values."""
+    counter, cases, events = TrackingCounter.__table__, CaseRow.__table__, CaseEventRow.__table__
+    taken = (postgresql.insert(counter).values(year=bindparam("year"), last=1)
+             .on_conflict_do_update(index_elements=[counter.c.year], set_={"last": counter.c.last + 1})
+             .returning(counter.c.last).cte("taken"))
+    digits = cast(taken.c.last, Text)
+    number = bindparam("tracking_prefix", type_=String) + sql_case(
+        (taken.c.last < 1_000_000, func.lpad(digits, 6, "0")), else_=digits)  # as tracking_number() writes it
+    # The columns' own defaults (SLA counters at 0) written out: from_select would bind them unset, as NULL.
+    defaults = [c for c in cases.c if c.name not in columns and c.default is not None and c.default.is_scalar]
+    case_row = (insert(cases).from_select(
+        [*columns, *(c.name for c in defaults), "tracking_number"],
+        select(*(bindparam(name, type_=cases.c[name].type) for name in columns),
+               *(literal(c.default.arg, type_=c.type) for c in defaults), number).select_from(taken),
+        include_defaults=False)
+        .returning(cases.c.id, cases.c.tracking_number).cte("case_row"))
+    event_columns = ("at", "actor", "kind", "origin", "changes", "note")
+    event_row = (insert(events).from_select(
+        ["case_id", *event_columns],
+        select(case_row.c.id, *(bindparam(f"event_{name}", type_=events.c[name].type) for name in event_columns))
+        .select_from(case_row))
+        .returning(events.c.id).cte("event_row"))
+    return select(case_row.c.id, case_row.c.tracking_number, event_row.c.id.label("event_id")).select_from(
+        case_row.join(event_row, literal(True)))
+
+
+def insert_case(connection, *, values: dict, tracking_prefix: str, year: int, customer: Customer | None = None,
+                customer_created_at=None, attributes=(), media_url: str | None = None, event: CaseEvent,
+                before_number=None) -> tuple[int, str, int | None, int]:
     """Store a new case with its customer, attributes, media and first event; returns (id, tracking number,
     customer id, the event's id). Core statements, one round each (the case's id comes back by RETURNING), so the
-    write lock is held for as little as possible; everything is computed before. ``tracking_number``
-    turns the year's next sequence number into the public number. The caller commits."""
+    write lock is held for as little as possible; everything is computed before. The case's number is the year's
+    next (``tracking_number(tracking_prefix, n)``). The caller commits.
+
+    ``before_number(connection)``, if given, runs right before the year's number is taken (after the customer's
+    row): the Open311 API counts its rate-limit hit there, so neither that counter's row nor the year's is locked
+    while the rest is written; if it raises, the caller's rollback stores nothing.
+
+    On PostgreSQL the number, the case and its event are one statement (``_insert_numbered``); on SQLite,
+    where the write lock is taken at BEGIN and held whole anyway, three."""
     customer_id = None
     if customer is not None:
         customer_id = connection.execute(_INSERT_CUSTOMER, {
             "name": customer.name, "email": customer.email, "phone": customer.phone,
             "contact_by": customer.contact_by, "language": customer.language, "created_at": customer_created_at,
         }).scalar_one()
-    number = tracking_number(next_tracking_sequence(session=connection, year=year))
-    case_id = connection.execute(_INSERT_CASE, {**values, "tracking_number": number, "customer_id": customer_id}
-                                 ).scalar_one()
+    if before_number is not None:
+        before_number(connection)
+    row = {**values, "customer_id": customer_id}
+    first = event_values(None, event)
+    if connection.dialect.name == "postgresql":
+        case_id, number, event_id = connection.execute(_insert_numbered(tuple(sorted(row))), {
+            **row, "year": year, "tracking_prefix": tracking_prefix,
+            **{f"event_{name}": value for name, value in first.items() if name != "case_id"}}).one()
+    else:
+        number = tracking_number(tracking_prefix, next_tracking_sequence(session=connection, year=year))
+        case_id = connection.execute(_INSERT_CASE, {**row, "tracking_number": number}).scalar_one()
+        event_id = connection.execute(_INSERT_FIRST_EVENT, {**first, "case_id": case_id}).scalar_one()
     if attributes:
         connection.execute(_INSERT_ATTRIBUTES, [{"case_id": case_id, "code": code, "value": value}
                                                 for code, value in attributes])
     if media_url:
         connection.execute(_INSERT_MEDIA, {"case_id": case_id, "url": media_url})
-    event_id = connection.execute(_INSERT_FIRST_EVENT, event_values(case_id, event)).scalar_one()
     return case_id, number, customer_id, event_id
 
 
