@@ -83,10 +83,16 @@ def folder_lock(folder: Path) -> Iterator[None]:
 
 
 def read_file(folder: Path) -> dict:
+    """The cache file's content; an empty cache when there is none or it cannot be read (it is only a cache:
+    every figure can be computed again)."""
     path = Path(folder) / FILE
-    if not path.is_file():
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return {"version": None, "entries": {}}
-    return json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(content, dict) or not isinstance(content.get("entries"), dict):
+        return {"version": None, "entries": {}}
+    return content
 
 
 def write_file(folder: Path, content: dict) -> None:
