@@ -8,11 +8,12 @@ in the profile), ``format`` (json or xml), ``jurisdiction_id``, ``service_codes`
 theirs, default the same), ``timeout`` (seconds).
 """
 
+from __future__ import annotations
+
 import os
 import xml.etree.ElementTree as ET
 from datetime import datetime
-
-import httpx
+from typing import TYPE_CHECKING
 
 from civiccrm import hookimpl
 from civiccrm.domain.integrations import BadUpdate, ExternalUpdate
@@ -20,6 +21,9 @@ from civiccrm.domain.outbox import DeliveryRefused
 from civiccrm.errors import CivicError
 from civiccrm.registries import Integration
 from civiccrm.services.http import client as shared_client
+
+if TYPE_CHECKING:
+    import httpx  # the client comes from civiccrm.services.http, which imports httpx on first use
 
 #: Our status / resolution -> mySociety's servicerequestupdates status words, for updates we send.
 OUTGOING_STATUS = {"closed": "CLOSED", "reopened": "OPEN"}

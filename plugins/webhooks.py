@@ -10,14 +10,15 @@ Updates come back to ``POST /integrations/<destination>/updates`` signed the sam
 "update_id": "u-7", "description": "Crew filled it"}]}``.
 """
 
+from __future__ import annotations
+
 import hashlib
 import hmac
 import json
 import os
 import time
 from datetime import datetime
-
-import httpx
+from typing import TYPE_CHECKING
 
 from civiccrm import hookimpl
 from civiccrm.domain.integrations import BadUpdate, ExternalUpdate
@@ -25,6 +26,9 @@ from civiccrm.domain.outbox import DeliveryRefused
 from civiccrm.errors import CivicError
 from civiccrm.registries import Integration
 from civiccrm.services.http import client as shared_client
+
+if TYPE_CHECKING:
+    import httpx  # the client comes from civiccrm.services.http, which imports httpx on first use
 
 SIGNATURE = "X-CivicCRM-Signature"
 TIMESTAMP = "X-CivicCRM-Timestamp"

@@ -16,7 +16,7 @@ from civiccrm.profiles import load_profile
 from civiccrm.registries import Registry
 from civiccrm.serving import DEFAULT_BASE_URL, SERVE_HOST, SERVE_PORT  # noqa: F401  (re-exported)
 from civiccrm.services import config_changes
-from civiccrm.store import migrate, repo
+from civiccrm.store import repo
 from civiccrm.store.db import is_initialised, make_engine, session
 
 
@@ -67,6 +67,8 @@ def find_city(city: str) -> Path:
 
 def init_deployment(url: str | None, city: str) -> Deployment:
     """Create or upgrade the schema and load the city's profile into the database."""
+    from civiccrm.store import migrate  # alembic (with mako and pygments): only here, not in open_deployment
+
     profile = load_profile(find_city(city))
     engine = make_engine(url)
     migrate.upgrade(engine)
