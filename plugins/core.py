@@ -127,14 +127,18 @@ def render_notification(deployment, kind, case, event, language, channel):
 
 @hookimpl(trylast=True)
 def actor_from_request(deployment, request):
-    """The API key the request brings (``api_key`` in the form or the query), if it is valid and not revoked."""
+    """The API key the request brings (``api_key`` in the form or the query), if it is valid and not revoked;
+    believed for ``API_KEY_CACHE_SECONDS`` as the Open311 API believes it (``apikeys.authenticate``)."""
+    from flask import current_app, has_app_context
+
     from civiccrm.services import apikeys
 
     key = request.values.get("api_key") if request is not None else None
     if not key:
         return None
+    max_age = float(current_app.config.get("API_KEY_CACHE_SECONDS", 0.0)) if has_app_context() else 0.0
     try:
-        found = apikeys.authenticate(deployment, key, action="this request")
+        found = apikeys.authenticate(deployment, key, action="this request", max_age=max_age)
     except CivicError:
         return None
     return Actor(name=f"api_key:{found.name}", kind="api_key", id=found.id)

@@ -301,6 +301,29 @@ def test_core_actor_from_request_is_the_api_key(sqlite_deployment):
     assert actor(api_key=secret) is None
 
 
+def test_core_actor_from_request_believes_a_key_for_the_api_cache_time(sqlite_deployment):
+    """The same path as the Open311 API: a key found active is believed for ``API_KEY_CACHE_SECONDS``."""
+    from civiccrm.services.deployment import open_deployment
+    from civiccrm.web import create_app
+
+    key, secret = apikeys.add(sqlite_deployment, name="Cached app", channel="app")
+    request = SimpleNamespace(values=MultiDict({"api_key": secret}))
+
+    def actor():
+        return sqlite_deployment.pm.hook.actor_from_request(deployment=sqlite_deployment, request=request)
+
+    elsewhere = open_deployment(str(sqlite_deployment.engine.url))  # another process's view of the database
+    try:
+        with create_app({"TESTING": True, "API_KEY_CACHE_SECONDS": 60.0}, deployment=sqlite_deployment).app_context():
+            assert actor() == Actor(name="api_key:Cached app", kind="api_key", id=key.id)
+            apikeys.revoke(elsewhere, key.id)
+            assert actor() is not None  # believed until its time is up
+        with create_app({"API_KEY_CACHE_SECONDS": 0.0}, deployment=sqlite_deployment).app_context():  # read each time
+            assert actor() is None
+    finally:
+        elsewhere.engine.dispose()
+
+
 @pytest.mark.parametrize("actor, action, allowed", [
     (Actor(name="system", kind="system"), "case.close", True),
     (Actor(name="pat", kind="os"), "report.render", True),
