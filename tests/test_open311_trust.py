@@ -465,3 +465,45 @@ def test_bidi_and_zero_width_characters_are_removed_at_intake_through_open311(ap
         assert connection.execute(sql("SELECT name FROM customers")).scalar() == "Zoe"
     only_hidden = client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key, "description": "\u200b\u202e"})
     assert only_hidden.status_code == 400 and "description" in field_of(only_hidden)
+
+
+def test_get_one_reads_the_same_row_as_find_request(deployment):
+    """GET one request reads on a driver connection (``request_by_number``): the row ``find_request`` gives, with
+    the same types (aware UTC datetimes, floats, the first media_url), and None for an unknown number."""
+    from civiccrm.domain.cases import CaseDraft, Customer, Location
+    from civiccrm.services import cases as case_service
+    from civiccrm.store import open311 as queries
+
+    with_media = case_service.intake(deployment, CaseDraft(
+        service_code="trash-missed-by-city", description="Cart not emptied", channel="app",
+        location=Location(latitude=39.0997, longitude=-94.5786), customer=Customer(name="Pat"),
+        attributes={"CONTAINER": ["cart"]}, media_url="https://example.org/cart.jpg"))
+    bare = case_service.intake(deployment, CaseDraft(service_code="trash-missed-by-city", description="No point",
+                                                      channel="app", location=Location(address="1 Main St")))
+    with deployment.engine.connect() as connection:
+        for number in (with_media.tracking_number, bare.tracking_number, "KC-2026-999999"):
+            expected = queries.find_request(connection, number)
+            found = queries.request_by_number(deployment.engine, number)
+            assert found == expected
+            if expected is not None:
+                assert {k: type(v) for k, v in found.items()} == {k: type(v) for k, v in expected.items()}
+    assert found is None and expected is None
+    first = queries.request_by_number(deployment.engine, with_media.tracking_number)
+    assert first["media_url"] == "https://example.org/cart.jpg" and first["opened_at"].utcoffset().total_seconds() == 0
+    assert first["latitude"] == 39.0997
+
+
+def test_get_one_on_a_broken_database_raises_sqlalchemys_error(sqlite_deployment):
+    """The driver's error comes out as SQLAlchemy's (OperationalError, which the web app answers as unavailable)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from civiccrm.store import open311 as queries
+
+    with sqlite_deployment.engine.begin() as connection:
+        connection.execute(text("DROP TABLE case_media"))
+    with pytest.raises(OperationalError, match="case_media"):
+        queries.request_by_number(sqlite_deployment.engine, "KC-2026-000001")
+    client = create_app({"TESTING": True}, deployment=sqlite_deployment).test_client()
+    answer = client.get("/open311/v2/requests/KC-2026-000001.json")
+    assert answer.status_code >= 500 and b"case_media" not in answer.data  # nothing of the SQL leaks

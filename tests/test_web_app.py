@@ -29,3 +29,4 @@ def test_the_open311_api_neither_reads_nor_writes_the_session(deployment):
         assert "Cookie" not in answer.headers.get("Vary", "")
         assert answer.headers["X-Content-Type-Options"] == "nosniff"  # the security headers still apply
     assert '<html lang="es">' in client.get("/").text  # the session outlived the API calls
+

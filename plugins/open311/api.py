@@ -428,8 +428,7 @@ def get_request(name: str):
     tracking_number = _format(name)
     deployment = _deployment()
     extensions = params.flag(request.args, "extensions")
-    with deployment.engine.connect() as connection:
-        row = queries.find_request(connection, tracking_number)
+    row = queries.request_by_number(deployment.engine, tracking_number)
     if row is None:
         raise NotFound(f"Service request not found with id {tracking_number}", field="service_request_id")
     return _requests(deployment, g.open311_format, [row], extensions)
