@@ -252,7 +252,9 @@ class AnalyticsCopy:
             with self.source.connect() as conn:
                 newest = conn.execute(select(func.max(cases_table.c.updated_at), func.max(cases_table.c.id))).one()
             if cases["base"] is None:
-                rows = self._export(duck, query, CASE_COLUMNS, self.folder / "cases" / "base.parquet")
+                # The first copy in no order: connect() sorts the table, and sorting tens of millions of rows on
+                # the server for it spilled gigabytes to disk.
+                rows = self._export(duck, query.order_by(None), CASE_COLUMNS, self.folder / "cases" / "base.parquet")
                 cases.update(base="base.parquet", base_rows=rows, deltas=[], delta_rows=0)
             else:
                 name = f"delta-{len(cases['deltas']) + 1:06d}.parquet"
