@@ -226,3 +226,28 @@ def test_the_vector_path_agrees_with_one_case_at_a_time(calendar, starts, target
     vector = sla.due_epochs(p, calendar, epochs, np.zeros(len(starts)))
     for s, v in zip(starts, vector):
         assert abs(sla.due_at(p, calendar, s).timestamp() - v) < 1e-3
+
+
+# Instants within a few hours of a US clock change (2nd Sunday of March, 1st of November, 2 a.m. local).
+near_clock_changes = st.builds(
+    lambda year, march, hours: datetime(year, 3 if march else 11, 14 if march else 7, tzinfo=timezone.utc)
+    - timedelta(days=(datetime(year, 3 if march else 11, 14 if march else 7).weekday() + 1) % 7) + timedelta(hours=hours),
+    st.integers(2008, 2034), st.booleans(), st.floats(0, 16))
+
+
+@settings(max_examples=120, deadline=None)
+@given(calendar=calendars, start=st.one_of(instants, near_clock_changes), amount=amounts, seconds=st.floats(0, 3e6))
+def test_the_scalar_path_is_identical_to_the_vector_path(calendar, start, amount, seconds):
+    """One case's due time is computed by bisect on lists (no numpy per call); it must be the same float."""
+    timeline, e = calendar.timeline, start.timestamp()
+    one = np.array([e])
+    assert timeline.next_opening1(e) == timeline.next_opening(one)[0]
+    assert timeline.add_open_seconds1(e, seconds) == timeline.add_open_seconds(one, seconds)[0]
+    assert timeline.add_open_seconds1(e, amount * 3600) == timeline.add_open_seconds(one, amount * 3600)[0]
+    assert timeline.add_working_days1(e, amount) == timeline.add_working_days(one, amount)[0]
+    assert timeline.counted1(e + seconds) - timeline.counted1(e) == float(np.diff(timeline.counted(np.array([e, e + seconds])))[0])
+    from civiccrm.domain.calendar import add_calendar_days_epoch1, add_calendar_days_epochs
+    assert add_calendar_days_epoch1(e, amount, calendar.tz) == add_calendar_days_epochs(one, amount, calendar.tz)[0]
+    offsets = timeline.offsets
+    assert offsets.instant1(e) == offsets.instant(one)[0]
+    assert offsets.local1(e) == offsets.local(one)[0]

@@ -3,10 +3,15 @@
 Every calendar keeps a timeline: its open intervals over a span of years as sorted
 arrays of epoch seconds, with the open seconds counted before each interval, and the
 count of working days per local date. A due time is then a binary search
-(``numpy.searchsorted``), for one case or for a million at once; the scalar
-methods below are the vector ones called with one value, so both always agree.
+(``numpy.searchsorted``) for a million cases at once, or ``bisect`` on the same
+values as Python lists for one case (a request's due time: numpy's per-call overhead
+is most of the cost of one value). The scalar paths (``*1`` methods) repeat the vector
+arithmetic step for step on the same float64 values, so both give identical results
+(tests/test_sla_calendar.py compares them on random instants).
 """
 
+import math
+from bisect import bisect_left, bisect_right
 from datetime import date, datetime, time, timedelta, timezone
 from functools import cached_property
 from zoneinfo import ZoneInfo
@@ -97,6 +102,7 @@ class TzOffsets:
             day = nxt
         self.times = np.array(times, dtype=np.float64)
         self.offsets = np.array(offsets, dtype=np.float64)
+        self.times_list, self.offsets_list = self.times.tolist(), self.offsets.tolist()
         self.y0, self.y1 = y0, y1
 
     def ensure_epochs(self, epochs: np.ndarray) -> None:
@@ -124,6 +130,26 @@ class TzOffsets:
         second = walls - late
         ok_second = self.offset(second) == late
         return np.where(ok_first, first, np.where(ok_second, second, first))
+
+    # Scalar forms of the above for one instant (see the module docstring).
+
+    def ensure_epoch1(self, epoch: float) -> None:
+        self.ensure(_year_of(epoch) - 1, _year_of(epoch) + 1)
+
+    def offset1(self, epoch: float) -> float:
+        return self.offsets_list[bisect_right(self.times_list, epoch) - 1]
+
+    def local1(self, epoch: float) -> float:
+        return epoch + self.offset1(epoch)
+
+    def instant1(self, wall: float) -> float:
+        early = self.offset1(wall - DAY)
+        first = wall - early
+        late = self.offset1(first)
+        if late == early:
+            return first
+        second = wall - late
+        return second if self.offset1(second) == late else first
 
 
 _TZ_OFFSETS: dict[str, TzOffsets] = {}
@@ -212,6 +238,8 @@ class _Timeline:
         self.cum_before = self.cum_end - lengths
         self.day0 = date(y0, 1, 1).toordinal() - _EPOCH_ORDINAL
         self.working_count = np.cumsum(np.array(working, dtype=np.int64))
+        self.lists = (self.starts.tolist(), self.ends.tolist(), self.cum_end.tolist(),
+                      self.cum_before.tolist(), self.working_count.tolist())
         self.offsets.ensure(y0, y1)
         self.y0, self.y1 = y0, y1  # last: another thread that sees the years covered reads the offsets too
 
@@ -270,6 +298,56 @@ class _Timeline:
         new_walls = (self.day0 + target) * float(DAY) + (walls - day * DAY) + fraction * DAY
         self.offsets.ensure_epochs(new_walls)
         return self.offsets.instant(new_walls)
+
+    # Scalar forms of the above for one instant (see the module docstring).
+
+    def ensure_epoch1(self, epoch: float, *, ahead: int = 1) -> None:
+        self.ensure(_year_of(epoch) - 1, _year_of(epoch) + ahead)
+
+    def counted1(self, epoch: float) -> float:
+        starts, ends, _, cum_before, _ = self.lists
+        i = bisect_right(starts, epoch) - 1
+        if i < 0:
+            return 0.0
+        return cum_before[i] + min(max(epoch - starts[i], 0.0), ends[i] - starts[i])
+
+    def add_open_seconds1(self, epoch: float, seconds: float) -> float:
+        self.ensure_epoch1(epoch)
+        while True:
+            goal = self.counted1(epoch) + seconds
+            if goal <= self.lists[2][-1]:
+                break
+            self._grow(goal - self.lists[2][-1])
+        starts, _, cum_end, cum_before, _ = self.lists
+        j = bisect_left(cum_end, goal)
+        return starts[j] + (goal - cum_before[j])
+
+    def next_opening1(self, epoch: float) -> float:
+        self.ensure_epoch1(epoch)
+        while True:
+            i = bisect_right(self.lists[1], epoch)
+            if i < len(self.lists[0]):
+                break
+            self._grow(0)
+        return max(self.lists[0][i], epoch)
+
+    def add_working_days1(self, epoch: float, days: float) -> float:
+        days = float(days)
+        whole = float(math.floor(days))
+        fraction = days - whole
+        self.ensure_epoch1(epoch)
+        while True:
+            walls = self.offsets.local1(epoch)
+            day = float(math.floor(walls / DAY))
+            index = int(day - self.day0)
+            goal = self.lists[4][index] + int(whole)
+            if goal <= self.lists[4][-1]:
+                break
+            self._grow(0)
+        target = bisect_left(self.lists[4], goal) if whole > 0 else index
+        new_wall = (self.day0 + target) * float(DAY) + (walls - day * DAY) + fraction * DAY
+        self.offsets.ensure_epoch1(new_wall)
+        return self.offsets.instant1(new_wall)
 
 
 @attrs.frozen
@@ -334,21 +412,22 @@ class BusinessCalendar:
 
     def next_opening(self, moment: datetime) -> datetime:
         """``moment`` if the calendar is open then, else when it next opens."""
-        result = self.timeline.next_opening(np.array([to_epoch(moment)]))[0]
-        return moment if result == to_epoch(moment) else from_epoch(result, moment.tzinfo)
+        epoch = to_epoch(moment)
+        result = self.timeline.next_opening1(epoch)
+        return moment if result == epoch else from_epoch(result, moment.tzinfo)
 
     def open_seconds_between(self, start: datetime, end: datetime) -> float:
         """Seconds of opening time between two instants (0 if ``end`` is not after ``start``)."""
         if end <= start:
             return 0.0
-        epochs = np.array([to_epoch(start), to_epoch(end)])
-        self.timeline.ensure_epochs(epochs)
-        counted = self.timeline.counted(epochs)
-        return float(counted[1] - counted[0])
+        a, b = to_epoch(start), to_epoch(end)
+        timeline = self.timeline
+        timeline.ensure(_year_of(a) - 1, _year_of(b) + 1)
+        return float(timeline.counted1(b) - timeline.counted1(a))
 
     def add_business_seconds(self, start: datetime, seconds: float) -> datetime:
         """The instant ``seconds`` of opening time after ``start``."""
-        result = self.timeline.add_open_seconds(np.array([to_epoch(start)]), float(seconds))[0]
+        result = self.timeline.add_open_seconds1(to_epoch(start), float(seconds))
         return from_epoch(result, start.tzinfo)
 
     def add_business_hours(self, start: datetime, hours: float) -> datetime:
@@ -357,13 +436,22 @@ class BusinessCalendar:
 
     def add_business_days(self, start: datetime, days: float) -> datetime:
         """The same local time ``days`` working days later (a day with any opening hours counts)."""
-        result = self.timeline.add_working_days(np.array([to_epoch(start)]), days)[0]
+        result = self.timeline.add_working_days1(to_epoch(start), days)
         return from_epoch(result, start.tzinfo)
 
 
 def add_calendar_days(start: datetime, days: float, tz: ZoneInfo) -> datetime:
     """``days`` calendar days after ``start``, keeping the local wall-clock time across DST."""
-    return from_epoch(add_calendar_days_epochs(np.array([to_epoch(start)]), days, tz)[0], start.tzinfo)
+    return from_epoch(add_calendar_days_epoch1(to_epoch(start), days, tz), start.tzinfo)
+
+
+def add_calendar_days_epoch1(epoch: float, days: float, tz: ZoneInfo) -> float:
+    """Scalar form of :func:`add_calendar_days_epochs` for one instant."""
+    offsets = tz_offsets(tz)
+    offsets.ensure_epoch1(epoch)
+    wall = offsets.local1(epoch) + float(days) * DAY
+    offsets.ensure_epoch1(wall)
+    return offsets.instant1(wall)
 
 
 def add_calendar_days_epochs(epochs: np.ndarray, days, tz: ZoneInfo) -> np.ndarray:

@@ -8,6 +8,7 @@ import numpy as np
 
 from civiccrm.domain.calendar import (
     BusinessCalendar,
+    add_calendar_days_epoch1,
     add_calendar_days_epochs,
     from_epoch,
     to_epoch,
@@ -170,7 +171,7 @@ def clock_start(policy: SlaPolicy, calendar: BusinessCalendar, received: datetim
 def add_target(policy: SlaPolicy, calendar: BusinessCalendar, start: datetime, amount: float) -> datetime:
     """``amount`` units of the policy's basis after ``start``."""
     if policy.basis == SlaBasis.CALENDAR_DAYS:
-        return from_epoch(add_calendar_days_epochs(np.array([to_epoch(start)]), amount, calendar.tz)[0], start.tzinfo)
+        return from_epoch(add_calendar_days_epoch1(to_epoch(start), amount, calendar.tz), start.tzinfo)
     if policy.basis == SlaBasis.BUSINESS_DAYS:
         return calendar.add_business_days(start, amount)
     return calendar.add_business_hours(start, amount)
