@@ -6,8 +6,9 @@ from datetime import datetime
 
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 
+from civiccrm.store.plain import driver_error
+from civiccrm.store.plain import plain as plain_statement
 from civiccrm.store.queries import CaseFilter, bound_conditions, filter_shape, filter_values
 from civiccrm.store.tables import (
     case_attributes_table,
@@ -58,46 +59,11 @@ def find_request(connection: Connection, tracking_number: str) -> dict | None:
     return dict(row) if row else None
 
 
-class _Plain:
-    """A statement compiled once per dialect for the driver itself: its SQL, how to lay out the values, and each
-    column's result processor from its SQLAlchemy type (UTCDateTime's aware UTC datetimes among them), chosen
-    from the driver's own column types the first time it runs (a driver connection has no result layer)."""
-
-    def __init__(self, statement, dialect):
-        compiled = statement.compile(dialect=dialect)
-        self.sql, self.dialect = str(compiled), dialect
-        self.defaults = {name: value for name, value in compiled.params.items() if value is not None}
-        self.order = None if compiled.positiontup is None else tuple(compiled.positiontup)
-        self.columns = tuple(statement.selected_columns)
-        self.names = tuple(column.name for column in self.columns)
-        self.processors = None
-
-    def values(self, given: dict):
-        if self.order is None:
-            return {**self.defaults, **given}
-        return tuple(given[name] if name in given else self.defaults[name] for name in self.order)
-
-    def row(self, cursor, values) -> dict | None:
-        if values is None:
-            return None
-        if self.processors is None:
-            self.processors = tuple(
-                column.type.dialect_impl(self.dialect).result_processor(self.dialect, description[1])
-                for column, description in zip(self.columns, cursor.description))
-        return {name: value if process is None or value is None else process(value)
-                for name, value, process in zip(self.names, values, self.processors)}
-
-
-@functools.cache
-def _plain(statement, dialect) -> _Plain:
-    return _Plain(statement, dialect)
-
-
 def request_by_number(engine, tracking_number: str) -> dict | None:
     """``find_request`` on a pooled driver connection of ``engine``: the same row, without the Connection and
     result layers, which cost GET one request more CPU than the indexed read itself (0.25 -> 0.09 ms in
     process; ``tests/test_open311_trust.py`` compares the two)."""
-    plain = _plain(_ONE_REQUEST, engine.dialect)
+    plain = plain_statement(_ONE_REQUEST, engine.dialect)
     values = plain.values({"tracking_number": tracking_number})
     driver = engine.raw_connection()
     try:
@@ -108,7 +74,7 @@ def request_by_number(engine, tracking_number: str) -> dict | None:
         finally:
             cursor.close()
     except engine.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy's own (OperationalError: the 503 path)
-        raise DBAPIError.instance(plain.sql, values, exc, engine.dialect.loaded_dbapi.Error) from exc
+        raise driver_error(engine.dialect, plain.sql, values, exc) from exc
     finally:
         driver.close()  # back to the pool, which rolls the read back as it does for a Connection
 

@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from civiccrm.domain.timeutil import utcnow
+from civiccrm.store import plain
 from civiccrm.store.tables import rate_limits_table as table
 from civiccrm.store.types import UTCDateTime
 
@@ -39,8 +40,9 @@ def hit(*, connection: Connection, scope: str, key: str, limit: int, window_seco
     write transaction so the count and the commit hold the write lock together)."""
     now = now or utcnow()
     window = timedelta(seconds=window_seconds)
-    hits, window_start = connection.execute(_hit_statement(connection.dialect.name), {
-        "scope": scope, "key": key, "now": now, "expired_before": now - window}).one()
+    counted = plain.execute(connection, _hit_statement(connection.dialect.name), {  # the driver's cursor: a hot path
+        "scope": scope, "key": key, "now": now, "expired_before": now - window})[0]
+    hits, window_start = counted["hits"], counted["window_start"]
     if hits <= limit:
         return None
     return max(1.0, math.ceil((window_start + window - now).total_seconds()))

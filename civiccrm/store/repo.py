@@ -15,6 +15,7 @@ from sqlmodel import Session
 from civiccrm.domain.cases import Case, CaseEvent, Customer, Location, Resolution, Status
 from civiccrm.domain.profile import CityProfile
 from civiccrm.errors import NotFound
+from civiccrm.store import plain
 from civiccrm.store.db import writer_turn
 from civiccrm.store.tables import (
     CaseAttributeRow,
@@ -249,7 +250,8 @@ def insert_case(connection, *, values: dict, tracking_prefix: str, year: int, cu
                 customer_created_at=None, attributes=(), media_url: str | None = None, event: CaseEvent,
                 before_number=None) -> tuple[int, str, int | None, int]:
     """Store a new case with its customer, attributes, media and first event; returns (id, tracking number,
-    customer id, the event's id). Core statements, one round each (the case's id comes back by RETURNING), so the
+    customer id, the event's id). Core statements run on the driver's cursor (``store.plain``: SQLAlchemy's
+    execution layer cost more CPU than the inserts), one round each (the case's id comes back by RETURNING), so the
     write lock is held for as little as possible; everything is computed before. The case's number is the year's
     next (``tracking_number(tracking_prefix, n)``). The caller commits.
 
@@ -261,27 +263,28 @@ def insert_case(connection, *, values: dict, tracking_prefix: str, year: int, cu
     where the write lock is taken at BEGIN and held whole anyway, three."""
     customer_id = None
     if customer is not None:
-        customer_id = connection.execute(_INSERT_CUSTOMER, {
+        customer_id = plain.execute(connection, _INSERT_CUSTOMER, {
             "name": customer.name, "email": customer.email, "phone": customer.phone,
             "contact_by": customer.contact_by, "language": customer.language, "created_at": customer_created_at,
-        }).scalar_one()
+        })[0]["id"]
     if before_number is not None:
         before_number(connection)
     row = {**values, "customer_id": customer_id}
     first = event_values(None, event)
     if connection.dialect.name == "postgresql":
-        case_id, number, event_id = connection.execute(_insert_numbered(tuple(sorted(row))), {
+        inserted = plain.execute(connection, _insert_numbered(tuple(sorted(row))), {
             **row, "year": year, "tracking_prefix": tracking_prefix,
-            **{f"event_{name}": value for name, value in first.items() if name != "case_id"}}).one()
+            **{f"event_{name}": value for name, value in first.items() if name != "case_id"}})[0]
+        case_id, number, event_id = inserted["id"], inserted["tracking_number"], inserted["event_id"]
     else:
-        number = tracking_number(tracking_prefix, next_tracking_sequence(session=connection, year=year))
-        case_id = connection.execute(_INSERT_CASE, {**row, "tracking_number": number}).scalar_one()
-        event_id = connection.execute(_INSERT_FIRST_EVENT, {**first, "case_id": case_id}).scalar_one()
+        number = tracking_number(tracking_prefix, plain.execute(connection, _NEXT_SEQUENCE[False], {"year": year})[0]["last"])
+        case_id = plain.execute(connection, _INSERT_CASE, {**row, "tracking_number": number})[0]["id"]
+        event_id = plain.execute(connection, _INSERT_FIRST_EVENT, {**first, "case_id": case_id})[0]["id"]
     if attributes:
-        connection.execute(_INSERT_ATTRIBUTES, [{"case_id": case_id, "code": code, "value": value}
-                                                for code, value in attributes])
+        plain.execute(connection, _INSERT_ATTRIBUTES, [{"case_id": case_id, "code": code, "value": value}
+                                                       for code, value in attributes])
     if media_url:
-        connection.execute(_INSERT_MEDIA, {"case_id": case_id, "url": media_url})
+        plain.execute(connection, _INSERT_MEDIA, {"case_id": case_id, "url": media_url})
     return case_id, number, customer_id, event_id
 
 
