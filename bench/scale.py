@@ -159,8 +159,10 @@ def rebuild(conn, restore: list[str] | None = None) -> None:
         conn.execute("DELETE FROM bench_scale_pending WHERE seq = %s", (seq,))
         print(f"  {time.perf_counter() - step:6.1f} s  {sql[:110]}", flush=True)
     print(f"  indexes and constraints: {time.perf_counter() - began:.0f} s", flush=True)
+    # Intake numbers past every generated one; a year whose counter went further (earlier runs' intake) keeps it.
     conn.execute("INSERT INTO tracking_counters (year, last) SELECT extract(year FROM opened_at)::int, 999999999 "
-                 "FROM cases GROUP BY 1 ON CONFLICT (year) DO UPDATE SET last = 999999999")
+                 "FROM cases GROUP BY 1 ON CONFLICT (year) DO UPDATE SET "
+                 "last = GREATEST(tracking_counters.last, 999999999)")
     began = time.perf_counter()
     conn.execute("VACUUM ANALYZE")
     print(f"  VACUUM ANALYZE: {time.perf_counter() - began:.0f} s", flush=True)
