@@ -507,3 +507,27 @@ def test_get_one_on_a_broken_database_raises_sqlalchemys_error(sqlite_deployment
     client = create_app({"TESTING": True}, deployment=sqlite_deployment).test_client()
     answer = client.get("/open311/v2/requests/KC-2026-000001.json")
     assert answer.status_code >= 500 and b"case_media" not in answer.data  # nothing of the SQL leaks
+
+
+def test_database_down_answers_503_in_the_paths_format(sqlite_deployment, tmp_path):
+    """The database gone before any Open311 code ran (the app's own before_request reads it first): the answer
+    is still in the format the path asks for, 503 like the rest of the app, and nothing of the SQL leaks."""
+    import json as json_lib
+    from pathlib import Path
+    from xml.etree import ElementTree
+
+    app = create_app({"TESTING": True, "CONFIG_CHECK_SECONDS": 0}, deployment=sqlite_deployment)
+    client = app.test_client()
+    assert client.get("/open311/v2/services.json").status_code == 200
+    sqlite_deployment.engine.dispose()
+    database = Path(sqlite_deployment.engine.url.database)
+    database.rename(tmp_path / "moved-away.db")  # the next connection opens an empty file: no tables
+    for path in ("/open311/v2/requests.json", "/open311/v2/requests/KC-2026-000001.json"):
+        answer = client.get(path)
+        assert answer.status_code == 503 and answer.mimetype == "application/json", (path, answer.data[:200])
+        assert json_lib.loads(answer.data)[0]["description"].startswith("the database is unavailable")
+    posted = client.post("/open311/v2/requests.json", data={**GOOD, "api_key": "x" * 40})
+    assert posted.status_code == 503 and posted.mimetype == "application/json"
+    as_xml = client.get("/open311/v2/requests.xml")
+    assert as_xml.status_code == 503 and ElementTree.fromstring(as_xml.data).tag == "errors"
+    assert b"SELECT" not in as_xml.data and b"SELECT" not in posted.data

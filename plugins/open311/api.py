@@ -7,6 +7,7 @@ import logging
 from datetime import datetime
 
 from flask import Blueprint, current_app, g, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from civiccrm.domain.attributes import validate_attributes
@@ -284,10 +285,24 @@ def _requests(deployment, fmt: str, rows: list[dict], extensions: bool):
 # --- errors --------------------------------------------------------------------------
 
 
+def _answer_format() -> str:
+    """The format to answer an error in: the one the view took, else the path's (an error raised before any
+    Open311 code ran, such as the database being down in the app's own before_request, still says .json)."""
+    return g.get("open311_format") or ("json" if request.path.endswith(".json") else "xml")
+
+
+@blueprint.errorhandler(OperationalError)
+def _database_unavailable(exc: OperationalError):
+    """The database is down or refused the statement: 503 in the request's format, as the app answers it
+    elsewhere (the hit is not counted: the counter is in that database)."""
+    log.error("Open311 request %s %s: database unavailable: %s", request.method, request.path, exc)
+    return error_response(_answer_format(), 503, "the database is unavailable; try again shortly")
+
+
 @blueprint.errorhandler(CivicError)
 def _civic_error(exc: CivicError):
     exc = _limited_instead(exc)
-    return limits.with_retry_after(error_response(g.get("open311_format", "xml"), exc.http_status, str(exc)), exc)
+    return limits.with_retry_after(error_response(_answer_format(), exc.http_status, str(exc)), exc)
 
 
 @blueprint.errorhandler(HTTPException)
@@ -295,13 +310,12 @@ def _http_error(exc: HTTPException):
     limited = _limited_instead(exc)
     if limited is not exc:
         return _civic_error(limited)
-    return error_response(g.get("open311_format", "xml"), exc.code or 400, exc.description or exc.name)
+    return error_response(_answer_format(), exc.code or 400, exc.description or exc.name)
 
 
 def routing_error(exc: HTTPException):
     """404 and 405 raised before any Open311 view ran (the URL matched no route)."""
-    fmt = "json" if request.path.rsplit("?", 1)[0].endswith(".json") else "xml"
-    response = error_response(fmt, exc.code, f"{request.method} {request.path}: {exc.name}")
+    response = error_response(_answer_format(), exc.code, f"{request.method} {request.path}: {exc.name}")
     if exc.code == 405 and getattr(exc, "valid_methods", None):
         response.headers["Allow"] = ", ".join(exc.valid_methods)
     return response
@@ -311,7 +325,7 @@ def routing_error(exc: HTTPException):
 def _unexpected(exc: Exception):
     log.exception("Open311 request %s %s failed", request.method, request.path)
     _limited_instead(exc)  # the hit is counted; the answer stays the 500
-    return error_response(g.get("open311_format", "xml"), 500,
+    return error_response(_answer_format(), 500,
                           "General service error: the request could not be processed; please tell the city")
 
 
