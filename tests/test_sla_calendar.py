@@ -235,7 +235,7 @@ near_clock_changes = st.builds(
     st.integers(2008, 2034), st.booleans(), st.floats(0, 16))
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(calendar=calendars, start=st.one_of(instants, near_clock_changes), amount=amounts, seconds=st.floats(0, 3e6))
 def test_the_scalar_path_is_identical_to_the_vector_path(calendar, start, amount, seconds):
     """One case's due time is computed by bisect on lists (no numpy per call); it must be the same float."""
