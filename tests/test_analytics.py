@@ -62,7 +62,9 @@ def test_same_figures_as_the_sql_path_and_kept_current(kc, tmp_path, monkeypatch
     assert [tuple(row[c.name] for c in CASE_COLUMNS) for row in base.to_pylist()] == stored
     assert {row[CASE_COLUMNS.index(cases_table.c.on_time)] for row in stored} == {True, False, None}
     with copy.connect() as duck:
-        assert figures(kc, duck) == figures(kc, kc.engine)
+        engine_figures = figures(kc, duck)
+        assert engine_figures == figures(kc, kc.engine)
+        assert sum(r.repeats for r in engine_figures[0].repeats.current) > 0  # the repeats' pairs are really compared
         # The grouping sets of summaries, told apart by GROUPING(), whatever the groupings asked for
         # (the channel alone, the channel with others, one grouping, each with its NULL-key group).
         start, end = inclusive_range("2019-07-01", "2019-07-31", kc.profile.tz)

@@ -22,7 +22,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
-from sqlalchemy import Float, and_, case, func, inspect, literal, or_, select, true
+from sqlalchemy import Float, and_, case, func, inspect, literal, or_, select, true, tuple_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
@@ -344,9 +344,16 @@ def repeat_requests(db, *, start: datetime, end: datetime, days: int, area: str)
     area_column = REPEAT_AREAS[area]
     previous = func.lag(_c.opened_at).over(partition_by=(_c.service_code, _c.address),
                                            order_by=(_c.opened_at, _c.id))
-    ranked = (select(area_column.label("area"), _c.opened_at.label("opened_at"), previous.label("previous"))
-              .where(_c.address.is_not(None), _c.opened_at >= start - timedelta(days=days), _c.opened_at < end)
-              .subquery("ranked"))
+    looked_at = select(area_column.label("area"), _c.opened_at.label("opened_at"), previous.label("previous")).where(
+        _c.address.is_not(None), _c.opened_at >= start - timedelta(days=days), _c.opened_at < end)
+    if _dialect_name(db) == "duckdb":
+        # Only the (type, address) pairs of the period's own cases can hold a repeat: the look-back's other cases
+        # are left out before the window's sort (the same previous case for every counted one; 0.43 -> 0.32 CPU s
+        # for June 2020 over 3.5M cases, where nearly every pair is unique).
+        looked_at = looked_at.where(tuple_(_c.service_code, _c.address).in_(
+            select(_c.service_code, _c.address).where(_c.address.is_not(None), _c.opened_at >= start,
+                                                      _c.opened_at < end)))
+    ranked = looked_at.subquery("ranked")
     repeat = and_(ranked.c.previous.is_not(None),
                   epoch_seconds(ranked.c.opened_at) - epoch_seconds(ranked.c.previous) <= days * 86400)
     query = (select(ranked.c.area, func.count().label("opened"),
