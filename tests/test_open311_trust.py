@@ -531,3 +531,56 @@ def test_database_down_answers_503_in_the_paths_format(sqlite_deployment, tmp_pa
     as_xml = client.get("/open311/v2/requests.xml")
     assert as_xml.status_code == 503 and ElementTree.fromstring(as_xml.data).tag == "errors"
     assert b"SELECT" not in as_xml.data and b"SELECT" not in posted.data
+
+
+def test_get_list_reads_the_same_rows_as_find_requests(deployment):
+    """GET a list of requests reads on a driver connection (``requests_matching``): for every filter, IN lists of
+    one and several values, and paging, the rows ``find_requests`` gives, in the same order, with the same types."""
+    from datetime import datetime, timedelta, timezone
+
+    from civiccrm.store import open311 as queries
+    from civiccrm.store import repo
+    from civiccrm.store.queries import CaseFilter
+
+    base = datetime(2026, 3, 8, 12, 0, tzinfo=timezone.utc)
+    numbers = [f"T-LIST-{i}" for i in range(8)]
+    with deployment.engine.begin() as connection:
+        for i, number in enumerate(numbers):
+            case_id = connection.execute(repo._INSERT_CASE, {
+                "tracking_number": number, "service_code": ("trash-missed-by-city", "pothole", "graffiti")[i % 3],
+                "request_type": "Trash", "description": f"Case {i}", "status": ("new", "open", "closed", "in_progress")[i % 4],
+                "department": ("PW", "NHS")[i % 2], "work_group": ("east", "west")[i % 2], "council_district": str(1 + i % 3),
+                "channel": ("app", "phone")[i % 2], "latitude": 39.0997 if i % 2 else None,
+                "longitude": -94.5786 if i % 2 else None, "address": None if i % 2 else "1 Main St", "origin": "intake",
+                "opened_at": base + timedelta(hours=i // 2),  # pairs opened at the same instant: ordered by id
+                "updated_at": base + timedelta(hours=10 - i, microseconds=i), "due_at": base + timedelta(hours=2 * i),
+            }).scalar_one()
+            if i % 3 == 0:
+                connection.execute(repo._INSERT_MEDIA, [{"case_id": case_id, "url": f"https://example.org/{i}.jpg"},
+                                                        {"case_id": case_id, "url": "https://example.org/second.jpg"}])
+    at = base + timedelta(hours=3)
+    filters = [
+        CaseFilter(), CaseFilter(limit=3), CaseFilter(limit=3, offset=3), CaseFilter(limit=3, offset=6),
+        CaseFilter(offset=100), CaseFilter(tracking_numbers=(numbers[4],)),
+        CaseFilter(tracking_numbers=(numbers[1], numbers[6], "KC-2026-999999"), limit=2, offset=1),
+        CaseFilter(statuses=("closed",)), CaseFilter(statuses=("new", "open", "in_progress")),
+        CaseFilter(service_codes=("pothole",)), CaseFilter(service_codes=("graffiti", "trash-missed-by-city", "none")),
+        CaseFilter(department="PW"), CaseFilter(work_group="west"), CaseFilter(district="2"), CaseFilter(channel="phone"),
+        CaseFilter(opened_from=at), CaseFilter(opened_before=at), CaseFilter(opened_to=at),
+        CaseFilter(updated_after=at), CaseFilter(updated_before=at), CaseFilter(overdue_at=at), CaseFilter(due_before=at),
+        CaseFilter(service_codes=("pothole", "graffiti"), statuses=("new", "closed"), opened_from=base, opened_to=at,
+                   limit=1, offset=1),
+    ]
+    with deployment.engine.connect() as connection:
+        for query in filters:
+            expected = queries.find_requests(connection, query)
+            found = queries.requests_matching(deployment.engine, query)
+            assert found == expected, query
+            assert [{k: type(v) for k, v in row.items()} for row in found] == [
+                {k: type(v) for k, v in row.items()} for row in expected], query
+    everything = queries.requests_matching(deployment.engine, CaseFilter())
+    assert len(everything) == 8 and everything[0]["opened_at"].utcoffset().total_seconds() == 0
+    assert [r["tracking_number"] for r in everything[:2]] == [numbers[7], numbers[6]]  # same instant: newest id first
+    assert {r["media_url"] for r in everything} == {None, *(f"https://example.org/{i}.jpg" for i in (0, 3, 6))}
+    assert len(queries.requests_matching(deployment.engine, filters[10])) == 5
+    assert queries.requests_matching(deployment.engine, filters[-1]) != []

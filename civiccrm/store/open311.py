@@ -7,8 +7,7 @@ from datetime import datetime
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.engine import Connection
 
-from civiccrm.store.plain import driver_error
-from civiccrm.store.plain import plain as plain_statement
+from civiccrm.store import plain
 from civiccrm.store.queries import CaseFilter, bound_conditions, filter_shape, filter_values
 from civiccrm.store.tables import (
     case_attributes_table,
@@ -53,6 +52,15 @@ def find_requests(connection: Connection, query: CaseFilter) -> list[dict]:
     return [dict(zip(keys, row)) for row in result.all()]  # one fetch; plain rows zipped, not a RowMapping each
 
 
+def requests_matching(engine, query: CaseFilter) -> list[dict]:
+    """``find_requests`` on a pooled driver connection of ``engine`` (``store.plain``): the same rows in the same
+    order with the same types, without the Connection and result layers (GET a list of requests; the statement
+    is compiled once per dialect and filter shape, its IN lists laid out once per length; ``tests/test_open311_
+    trust.py`` compares the two)."""
+    values = {**filter_values(query), "limit": query.limit, "offset": query.offset}
+    return plain.read(engine, _requests_statement(filter_shape(query)), values)
+
+
 def find_request(connection: Connection, tracking_number: str) -> dict | None:
     """One case row (as a dict) by tracking number, or None."""
     row = connection.execute(_ONE_REQUEST, {"tracking_number": tracking_number}).mappings().first()
@@ -63,20 +71,7 @@ def request_by_number(engine, tracking_number: str) -> dict | None:
     """``find_request`` on a pooled driver connection of ``engine``: the same row, without the Connection and
     result layers, which cost GET one request more CPU than the indexed read itself (0.25 -> 0.09 ms in
     process; ``tests/test_open311_trust.py`` compares the two)."""
-    plain = plain_statement(_ONE_REQUEST, engine.dialect)
-    values = plain.values({"tracking_number": tracking_number})
-    driver = engine.raw_connection()
-    try:
-        cursor = driver.cursor()
-        try:
-            cursor.execute(plain.sql, values)
-            return plain.row(cursor, cursor.fetchone())
-        finally:
-            cursor.close()
-    except engine.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy's own (OperationalError: the 503 path)
-        raise driver_error(engine.dialect, plain.sql, values, exc) from exc
-    finally:
-        driver.close()  # back to the pool, which rolls the read back as it does for a Connection
+    return plain.read(engine, _ONE_REQUEST, {"tracking_number": tracking_number}, first=True)
 
 
 def attributes_of(connection: Connection, case_ids: list[int]) -> dict[int, list[tuple[str, str]]]:

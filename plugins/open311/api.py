@@ -432,9 +432,7 @@ def list_requests(fmt: str):
             opened_from=start, opened_to=end, updated_after=updated_after, updated_before=updated_before,
             limit=limit, offset=offset,
         )
-    with deployment.engine.connect() as connection:
-        rows = queries.find_requests(connection, query)
-    return _requests(deployment, fmt, rows, extensions)
+    return _requests(deployment, fmt, queries.requests_matching(deployment.engine, query), extensions)
 
 
 @blueprint.get("/requests/<path:name>")
