@@ -66,7 +66,7 @@ postgres-deps:
 	fi
 
 test: install postgres-deps
-	bash scripts/with-postgres $(VENV_PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	bash scripts/with-postgres --tests $(VENV_PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 run: install
 	mkdir -p var
