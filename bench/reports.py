@@ -19,7 +19,8 @@
    (timed apart), then on that connection (warm) four times: without the figure cache (every
    figure computed: the baseline), with the cache empty (every figure computed and kept), with
    every figure from the cache, and with June 2020 fresh: the cached figures a sync would drop
-   for a changed case of June dropped (``FigureCache.forget``), the past months read from the
+   for two changed cases of June dropped (one still open, one closed in June; ``FigureCache.forget``),
+   the past months read from the
    cache. That last is the monthly pack as it runs while its month's cases change: the target.
 3. Baseline, in the same run: DuckDB with the same Parquet copy loaded into memory (sorted by
    opened_at, as the engine's connection holds it; the load is not timed) and hand-written SQL
@@ -223,10 +224,13 @@ def main(argv=None) -> int:
         results["cached_entries"] = len(cache.entries)
         results["engine_cached_s"], again = timed(engine_figures, deployment, conn, start, end, now,
                                                   runs.setdefault("cached", {}))
-        # What a sync does when a case of the period's own month changed (here one opened on 10 June 2020 and
-        # still open, so in the month's backlog too): the cached figures whose scope holds it are dropped.
+        # What a sync does when cases of the period's own month changed (here one opened on 10 June 2020 and
+        # still open, so in the month's backlog too, and one opened and closed in June, so in the figures of the
+        # cases closed in it, the fiscal year's percentiles among them): the cached figures whose scope holds
+        # one of them are dropped.
         changed = ("SELECT TIMESTAMPTZ '2020-06-10 15:00:00+00' AS opened_at, "
-                   "CAST(NULL AS TIMESTAMPTZ) AS closed_at, 'open' AS status")
+                   "CAST(NULL AS TIMESTAMPTZ) AS closed_at, 'open' AS status UNION ALL "
+                   "SELECT TIMESTAMPTZ '2020-06-03 15:00:00+00', TIMESTAMPTZ '2020-06-12 15:00:00+00', 'closed'")
         results["dropped_entries"] = len(cache.forget(raw, changed))
         results["engine_fresh_s"], fresh = timed(engine_figures, deployment, conn, start, end, now,
                                                  runs.setdefault("fresh", {}))
@@ -257,8 +261,8 @@ def main(argv=None) -> int:
     names = {"uncached": "without the figure cache (baseline: every figure computed; warm, same connection)",
              "cold": f"figure cache empty (every figure computed and {results['cached_entries']} kept)",
              "cached": "every figure from the cache (nothing changed since)",
-             "fresh": f"June 2020 fresh ({results['dropped_entries']} figures dropped as a sync does for a "
-                      "case of June; the past months from the cache): the target"}
+             "fresh": f"June 2020 fresh ({results['dropped_entries']} figures dropped as a sync does for "
+                      "cases of June, open and closed; the past months from the cache): the target"}
     for label, name in names.items():
         print(f"  analytics engine, {name}:")
         for pack, title in (("kcstat", "KCStat pack"), ("matrix", "311 matrix (this month and a year before)")):

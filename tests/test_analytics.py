@@ -15,7 +15,7 @@ from civiccrm.domain.cases import CaseEvent
 from civiccrm.errors import CivicError
 from civiccrm.metrics.kcstat import kcstat_figures
 from civiccrm.metrics.matrix import matrix
-from civiccrm.metrics.summary import summaries, summary
+from civiccrm.metrics.summary import summaries, summary, summary_from_pieces
 from civiccrm.store.analytics import CASE_COLUMNS, AnalyticsCopy, engine_for, report_source
 from civiccrm.store import repo
 from civiccrm.store.tables import cases_table
@@ -73,6 +73,17 @@ def test_same_figures_as_the_sql_path_and_kept_current(kc, tmp_path, monkeypatch
             grouped = summaries(duck, start=start, end=end, bys=bys, now=now)
             assert grouped == {by: summary(kc.engine, start=start, end=end, by=by, now=now) for by in bys}
             assert all(report.groups for report in grouped.values())
+        # A report's counts added up from its pieces: one known (July, as the pack's own month), a run of pieces
+        # computed in one pass (not month-aligned), the backlog from the known report, the percentiles computed.
+        may = inclusive_range("2019-05-01", "2019-05-01", kc.profile.tz)[0]
+        cuts = [may, may + timedelta(days=19), start, end]
+        for by in ("department", "work-group", "channel", "district"):
+            july = summaries(duck, start=start, end=end, bys=[by], now=now)[by]
+            pieced = summary_from_pieces(duck, start=may, end=end, by=by, now=now, pieces=cuts, known=[july])
+            assert pieced == summary(kc.engine, start=may, end=end, by=by, now=now)
+            assert pieced.total.opened > july.total.opened > 0 and pieced.total.backlog == july.total.backlog > 0
+        with pytest.raises(ValueError, match="do not split"):
+            summary_from_pieces(duck, start=may, end=end, by="department", now=now, pieces=[may, end, start])
     assert copy.sync()["cases"] == 0  # nothing changed: nothing copied
 
     # Change the data: close some open cases in July 2019, reopen a closed one, and sync again.
@@ -170,6 +181,9 @@ def test_a_changed_case_drops_exactly_the_cached_figures_it_is_in(small_kc, tmp_
     assert first == figures(small_kc, small_kc.engine) and hits == 0 and misses > 0
     # 25 trend months, the summaries, backlog age and repeats of July 2019 and July 2018, the fiscal years.
     assert month_key("2019-03", tz) in entries and len(entries) >= 25 + 2 * 3 + 2
+    # The fiscal years' counts (from May) are their past months' plus the pack's own month's, which it has.
+    assert sorted(key.split("|")[2][:7] for key in entries if key.startswith("pieces|department|")) == [
+        "2018-05", "2018-06", "2019-05", "2019-06"]
     again, (hits, misses), _ = cached_figures(small_kc, copy)
     assert again == first and misses == 0 and hits == len(entries)  # every figure of the pack from the cache
 

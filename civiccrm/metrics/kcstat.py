@@ -28,8 +28,16 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from civiccrm.domain.cases import Status
 from civiccrm.metrics.definitions import Metric
-from civiccrm.metrics.summary import _dialect_name, _percentile_query, check_period, read_snapshot, summaries
-from civiccrm.store.figure_cache import cached, figure_cache, instant_key, scope
+from civiccrm.metrics.summary import (
+    _bucket,
+    _dialect_name,
+    _percentile_query,
+    check_period,
+    read_snapshot,
+    summaries,
+    summary_from_pieces,
+)
+from civiccrm.store.figure_cache import cached, cached_runs, instant_key, scope
 from civiccrm.store.tables import DepartmentRow, cases_table, events_table, survey_answers_table, survey_responses_table
 
 _c = cases_table.c
@@ -159,6 +167,23 @@ def fiscal_year_to_date(period: Period, fiscal_year_start: tuple[int, int]) -> P
     return Period(_midnight(first, period.tz), period.end, period.tz)
 
 
+def fiscal_pieces(fiscal: Period, period: Period) -> list[datetime]:
+    """Where the fiscal year to date is split for its counts (``summary_from_pieces``): at each local month start
+    before the period, then at the period's start, so that its pieces are past months (kept in the figure cache
+    from one pack to the next) and the period itself (whose counts the pack has just computed)."""
+    cuts = [fiscal.start]
+    day = fiscal.first_day
+    while True:
+        day = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+        cut = _midnight(day, fiscal.tz)
+        if cut >= min(period.start, fiscal.end):
+            break
+        cuts.append(cut)
+    if fiscal.start < period.start < fiscal.end:
+        cuts.append(period.start)
+    return [*cuts, fiscal.end]
+
+
 def month_starts(last_day: date, count: int) -> list[date]:
     """The first days of ``count`` consecutive months ending with the month of ``last_day``, then the month after."""
     year, month = last_day.year, last_day.month
@@ -260,11 +285,6 @@ class MonthFigures:
         return attrs.asdict(self)
 
 
-def _bucket(column, boundaries: list[datetime]):
-    """0 for [b0, b1), 1 for [b1, b2), ...; rows outside [b0, b_last) are filtered out by the caller."""
-    return case(*((column < bound, n) for n, bound in enumerate(boundaries[1:])), else_=None)
-
-
 def monthly(db, firsts: list[date], tz: ZoneInfo) -> list[MonthFigures]:
     """Figures per month for the months starting at ``firsts[:-1]`` (``firsts[-1]`` ends the last).
 
@@ -272,26 +292,11 @@ def monthly(db, firsts: list[date], tz: ZoneInfo) -> list[MonthFigures]:
     opened or closed in the month), and only the months not found there are queried, each run of
     consecutive months in one pass."""
     bounds = [_midnight(day, tz) for day in firsts]
-    cache = figure_cache(db)
-    if cache is None:
-        return _monthly(db, firsts, bounds)
-    keys = [f"month|{instant_key(lo)}|{instant_key(hi)}" for lo, hi in zip(bounds, bounds[1:])]
-    found = {n: cache.entries[key]["value"] for n, key in enumerate(keys) if key in cache.entries}
-    cache.hits += len(found)
-    n = 0
-    while n < len(keys):
-        if n in found:
-            n += 1
-            continue
-        run = n
-        while run < len(keys) and run not in found:
-            run += 1
-        for offset, month in enumerate(_monthly(db, firsts[n:run + 1], bounds[n:run + 1])):
-            found[n + offset] = cache.get_or_compute(
-                keys[n + offset], scope(opened=(bounds[n + offset], bounds[n + offset + 1]),
-                                        closed=(bounds[n + offset], bounds[n + offset + 1])), month.to_dict)
-        n = run
-    return [MonthFigures(**found[n]) for n in range(len(keys))]
+    pairs = list(zip(bounds, bounds[1:]))
+    found = cached_runs(db, [f"month|{instant_key(lo)}|{instant_key(hi)}" for lo, hi in pairs],
+                        [scope(opened=pair, closed=pair) for pair in pairs],
+                        lambda n, run: [m.to_dict() for m in _monthly(db, firsts[n:run + 1], bounds[n:run + 1])])
+    return [MonthFigures(**month) for month in found]
 
 
 def _monthly(db, firsts: list[date], bounds: list[datetime]) -> list[MonthFigures]:
@@ -490,8 +495,10 @@ def kcstat_figures(source, *, start: datetime, end: datetime, now: datetime, tz:
         groupings = list(dict.fromkeys(VOLUME_GROUPINGS + TIMELINESS_GROUPINGS))
         this, last = (summaries(db, start=p.start, end=p.end, bys=groupings, now=now) for p in (period, before))
         reports = {by: Comparison(this[by], last[by]) for by in groupings}
-        fiscal_cmp = Comparison(*(summaries(db, start=p.start, end=p.end, bys=["department"], now=now)["department"]
-                                  for p in (fiscal, fiscal.year_before())))
+        known = (this["department"], last["department"])
+        fiscal_cmp = Comparison(*(summary_from_pieces(db, start=p.start, end=p.end, by="department", now=now,
+                                                      pieces=fiscal_pieces(p, q), known=known)
+                                  for p, q in ((fiscal, period), (fiscal.year_before(), before))))
         ages = both(lambda p: backlog_age(db, as_of=min(p.end, now), windows=windows, key=dept_key,
                                           label=dept_label, from_clause=dept_from, keep=p.end <= now))
         months = monthly(db, [*firsts_before[:TREND_MONTHS - 1], *firsts], tz)

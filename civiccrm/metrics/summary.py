@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 from civiccrm.domain.cases import Status
 from civiccrm.errors import CivicError
 from civiccrm.metrics.definitions import SUMMARY_METRICS, Metric
-from civiccrm.store.figure_cache import cached, instant_key, scope
+from civiccrm.store.figure_cache import cached, cached_runs, instant_key, scope
 from civiccrm.store.tables import DepartmentRow, WorkGroupRow, cases_table
 
 BY_CHOICES: tuple[str, ...] = ("department", "work-group", "channel", "district", "type")
@@ -352,6 +352,131 @@ def _grouping_sets(db, start: datetime, end: datetime, bys: list[str], now: date
     return reports
 
 
+PIECE_COUNTS = ("opened", "closed", "on_time", "on_time_known", "city_on_time", "city_on_time_known")
+"""The count figures that add up over the pieces of a period (all but the backlog, counted at one instant)."""
+
+
+def summary_from_pieces(db, *, start: datetime, end: datetime, by: str, now: datetime, pieces: list[datetime],
+                        known=()) -> SummaryReport:
+    """``summary`` by ``by`` for [start, end) = [pieces[0], pieces[-1]), its counts added up from the pieces
+    between consecutive ``pieces``: the same figures, to the last digit.
+
+    On the analytics engine (DuckDB) a count of cases opened or closed in a period is the sum of the counts of its
+    pieces, and so is each group's channel mix; each piece's counts come from a report of ``known`` for exactly
+    that piece (a SummaryReport by the same grouping, e.g. the pack's own month) or from the figure cache (scope:
+    opened or closed in the piece), the missing ones computed for each run of consecutive pieces in one pass. The
+    backlog is taken from a report of ``known`` that counted it at the same instant (else counted, one GROUP BY);
+    the percentiles, which do not add up, are computed over the cases closed in the period (kept in the cache
+    once it is over). A group is shown when it has a case opened, closed or in the backlog, as ``summary``'s.
+    Elsewhere (SQLite, PostgreSQL) this is ``summary``."""
+    check_period(start, end, now=now)
+    by = normalise_by(by)
+    if pieces[0] != start or pieces[-1] != end or any(a >= b for a, b in zip(pieces, pieces[1:])):
+        raise ValueError(f"summary_from_pieces: pieces {pieces} do not split [{start}, {end}) in order")
+    with read_snapshot(db) as db:
+        if _dialect_name(db) != "duckdb" or by not in ("department", "work-group", "channel", "district"):
+            return summary(db, start=start, end=end, by=by, now=now)
+        as_of = min(end, now)
+        for report in known:
+            if (report.by, report.start, report.end, report.now) == (by, start, end, now):
+                return report
+        bounds = list(zip(pieces, pieces[1:]))
+        counted: dict = {}
+        channels: dict = {}
+
+        def add(piece_rows, channel_rows):
+            for row in piece_rows:
+                sums = counted.setdefault(row["g"], dict.fromkeys(PIECE_COUNTS, 0))
+                for name in PIECE_COUNTS:
+                    sums[name] += int(row[name] or 0)
+            for row in channel_rows:
+                channels[(row["g"], row["channel"])] = channels.get((row["g"], row["channel"]), 0) + int(row["n"])
+
+        missing = []
+        for lo, hi in bounds:
+            report = next((r for r in known if (r.by, r.start, r.end) == (by, lo, hi)), None)
+            if report is not None:
+                add([{"g": g.key, **{name: getattr(g, name) for name in PIECE_COUNTS}} for g in report.groups],
+                    [{"g": g.key, "channel": channel, "n": n} for g in report.groups for channel, n in g.channels])
+            else:
+                missing.append((lo, hi))
+        for rows in _piece_counts(db, by, missing):
+            add(*rows)
+        backlog = next((r for r in known if (r.by, r.backlog_as_of, r.now) == (by, as_of, now)), None)
+        if backlog is not None:
+            backlogs = {g.key: g.backlog for g in backlog.groups}
+        else:
+            backlogs = dict(db.execute(_backlog_query(by, as_of)).all())
+        key = _grouping(by)[0]
+        closed_in = and_(_c.closed_at >= start, _c.closed_at < end)
+        pct = _percentile_query(None, closed_in, "duckdb").add_columns(
+            key.label("g"), func.grouping(key).label("bits")).group_by(func.grouping_sets(key, literal_column("()")))
+        pct_rows = cached(db, f"percentiles|{by}|{instant_key(start)}|{instant_key(end)}",
+                          scope(closed=(start, end)), lambda: [dict(r) for r in db.execute(pct).mappings()],
+                          keep=end <= now)
+        table = {"department": _departments, "work-group": _work_groups}.get(by)
+        names = dict(db.execute(select(table.c.code, table.c.name)).all()) if table is not None else {}
+    count_rows = []
+    for g in dict.fromkeys([*counted, *backlogs]):
+        row = {"g": g, "label": names.get(g), **counted.get(g, dict.fromkeys(PIECE_COUNTS, 0)),
+               "backlog": int(backlogs.get(g, 0))}
+        if row["opened"] or row["closed"] or row["backlog"]:
+            count_rows.append(row)
+    total = next((r for r in pct_rows if r["bits"] == 1), {"n": 0, "median_days": None, "p90_days": None})
+    count_names = [*PIECE_COUNTS[:2], "backlog", *PIECE_COUNTS[2:]]
+    return _report(by, start, end, now, count_names, count_rows, [r for r in pct_rows if r["bits"] == 0], total,
+                   [{"g": g, "channel": channel, "n": n} for (g, channel), n in channels.items()])
+
+
+def _backlog_query(by: str, as_of: datetime):
+    """Per group: the cases in the backlog at ``as_of``."""
+    key = _grouping(by)[0]
+    in_backlog = and_(_c.opened_at < as_of, or_(_c.status != Status.CLOSED.value, _c.closed_at >= as_of))
+    return select(key, func.count()).where(in_backlog).group_by(key)
+
+
+def _piece_counts(db, by: str, bounds: list[tuple[datetime, datetime]]) -> list[tuple[list, list]]:
+    """Per piece [lo, hi) of ``bounds`` (consecutive): (count rows per group, channel rows per group) of the cases
+    opened or closed in it, from the figure cache or computed, each run of missing pieces in one pass per query."""
+    key = _grouping(by)[0]
+
+    def compute(n: int, run: int) -> list:
+        edges = [bounds[n][0], *(hi for _, hi in bounds[n:run])]
+        lo, hi = edges[0], edges[-1]
+        opened_bucket, closed_bucket = _bucket(_c.opened_at, edges), _bucket(_c.closed_at, edges)
+        opened = db.execute(select(opened_bucket.label("b"), key.label("g"), _c.channel, func.count().label("n"))
+                            .where(_c.opened_at >= lo, _c.opened_at < hi)
+                            .group_by(opened_bucket, key, _c.channel)).mappings().all()
+        closed = db.execute(select(closed_bucket.label("b"), key.label("g"), func.count().label("closed"),
+                                   _flag(_c.on_time == true()).label("on_time"),
+                                   _flag(_c.on_time.is_not(None)).label("on_time_known"),
+                                   _flag(_c.city_exceeded_timeframe == false()).label("city_on_time"),
+                                   _flag(_c.city_exceeded_timeframe.is_not(None)).label("city_on_time_known"))
+                            .where(_c.closed_at >= lo, _c.closed_at < hi).group_by(closed_bucket, key)).mappings().all()
+        values = []
+        for offset in range(run - n):
+            rows: dict = {}
+            for row in opened:
+                if row["b"] == offset:
+                    rows.setdefault(row["g"], dict.fromkeys(PIECE_COUNTS, 0))["opened"] += int(row["n"])
+            for row in closed:
+                if row["b"] == offset:
+                    sums = rows.setdefault(row["g"], dict.fromkeys(PIECE_COUNTS, 0))
+                    sums.update({name: int(row[name]) for name in PIECE_COUNTS[1:]})
+            values.append([[{"g": g, **sums} for g, sums in rows.items()],
+                           [{"g": row["g"], "channel": row["channel"], "n": int(row["n"])} for row in opened
+                            if row["b"] == offset]])
+        return values
+
+    return cached_runs(db, [f"pieces|{by}|{instant_key(lo)}|{instant_key(hi)}" for lo, hi in bounds],
+                       [scope(opened=pair, closed=pair) for pair in bounds], compute)
+
+
+def _bucket(column, boundaries: list[datetime]):
+    """0 for [b0, b1), 1 for [b1, b2), ...; rows outside [b0, b_last) are filtered out by the caller."""
+    return case(*((column < bound, n) for n, bound in enumerate(boundaries[1:])), else_=None)
+
+
 def _report(by, start, end, now, count_names, count_rows, percentile_rows, total_percentiles,
             channel_rows) -> SummaryReport:
     """The SummaryReport from the rows of the counts, percentiles (with the totals' row) and channel queries."""
@@ -398,4 +523,4 @@ def _float(value) -> float | None:
 
 
 __all__ = ["BY_CHOICES", "GroupFigures", "SummaryReport", "check_period", "normalise_by", "read_snapshot", "summaries",
-           "summary"]
+           "summary", "summary_from_pieces"]

@@ -196,4 +196,27 @@ def cached(db, key: str, entry_scope: dict, compute: Callable[[], object], *, ke
     return cache.get_or_compute(key, entry_scope, compute, keep=keep)
 
 
-__all__ = ["FigureCache", "cached", "figure_cache", "folder_lock", "instant_key", "scope", "stale_keys"]
+def cached_runs(db, keys: list[str], scopes: list[dict], compute: Callable[[int, int], list]) -> list:
+    """The values under ``keys`` (one per piece of a split period: its months, ...) from the connection's figure
+    cache, each missing run of consecutive pieces computed at once: ``compute(n, run)`` gives the values (JSON-ready)
+    of pieces ``n`` to ``run - 1``, each then kept with its scope. Without a cache every piece is computed."""
+    cache = figure_cache(db)
+    if cache is None or not keys:
+        return list(compute(0, len(keys))) if keys else []
+    found = {n: cache.entries[key]["value"] for n, key in enumerate(keys) if key in cache.entries}
+    cache.hits += len(found)
+    n = 0
+    while n < len(keys):
+        if n in found:
+            n += 1
+            continue
+        run = n
+        while run < len(keys) and run not in found:
+            run += 1
+        for offset, value in enumerate(compute(n, run)):
+            found[n + offset] = cache.get_or_compute(keys[n + offset], scopes[n + offset], lambda value=value: value)
+        n = run
+    return [found[n] for n in range(len(keys))]
+
+
+__all__ = ["FigureCache", "cached", "cached_runs", "figure_cache", "folder_lock", "instant_key", "scope", "stale_keys"]
