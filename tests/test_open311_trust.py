@@ -584,3 +584,39 @@ def test_get_list_reads_the_same_rows_as_find_requests(deployment):
     assert {r["media_url"] for r in everything} == {None, *(f"https://example.org/{i}.jpg" for i in (0, 3, 6))}
     assert len(queries.requests_matching(deployment.engine, filters[10])) == 5
     assert queries.requests_matching(deployment.engine, filters[-1]) != []
+
+
+def test_a_post_takes_one_connection_and_checks_its_attributes_once(deployment, monkeypatch):
+    """A POST writes its case and looks for possible duplicates on one pooled connection (it took two), and
+    its attributes are checked once (the API's check, required ones included; intake does not check them again):
+    the answer still names the duplicate, the stored attributes are the checked ones, and a bad one is 400."""
+    from sqlalchemy import event, select
+
+    from civiccrm.domain import attributes as attribute_checks
+    from civiccrm.store.tables import case_attributes_table, cases_table
+    from civiccrm_plugins.open311 import api as open311_api
+
+    _, key = apikeys.add(deployment, name="one connection", channel="app")
+    client = create_app({"TESTING": True, "CONFIG_CHECK_SECONDS": 3600, "API_KEY_CACHE_SECONDS": 3600},
+                        deployment=deployment).test_client()
+    first = client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key})  # warms the key and config
+    assert first.status_code == 200, first.data
+    checkouts, checks = [], []
+    event.listen(deployment.engine, "checkout", lambda *args: checkouts.append(1))
+    checked = attribute_checks.validate_attributes
+    monkeypatch.setattr(open311_api, "validate_attributes", lambda *a, **k: checks.append(1) or checked(*a, **k))
+    monkeypatch.setattr("civiccrm.services.cases.validate_attributes", lambda *a, **k: checks.append(1) or checked(*a, **k))
+    again = client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key, "extensions": "true",
+                                                           "attribute[CONTAINER]": " cart "})
+    assert again.status_code == 200, again.data
+    assert len(checkouts) == 1 and len(checks) == 1
+    answer = again.get_json()[0]
+    assert first.get_json()[0]["service_request_id"] in answer["service_notice"]
+    assert [d["service_request_id"] for d in answer["possible_duplicates"]] == [first.get_json()[0]["service_request_id"]]
+    with deployment.engine.connect() as connection:
+        stored = connection.execute(select(case_attributes_table.c.code, case_attributes_table.c.value).join(
+            cases_table, cases_table.c.id == case_attributes_table.c.case_id).where(
+            cases_table.c.tracking_number == answer["service_request_id"])).all()
+    assert [tuple(r) for r in stored] == [("CONTAINER", "cart")]
+    bad = client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key, "attribute[CONTAINER]": "barrel"})
+    assert bad.status_code == 400 and "attribute[CONTAINER]" in field_of(bad)

@@ -75,12 +75,17 @@ def _channel(deployment, code: str) -> str:
     return code
 
 
-def intake(deployment, draft: CaseDraft, *, actor: str = "system", in_transaction=None) -> Case:
+def intake(deployment, draft: CaseDraft, *, actor: str = "system", in_transaction=None, connection=None,
+           attributes_checked: bool = False) -> Case:
     """Create a case from a contact: route it, give it a tracking number and a due time.
 
     ``in_transaction(connection)``, if given, runs inside intake's write transaction right before the case's
     number is taken (the Open311 API counts a POST's rate-limit hit there: one writer turn per POST, and the
     counter's row is locked only for the case's last statements); if it raises, nothing is stored.
+    ``connection`` (not in a transaction) is written on instead of a new one, and left open for the caller.
+    ``attributes_checked``: the draft's attributes are ``validate_attributes``' answer for this service type
+    already (the Open311 API checks them, required ones included, with the rest of the request): not checked
+    again.
 
     A draft without a service code (a message nobody could classify) becomes a case without a type:
     no department, work group or due time, in the admin's triage queue until staff type it (``update``)."""
@@ -93,10 +98,13 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system", in_transactio
     if not description:
         raise CivicError("description: a case needs a description of the problem", field="description")
     channel = _channel(deployment, draft.channel)
-    attributes = validate_attributes(
-        profile.service_attributes.get(service_type.code, ()), draft.attributes, service_code=service_type.code,
-        require=False,
-    ) if service_type is not None else {}
+    if service_type is None:
+        attributes = {}
+    elif attributes_checked:
+        attributes = draft.attributes
+    else:
+        attributes = validate_attributes(profile.service_attributes.get(service_type.code, ()), draft.attributes,
+                                         service_code=service_type.code, require=False)
     media_url = _media_url(draft.media_url)
     location = locate(deployment, draft.location)
     draft = attrs.evolve(draft, location=location)  # route_case sees the council district
@@ -124,7 +132,7 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system", in_transactio
     )
     answers = [(code, value) for code, values in attributes.items() for value in values]
     # Everything is computed; the write transaction only inserts (SQLite's write lock is taken at its start).
-    with repo.write_transaction(deployment.engine) as connection:
+    with repo.write_transaction(deployment.engine, connection=connection) as connection:
         case_id, tracking_number, customer_id, event_id = repo.insert_case(
             connection, values=values, tracking_prefix=prefix, year=year, customer=customer, customer_created_at=now,
             attributes=answers, media_url=media_url, event=event, before_number=in_transaction,

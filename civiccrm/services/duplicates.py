@@ -1,5 +1,6 @@
 """Possible duplicates at intake: what a call taker, a channel or the Open311 POST is offered."""
 
+from contextlib import nullcontext
 from datetime import datetime
 
 from civiccrm.domain.cases import Case, CaseDraft, CaseEvent, Customer, Location
@@ -9,14 +10,14 @@ from civiccrm.store import duplicates as store
 from civiccrm.store import repo
 
 
-def _find(deployment, service_code: str, location: Location, at: datetime, *, exclude_id: int | None = None
-          ) -> list[DuplicateCandidate]:
+def _find(deployment, service_code: str, location: Location, at: datetime, *, exclude_id: int | None = None,
+          connection=None) -> list[DuplicateCandidate]:
     policy = deployment.profile.duplicates
     rule = policy.rule_for(service_code)
     if not rule.enabled or not location.has_point:
         return []
     box = bounding_box(location.latitude, location.longitude, rule.radius_m)
-    with deployment.engine.connect() as connection:
+    with deployment.engine.connect() if connection is None else nullcontext(connection) as connection:
         rows = store.open_cases_in_box(connection, service_codes=policy.related_codes(service_code), box=box,
                                        opened_from=at - rule.window, opened_to=at, exclude_id=exclude_id,
                                        newest=policy.scan)
@@ -30,12 +31,14 @@ def for_draft(deployment, draft: CaseDraft) -> list[DuplicateCandidate]:
     return _find(deployment, service_type.code, draft.location, draft.opened_at or deployment.clock())
 
 
-def for_case(deployment, case: Case | str) -> list[DuplicateCandidate]:
-    """Open cases opened before ``case`` (a Case or a tracking number) that may be the same problem."""
+def for_case(deployment, case: Case | str, *, connection=None) -> list[DuplicateCandidate]:
+    """Open cases opened before ``case`` (a Case or a tracking number) that may be the same problem; read on
+    ``connection`` when given (the one intake wrote the case on: one connection per Open311 POST)."""
     if isinstance(case, str):
         with deployment.session() as s:
             case = repo.case_from_row(repo.get_case_row(session=s, tracking_number=case))
-    return _find(deployment, case.service_code, case.location, case.opened_at, exclude_id=case.id)
+    return _find(deployment, case.service_code, case.location, case.opened_at, exclude_id=case.id,
+                 connection=connection)
 
 
 def links(deployment, case: Case) -> list[tuple[str, str]]:

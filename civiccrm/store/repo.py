@@ -2,7 +2,7 @@
 
 import functools
 import json
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from operator import itemgetter
 
 import numpy as np
@@ -170,7 +170,7 @@ def add_customer(*, session: Session, customer: Customer, created_at) -> int:
 
 
 @contextmanager
-def write_transaction(engine, *, durable: bool = True):
+def write_transaction(engine, *, durable: bool = True, connection: Connection | None = None):
     """A connection in a write transaction, for short transactions that only write (the caller commits).
 
     On SQLite the writer first waits its turn among this deployment's writers (``writer_turn``),
@@ -179,8 +179,11 @@ def write_transaction(engine, *, durable: bool = True):
 
     ``durable=False`` is for bookkeeping that may be lost in a power failure (rate-limit counters):
     its commit does not wait for the disk (SQLite synchronous=NORMAL under WAL, PostgreSQL
-    synchronous_commit off), and it is still atomic and seen by every other connection at once."""
-    with engine.connect() as connection, writer_turn(engine):
+    synchronous_commit off), and it is still atomic and seen by every other connection at once.
+
+    ``connection`` (one of ``engine``'s, not in a transaction) is used instead of a new one and left open: the
+    caller may read on it once the writer's turn is over (the Open311 POST's duplicate lookup)."""
+    with engine.connect() if connection is None else nullcontext(connection) as connection, writer_turn(engine):
         sqlite = connection.dialect.name == "sqlite"
         if sqlite and not durable:
             connection.exec_driver_sql("PRAGMA synchronous=NORMAL")  # outside a transaction, as it must be

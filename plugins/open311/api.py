@@ -506,8 +506,10 @@ def _create_request(deployment, key, values) -> dict:
         customer=Customer(name=" ".join(n for n in names if n) or None, email=email, phone=phone),
         attributes=answers, media_url=media_url,
     )
-    case = case_service.intake(deployment, draft, actor=apikeys.actor(key), in_transaction=_count_pending)
-    candidates = duplicates.for_case(deployment, case)
+    with deployment.engine.connect() as connection:  # one connection per POST: the case's writes, then the lookup
+        case = case_service.intake(deployment, draft, actor=apikeys.actor(key), in_transaction=_count_pending,
+                                   connection=connection, attributes_checked=True)
+        candidates = duplicates.for_case(deployment, case, connection=connection)
     notice = _service_notice(deployment, service_type)
     if candidates:
         notice = f"{notice} Possible duplicate of {'; '.join(describe(c) for c in candidates)}."
