@@ -237,3 +237,32 @@ def test_a_changed_case_drops_exactly_the_cached_figures_it_is_in(small_kc, tmp_
     assert copy.sync()["cases"] == 0
     recomputed, (hits, misses), entries_now = cached_figures(small_kc, copy)
     assert recomputed == first and hits == 0 and set(entries_now) == set(entries)
+
+
+def test_engine_percentiles_are_the_nearest_rank_of_the_portable_window():
+    """DuckDB's quantile_disc with DECIMAL fractions against the SQL path's ranked window, both run on DuckDB:
+    every group size from 1 to 400 (0.9 * n whole or not), ties, cases without days or closed after, and
+    one group of 100,003 cases."""
+    from sqlalchemy import create_engine
+
+    from civiccrm.metrics.summary import _percentile_query
+
+    engine = create_engine("duckdb:///:memory:")
+    with engine.connect() as duck:
+        raw = duck.connection.driver_connection
+        raw.execute("CREATE TABLE cases AS SELECT 'g' || n AS department, TIMESTAMPTZ '2020-06-15 12:00:00+00' AS "
+                    "closed_at, CAST((hash(n, x) % 97) / 4 AS DOUBLE) AS days_to_close "
+                    "FROM range(1, 401) a(n), range(400) b(x) WHERE x < n")
+        raw.execute("INSERT INTO cases SELECT 'big', TIMESTAMPTZ '2020-06-15 12:00:00+00', "
+                    "CAST(hash(x) % 5000 AS DOUBLE) / 7 FROM range(100003) t(x)")
+        raw.execute("INSERT INTO cases VALUES ('g1', TIMESTAMPTZ '2020-06-15 12:00:00+00', NULL), "
+                    "('g2', TIMESTAMPTZ '2020-08-15 12:00:00+00', 1000.0)")  # no days; closed after the period
+        closed_in = (cases_table.c.closed_at >= datetime(2020, 6, 1, tzinfo=timezone.utc)) & (
+            cases_table.c.closed_at < datetime(2020, 7, 1, tzinfo=timezone.utc))
+        for key in (cases_table.c.department, None):
+            engine_rows = duck.execute(_percentile_query(key, closed_in, "duckdb")).mappings().all()
+            window_rows = duck.execute(_percentile_query(key, closed_in, None)).mappings().all()
+            assert len(engine_rows) == (401 if key is not None else 1)
+            by_group = lambda rows: {r.get("g"): (r["n"], r["median_days"], r["p90_days"]) for r in rows}  # noqa: E731
+            assert by_group(engine_rows) == by_group(window_rows)
+    engine.dispose()
