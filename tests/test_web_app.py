@@ -30,3 +30,23 @@ def test_the_open311_api_neither_reads_nor_writes_the_session(deployment):
         assert answer.headers["X-Content-Type-Options"] == "nosniff"  # the security headers still apply
     assert '<html lang="es">' in client.get("/").text  # the session outlived the API calls
 
+
+
+def test_the_app_remembers_plain_hooks_and_still_wraps_coroutines(sqlite_deployment):
+    """``ensure_sync`` (asked for every hook and view of every request) answers a plain function from what it
+    remembers; a coroutine function still goes to ``async_to_sync`` each time, as in Flask."""
+    app = create_app({"TESTING": True}, deployment=sqlite_deployment)
+
+    def hook():
+        return None
+
+    async def coroutine():
+        return None
+
+    assert app.ensure_sync(hook) is hook and hook in app._plain_functions
+    assert app.ensure_sync(hook) is hook
+    wrapped = []
+    app.async_to_sync = lambda func: wrapped.append(func) or ("wrapped", func)
+    assert app.ensure_sync(coroutine) == ("wrapped", coroutine) == app.ensure_sync(coroutine)
+    assert wrapped == [coroutine, coroutine] and coroutine not in app._plain_functions
+    assert app.test_client().get("/open311/v2/discovery.json").status_code == 200

@@ -44,6 +44,7 @@ class Plain:
         self.columns = tuple(statement.exported_columns) if getattr(statement, "_returning", True) else ()
         self.names = tuple(column.name for column in self.columns)
         self.processors = None
+        """(name, result processor) of the returned columns that have one (UTCDateTime's on SQLite)."""
 
     def layout(self, lengths: tuple[int, ...]) -> tuple[str, tuple | None, dict]:
         """The SQL, positional order and names of the items of each expanding list, for lists of ``lengths``."""
@@ -85,10 +86,14 @@ class Plain:
             return None
         if self.processors is None:
             self.processors = tuple(
-                column.type.dialect_impl(self.dialect).result_processor(self.dialect, description[1])
-                for column, description in zip(self.columns, cursor.description))
-        return {name: value if process is None or value is None else process(value)
-                for name, value, process in zip(self.names, values, self.processors)}
+                (name, process) for name, column, description in zip(self.names, self.columns, cursor.description)
+                if (process := column.type.dialect_impl(self.dialect).result_processor(self.dialect, description[1]))
+                is not None)
+        found = dict(zip(self.names, values))  # the columns without a processor (most of them) as they came
+        for name, process in self.processors:
+            if (value := found[name]) is not None:
+                found[name] = process(value)
+        return found
 
 
 @functools.cache

@@ -130,12 +130,15 @@ def _rate_limit():
     inside intake's own write transaction (``_count_pending``), or by the error handlers when it fails first."""
     if request.method not in LIMITS:
         return
-    scope, config_key, default = LIMITS[request.method]
-    presented = (request.form if request.method == "POST" else request.args).get("api_key", "").strip()
-    key, limit = (limits.api_key_id(presented), (config_key, default)) if presented else (
-        "address:" + limits.client_address(), ANONYMOUS_GET)
-    if not presented and (request.method == "POST" or not int(current_app.config.get(*ANONYMOUS_GET))):
+    method = request.method
+    scope, config_key, default = LIMITS[method]
+    presented = (request.form if method == "POST" else request.args).get("api_key", "").strip()
+    if presented:
+        key, limit = limits.api_key_id(presented), (config_key, default)
+    elif method == "POST" or not int(current_app.config.get(*ANONYMOUS_GET)):
         return  # a POST without a key is refused (403) anyway; a keyless GET is the proxy's to limit
+    else:
+        key, limit = "address:" + limits.client_address(), ANONYMOUS_GET
     g.open311_limit = {"scope": scope, "key": key, "limit": limit, "window": WINDOW}
     if not _counted_at_intake():
         _count_pending()
