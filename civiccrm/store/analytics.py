@@ -37,6 +37,7 @@ from sqlalchemy.engine import Engine
 
 from civiccrm.errors import CivicError
 from civiccrm.store import figure_cache
+from civiccrm.store.plain import Plain
 from civiccrm.store.tables import (
     DepartmentRow,
     WorkGroupRow,
@@ -114,11 +115,9 @@ def _postgresql_batches(conn, query, columns) -> Iterator:
 
     from pyarrow import csv
 
-    compiled = query.compile(dialect=conn.dialect)
-    params = compiled.construct_params()
-    for name, process in compiled._bind_processors.items():
-        if name in params:
-            params[name] = process(params[name])
+    # The statement's SQL and its values converted by their types (the watermark's UTCDateTime), as the driver
+    # path builds them; Plain itself, not the cached plain(): each sync's statement is a new one.
+    sql, params = Plain(query, conn.dialect).bind({})
     raw = conn.connection.driver_connection
     conn.exec_driver_sql("SET LOCAL TimeZone = 'UTC'")
     read, write = os.pipe()
@@ -127,7 +126,7 @@ def _postgresql_batches(conn, query, columns) -> Iterator:
     def pump():
         try:
             with os.fdopen(write, "wb") as out, raw.cursor() as cursor:
-                with cursor.copy(f"COPY ({compiled}) TO STDOUT (FORMAT csv)", params) as copy:
+                with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy:
                     for data in copy:
                         out.write(data)
         except BaseException as exc:  # re-raised by the reader below
