@@ -65,6 +65,15 @@ def test_same_figures_as_the_sql_path_and_kept_current(kc, tmp_path, monkeypatch
         engine_figures = figures(kc, duck)
         assert engine_figures == figures(kc, kc.engine)
         assert sum(r.repeats for r in engine_figures[0].repeats.current) > 0  # the repeats' pairs are really compared
+        # The grouping columns are ENUMs of the copy's values, read as their text: a value the copy does not hold
+        # matches nothing (no conversion error), min and max are the text's.
+        raw = duck.connection.driver_connection
+        assert raw.execute("SELECT typeof(department), typeof(service_code) FROM cases LIMIT 1").fetchone()[0][:4] == "ENUM"
+        c = cases_table.c
+        assert duck.scalar(select(func.count()).select_from(cases_table).where(c.department.in_(["none", "such"]))) == 0
+        bounds = select(func.min(c.service_code), func.max(c.work_group), func.max(c.channel))
+        with kc.engine.connect() as conn:
+            assert tuple(duck.execute(bounds).one()) == tuple(conn.execute(bounds).one())
         # The grouping sets of summaries, told apart by GROUPING(), whatever the groupings asked for
         # (the channel alone, the channel with others, one grouping, each with its NULL-key group).
         start, end = inclusive_range("2019-07-01", "2019-07-31", kc.profile.tz)

