@@ -156,7 +156,7 @@ class _Templates:
 
     def sqlite(self, city: str = "kansas-city", staff: bool = False) -> Path:
         if (city, staff) not in self.sqlite_files:
-            path = self.folder / f"template-{len(self.sqlite_files)}.db"
+            path = self.folder / f"template-{uuid.uuid4().hex}.db"
             self._fill(f"sqlite:///{path}", city, staff)
             assert not Path(f"{path}-wal").exists(), "the template's WAL was not checkpointed on close"
             self.sqlite_files[city, staff] = path
