@@ -300,3 +300,47 @@ def staffed(deployment):
     """The deployment with one staff user of every role (tests/web_helpers.py STAFF, ``add_staff``):
     ``deployment`` copied them from its template."""
     return deployment
+
+
+class _SharedTemplateCode:
+    """Jinja's bytecode cache, in memory, for every Flask app a test process makes. Each test makes its
+    own app and each app's Jinja environment compiled every template it rendered again (0.1-0.2 s for a
+    page and its layout: most of a test's first request); with this the code is compiled once a process.
+    Jinja checks the template source's checksum, and the key holds every setting that changes the code
+    it compiles, so an app made otherwise, or a template changed on disk, compiles its own."""
+
+    def __init__(self):
+        import jinja2
+
+        class Cache(jinja2.BytecodeCache):
+            def load_bytecode(cache, bucket):
+                code = self.code.get((self.settings(bucket.environment), bucket.key))
+                if code is not None:
+                    bucket.bytecode_from_string(code)
+
+            def dump_bytecode(cache, bucket):
+                self.code[self.settings(bucket.environment), bucket.key] = bucket.bytecode_to_string()
+
+        self.code: dict[tuple, bytes] = {}
+        self.cache = Cache()
+
+    @staticmethod
+    def settings(environment) -> tuple:
+        autoescape = environment.autoescape
+        return (environment.block_start_string, environment.block_end_string, environment.variable_start_string,
+                environment.variable_end_string, environment.comment_start_string, environment.comment_end_string,
+                environment.line_statement_prefix, environment.line_comment_prefix, environment.trim_blocks,
+                environment.lstrip_blocks, environment.newline_sequence, environment.keep_trailing_newline,
+                environment.optimized, tuple(sorted(environment.extensions)),
+                getattr(environment, "newstyle_gettext", None),
+                autoescape if isinstance(autoescape, bool) else getattr(autoescape, "__qualname__", repr(autoescape)))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _templates_compiled_once():
+    import flask
+
+    before = flask.Flask.jinja_options
+    flask.Flask.jinja_options = {**before, "bytecode_cache": _SharedTemplateCode().cache}
+    yield
+    flask.Flask.jinja_options = before
