@@ -26,6 +26,7 @@ database holds more than ``CIVICCRM_ANALYTICS_ABOVE`` cases, 1,000,000 unless se
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -49,6 +50,7 @@ from civiccrm.store.tables import (
 )
 
 ENGINE_ENV, ABOVE_ENV, DIR_ENV = "CIVICCRM_ANALYTICS", "CIVICCRM_ANALYTICS_ABOVE", "CIVICCRM_ANALYTICS_DIR"
+IN_MEMORY_ENV, DEFAULT_IN_MEMORY_ROWS = "CIVICCRM_ANALYTICS_IN_MEMORY_ROWS", 10_000_000
 ENGINES = ("auto", "sql", "duckdb")
 DEFAULT_ABOVE = 1_000_000
 BATCH = 250_000
@@ -328,9 +330,11 @@ class AnalyticsCopy:
         rows = duck.execute(f"SELECT count(*) FROM read_parquet('{folder / 'base.parquet'}')").fetchone()[0]
         cases.update(base="base.parquet", base_rows=int(rows), deltas=[], delta_rows=0)
 
-    def _cases_sql(self, cases: dict) -> str:
+    def _cases_sql(self, cases: dict, base: str | None = None) -> str:
+        """The newest row of every case: the deltas' over the base's (``base``: the base's relation, by default
+        its Parquet file)."""
         folder = self.folder / "cases"
-        base = f"read_parquet('{folder / cases['base']}')"
+        base = base or f"read_parquet('{folder / cases['base']}')"
         if not cases["deltas"]:
             return f"SELECT * FROM {base}"
         deltas = ", ".join(f"'{folder / name}'" for name in cases["deltas"])
@@ -339,31 +343,77 @@ class AnalyticsCopy:
         return (f"SELECT * EXCLUDE (filename) FROM ({newest}) UNION ALL "
                 f"SELECT * FROM {base} WHERE id NOT IN (SELECT id FROM read_parquet([{deltas}]))")
 
+    def stored_base(self, cases: dict) -> Path:
+        """The base as a DuckDB database file (``cases/stored-*.duckdb``, one table ``cases`` in the base's
+        order), built from ``base.parquet`` the first time it is asked for and again only when the base
+        is rewritten (the first copy, a compaction); the deltas stay Parquet. Built under a name of its own
+        and renamed into place, so a process reading the old one keeps it."""
+        import duckdb
+
+        folder = self.folder / "cases"
+        source = folder / cases["base"]
+        stat = source.stat()
+        path = folder / f"stored-{stat.st_size}-{stat.st_mtime_ns}.duckdb"
+        if path.exists():
+            return path
+        with figure_cache.folder_lock(self.folder):  # no sync rewrites the base meanwhile
+            if path.exists():
+                return path
+            building = path.with_suffix(".building")
+            building.unlink(missing_ok=True)
+            duck = duckdb.connect(str(building))
+            try:
+                duck.execute("SET TimeZone = 'UTC'")
+                duck.execute(f"SET temp_directory = '{folder / 'stored.tmp'}'")
+                # In the base's order, streamed: sorting 40 million rows took all of the machine's memory, then
+                # more than 15 GB of disk to spill. The base comes in the order the database keeps its rows,
+                # cases as they were written, so mostly by opened_at: each row group's min and max still skip most.
+                duck.execute("SET preserve_insertion_order = true")
+                duck.execute(f"CREATE TABLE cases AS SELECT * FROM read_parquet('{source}')")
+            finally:
+                duck.close()
+                shutil.rmtree(folder / "stored.tmp", ignore_errors=True)
+            building.replace(path)
+            for old in folder.glob("stored-*.duckdb"):
+                if old != path:
+                    old.unlink()  # a reader that has it open keeps reading it
+        return path
+
     @contextmanager
     def connect(self, *, in_memory: bool = True) -> Iterator:
         """A SQLAlchemy connection to an in-memory DuckDB holding the copied tables.
 
         ``in_memory`` loads them into DuckDB's memory once (sorted by ``opened_at``), which
         a connection kept for several reports repays many times; without it the tables are
-        views that read the Parquet files on every query."""
+        views that read the Parquet files on every query. A copy of more than
+        ``CIVICCRM_ANALYTICS_IN_MEMORY_ROWS`` cases (10,000,000 unless set: about 5 GB of memory
+        loaded, and a minute or two to load, per process) is not loaded: its ``cases`` is a view
+        over the base kept as a DuckDB file (``stored_base``; opened in no time, read through
+        DuckDB's buffer pool) with the deltas' newer rows over it."""
         state = self.state()
         if state["cases"]["base"] is None:
             raise CivicError(f"analytics: no copy in {self.folder} yet; run `civiccrm analytics sync`")
+        cases = state["cases"]
+        stored = in_memory and cases["base_rows"] + cases["delta_rows"] > in_memory_rows()
         engine = create_engine("duckdb:///:memory:")
         try:
             with engine.connect() as conn:
                 raw = conn.connection.driver_connection
                 raw.execute("SET TimeZone = 'UTC'")
                 kind = "TABLE" if in_memory else "VIEW"
-                cases_sql = self._cases_sql(state["cases"])
-                if in_memory:
-                    for name in ENUM_COLUMNS:
-                        raw.execute(f"CREATE TYPE case_{name} AS ENUM (SELECT DISTINCT {name} FROM ({cases_sql}) "
-                                    f"WHERE {name} IS NOT NULL ORDER BY 1)")
-                    coded = ", ".join(f"CAST({name} AS case_{name}) AS {name}" for name in ENUM_COLUMNS)
-                    cases_sql = f"SELECT * REPLACE ({coded}) FROM ({cases_sql})"
-                order = " ORDER BY opened_at, id" if in_memory else ""
-                raw.execute(f"CREATE {kind} cases AS SELECT * FROM ({cases_sql}){order}")
+                if stored:
+                    raw.execute(f"ATTACH '{self.stored_base(cases)}' AS stored (READ_ONLY)")
+                    raw.execute(f"CREATE VIEW cases AS {self._cases_sql(cases, 'stored.main.cases')}")
+                else:
+                    cases_sql = self._cases_sql(cases)
+                    if in_memory:
+                        for name in ENUM_COLUMNS:
+                            raw.execute(f"CREATE TYPE case_{name} AS ENUM (SELECT DISTINCT {name} FROM ({cases_sql}) "
+                                        f"WHERE {name} IS NOT NULL ORDER BY 1)")
+                        coded = ", ".join(f"CAST({name} AS case_{name}) AS {name}" for name in ENUM_COLUMNS)
+                        cases_sql = f"SELECT * REPLACE ({coded}) FROM ({cases_sql})"
+                    order = " ORDER BY opened_at, id" if in_memory else ""
+                    raw.execute(f"CREATE {kind} cases AS SELECT * FROM ({cases_sql}){order}")
                 for name in (*SIDE_TABLES, "case_events"):
                     raw.execute(f"CREATE {kind} {name} AS SELECT * FROM read_parquet('{self.folder / (name + '.parquet')}')")
                 cache = figure_cache.FigureCache(self.folder, state.get("figures_version", 0))
@@ -372,6 +422,15 @@ class AnalyticsCopy:
                 cache.save()
         finally:
             engine.dispose()
+
+
+def in_memory_rows() -> int:
+    """``CIVICCRM_ANALYTICS_IN_MEMORY_ROWS``, checked: the most cases a connection loads into memory."""
+    text = os.environ.get(IN_MEMORY_ENV, str(DEFAULT_IN_MEMORY_ROWS))
+    try:
+        return int(text)
+    except ValueError:
+        raise CivicError(f"{IN_MEMORY_ENV}: {text!r} is not a whole number of cases") from None
 
 
 def analytics_folder(source: Engine) -> Path:
