@@ -50,7 +50,9 @@ from civiccrm.store.tables import (
 )
 
 ENGINE_ENV, ABOVE_ENV, DIR_ENV = "CIVICCRM_ANALYTICS", "CIVICCRM_ANALYTICS_ABOVE", "CIVICCRM_ANALYTICS_DIR"
-IN_MEMORY_ENV, DEFAULT_IN_MEMORY_ROWS = "CIVICCRM_ANALYTICS_IN_MEMORY_ROWS", 10_000_000
+IN_MEMORY_ENV = "CIVICCRM_ANALYTICS_IN_MEMORY_ROWS"
+BYTES_IN_MEMORY = 500
+"""What a case takes in DuckDB's memory once loaded (3,500,000 cases: 1.69 GB)."""
 ENGINES = ("auto", "sql", "duckdb")
 DEFAULT_ABOVE = 1_000_000
 BATCH = 250_000
@@ -386,8 +388,8 @@ class AnalyticsCopy:
         ``in_memory`` loads them into DuckDB's memory once (sorted by ``opened_at``), which
         a connection kept for several reports repays many times; without it the tables are
         views that read the Parquet files on every query. A copy of more than
-        ``CIVICCRM_ANALYTICS_IN_MEMORY_ROWS`` cases (10,000,000 unless set: about 5 GB of memory
-        loaded, and a minute or two to load, per process) is not loaded: its ``cases`` is a view
+        ``CIVICCRM_ANALYTICS_IN_MEMORY_ROWS`` cases (unless set: as many as fill 40% of the memory at
+        about 500 bytes each; 40 million took more than DuckDB's 80% of 24 GB) is not loaded: its ``cases`` is a view
         over the base kept as a DuckDB file (``stored_base``; opened in no time, read through
         DuckDB's buffer pool) with the deltas' newer rows over it."""
         state = self.state()
@@ -425,8 +427,13 @@ class AnalyticsCopy:
 
 
 def in_memory_rows() -> int:
-    """``CIVICCRM_ANALYTICS_IN_MEMORY_ROWS``, checked: the most cases a connection loads into memory."""
-    text = os.environ.get(IN_MEMORY_ENV, str(DEFAULT_IN_MEMORY_ROWS))
+    """``CIVICCRM_ANALYTICS_IN_MEMORY_ROWS``, checked: the most cases a connection loads into memory; by default
+    as many as take 40% of the machine's memory (about 19 million on 24 GB)."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): assume 8 GB
+        memory = 8 << 30
+    text = os.environ.get(IN_MEMORY_ENV, str(int(memory * 0.4) // BYTES_IN_MEMORY))
     try:
         return int(text)
     except ValueError:
