@@ -20,8 +20,8 @@
    figure computed: the baseline), with the cache empty (every figure computed and kept), with
    every figure from the cache, and with June 2020 fresh: the cached figures a sync would drop
    for two changed cases of June dropped (one still open, one closed in June; ``FigureCache.forget``),
-   the past months read from the
-   cache. That last is the monthly pack as it runs while its month's cases change: the target.
+   the past months read from the cache. That last is the monthly pack as it runs while its month's
+   cases change: the target.
 3. Baseline, in the same run: DuckDB with the same Parquet copy loaded into memory (sorted by
    opened_at, as the engine's connection holds it; the load is not timed) and hand-written SQL
    computing the same figures (one statement per section, GROUPING SETS where it helps);
