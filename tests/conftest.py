@@ -35,9 +35,20 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     # The tests' files (SQLite databases above all) live in memory when the machine has a tmpfs:
     # the store keeps synchronous=FULL, and each commit's fsync, 3-4 ms on this machine's disk,
-    # is free there. Only pytest's folders move; a set PYTEST_DEBUG_TEMPROOT wins.
-    if not os.environ.get(TEMPROOT_ENV) and os.path.isdir(MEMORY_FOLDER) and os.access(MEMORY_FOLDER, os.W_OK | os.X_OK):
+    # is free there. Only pytest's folders move; a set PYTEST_DEBUG_TEMPROOT wins. A small tmpfs (a container's
+    # 64 MB /dev/shm) would fill: it is used only with MEMORY_FOLDER_ROOM free.
+    if not os.environ.get(TEMPROOT_ENV) and _roomy(MEMORY_FOLDER):
         os.environ[TEMPROOT_ENV] = MEMORY_FOLDER
+
+
+MEMORY_FOLDER_ROOM = 4 << 30
+
+
+def _roomy(folder: str) -> bool:
+    if not (os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)):
+        return False
+    stats = os.statvfs(folder)
+    return stats.f_bavail * stats.f_frsize >= MEMORY_FOLDER_ROOM
 
 
 def _postgres_server():
