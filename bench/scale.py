@@ -680,7 +680,8 @@ def measure(args, base: str) -> int:
             times, failed[label] = paced(port, rates[label], args.duration, maker)
             results[f"{label} p50"], results[f"{label} p99"] = percentile(times, 50), percentile(times, 99)
             print(f"{label:>9}: p50 {results[label + ' p50']:7.1f} ms  p99 {results[label + ' p99']:7.1f} ms  "
-                  f"({len(times) / args.duration:,.0f}/s offered, Poisson arrivals)\n{'':>11}{capacity}", flush=True)
+                  f"({len(times) / args.duration:,.0f}/s offered, Poisson arrivals; p90 {percentile(times, 90):.1f}, "
+                  f"max {max(times):.1f})\n{'':>11}{capacity}", flush=True)
     finally:
         process.terminate()
         process.wait()
