@@ -369,8 +369,8 @@ class AnalyticsCopy:
                 duck.execute(f"SET temp_directory = '{folder / 'stored.tmp'}'")
                 # In the base's order, streamed: sorting 40 million rows took all of the machine's memory, then
                 # more than 15 GB of disk to spill. The base comes in the order the database keeps its rows,
-                # cases as they were written, so mostly by opened_at: each row group's min and max still skip most.
-                duck.execute("SET preserve_insertion_order = true")
+                # cases as they were written, so mostly by opened_at: each row group's min and max still skip most
+                # (DuckDB keeps the insertion order unless told not to).
                 duck.execute(f"CREATE TABLE cases AS SELECT * FROM read_parquet('{source}')")
             finally:
                 duck.close()
@@ -433,11 +433,7 @@ def in_memory_rows() -> int:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):  # no sysconf (Windows): assume 8 GB
         memory = 8 << 30
-    text = os.environ.get(IN_MEMORY_ENV, str(int(memory * 0.4) // BYTES_IN_MEMORY))
-    try:
-        return int(text)
-    except ValueError:
-        raise CivicError(f"{IN_MEMORY_ENV}: {text!r} is not a whole number of cases") from None
+    return _cases_setting(IN_MEMORY_ENV, int(memory * 0.4) // BYTES_IN_MEMORY)
 
 
 def analytics_folder(source: Engine) -> Path:
@@ -455,12 +451,16 @@ def engine_choice() -> tuple[str, int]:
     choice = os.environ.get(ENGINE_ENV, "auto").strip().lower()
     if choice not in ENGINES:
         raise CivicError(f"{ENGINE_ENV}: {choice!r}; expected one of {', '.join(ENGINES)}")
-    text = os.environ.get(ABOVE_ENV, str(DEFAULT_ABOVE))
+    return choice, _cases_setting(ABOVE_ENV, DEFAULT_ABOVE)
+
+
+def _cases_setting(name: str, default: int) -> int:
+    """The environment variable ``name``, a whole number of cases (``default`` when unset), checked."""
+    text = os.environ.get(name, str(default))
     try:
-        above = int(text)
+        return int(text)
     except ValueError:
-        raise CivicError(f"{ABOVE_ENV}: {text!r} is not a whole number of cases") from None
-    return choice, above
+        raise CivicError(f"{name}: {text!r} is not a whole number of cases") from None
 
 
 def engine_for(source: Engine) -> str:
