@@ -128,9 +128,10 @@ def create_app(config: dict | None = None, *, deployment=None) -> Flask:
         state = app.extensions["civiccrm"]
         now = time.monotonic()
         if now - state.get("config_checked", float("-inf")) >= app.config["CONFIG_CHECK_SECONDS"]:
-            from civiccrm.services import config_changes
+            from civiccrm.services import config_changes, sla
 
-            config_changes.refresh(get_deployment())
+            if config_changes.refresh(get_deployment()) and state.get("warm"):
+                sla.warm(get_deployment())  # the reloaded calendars' timelines, as build() made the first ones
             state["config_checked"] = now
 
     @app.errorhandler(CivicError)

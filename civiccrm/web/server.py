@@ -4,10 +4,14 @@ from civiccrm.web import create_app, get_deployment
 
 
 def build(config: dict | None = None):
-    """``create_app()`` with the deployment opened now, so no request pays for loading the profile."""
+    """``create_app()`` with the deployment opened now, so no request pays for loading the profile or for
+    building the calendars' timelines that due times need (``sla.warm``)."""
+    from civiccrm.services import sla
+
     app = create_app(config)
     with app.app_context():
-        get_deployment()
+        sla.warm(get_deployment())
+    app.extensions["civiccrm"]["warm"] = True
     return app
 
 

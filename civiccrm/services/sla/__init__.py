@@ -11,6 +11,7 @@ from civiccrm.services.sla.clock import (
     due_epochs,
     first_response_due,
     state,
+    warm,
 )
 from civiccrm.services.sla.policies import load_stored_policies, policy_for, set_policy
 from civiccrm.services.sla.recompute import RecomputeResult, recompute
@@ -19,5 +20,5 @@ from civiccrm.services.sla.scan import ScanResult, scan
 __all__ = [
     "DeploymentRules", "RecomputeResult", "ScanResult", "SlaState", "compute_due", "core_computes_due_at", "core_due_epochs",
     "due_epochs", "first_response_due", "load_stored_policies", "policy_for", "recompute", "scan", "set_policy",
-    "state",
+    "state", "warm",
 ]
