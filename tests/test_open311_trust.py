@@ -348,27 +348,22 @@ def test_open311_is_rate_limited_per_api_key_across_workers(sqlite_deployment):
     assert [counted.get("/open311/v2/services.json").status_code for _ in range(3)] == [200, 200, 429]
 
 
-def test_a_new_request_is_counted_in_intakes_own_write_transaction(deployment):
+def test_a_new_request_is_counted_in_intakes_own_write_transaction(deployment, monkeypatch):
     """One writer turn per POST (the hit and the case commit together); a POST refused before intake (bad data,
     a bad key) still counts, and past the limit it is 429, not its 400 or 403, with nothing stored."""
-    from sqlalchemy import event, func, select
+    from sqlalchemy import func, select
 
+    from civiccrm.store import repo
     from civiccrm.store.tables import events_table, rate_limits_table
     from civiccrm.web import limits
 
     _, key = apikeys.add(deployment, name="busy app", channel="app")
     client = create_app({"TESTING": True, "OPEN311_POST_LIMIT": 3}, deployment=deployment).test_client()
-    commits = []
-
-    def committed(connection):
-        commits.append(connection)
-
-    event.listen(deployment.engine, "commit", committed)
-    try:
-        assert client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key}).status_code == 200
-    finally:
-        event.remove(deployment.engine, "commit", committed)
-    assert len(commits) == 1
+    turns, turn = [], repo.writer_turn
+    monkeypatch.setattr(repo, "writer_turn", lambda engine: turns.append(engine) or turn(engine))
+    assert client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key}).status_code == 200
+    monkeypatch.setattr(repo, "writer_turn", turn)
+    assert len(turns) == 1
     assert client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key, "lat": "x"}).status_code == 400
     assert client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key + "x"}).status_code == 403
     assert client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key}).status_code == 200
@@ -620,3 +615,31 @@ def test_a_post_takes_one_connection_and_checks_its_attributes_once(deployment, 
     assert [tuple(r) for r in stored] == [("CONTAINER", "cart")]
     bad = client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key, "attribute[CONTAINER]": "barrel"})
     assert bad.status_code == 400 and "attribute[CONTAINER]" in field_of(bad)
+
+
+def test_requests_keep_postgresql_s_prepared_statements(deployment):
+    """psycopg prepares a query from its fifth run on a connection and forgets (deallocates) all it prepared at
+    each ROLLBACK; reads ended by the pool's ROLLBACK were parsed and planned afresh every time. Reads now end
+    with COMMIT, so after a few POSTs and GETs the connection holds the intake's insert, the rate-limit hit, the
+    duplicate lookup and GET one as prepared statements."""
+    if deployment.engine.dialect.name != "postgresql":
+        pytest.skip("prepared statements are psycopg's and PostgreSQL's")
+    _, key = apikeys.add(deployment, name="prepared", channel="app")
+    client = create_app({"TESTING": True, "CONFIG_CHECK_SECONDS": 0, "API_KEY_CACHE_SECONDS": 0},
+                        deployment=deployment).test_client()
+    deployment.engine.dispose()  # one connection from here on: each request takes and returns the same one
+    numbers = []
+    for i in range(7):
+        created = client.post("/open311/v2/requests.json", data={**GOOD, "api_key": key, "lat": f"39.{1000 + i}"})
+        assert created.status_code == 200, created.data
+        numbers.append(created.get_json()[0]["service_request_id"])
+        assert client.get(f"/open311/v2/requests/{numbers[-1]}.json").status_code == 200
+    assert deployment.engine.pool.checkedin() == 1
+    with deployment.engine.connect() as connection:
+        prepared = [r[0] for r in connection.exec_driver_sql("SELECT statement FROM pg_prepared_statements")]
+    def has(*words):
+        return any(all(w in s for w in words) for s in prepared)
+    assert has("INSERT INTO rate_limits"), prepared
+    assert has("WITH taken AS", "INSERT INTO cases"), prepared
+    assert has("FROM cases", "WHERE cases.tracking_number ="), prepared  # GET one
+    assert has("SELECT api_keys."), prepared  # the key, read on every request with its cache off

@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, select
 
 from civiccrm.domain.attributes import check_plain_text
 from civiccrm.errors import CivicError, NotFound
+from civiccrm.store.db import read_connection
 from civiccrm.store.tables import ApiKeyRow
 
 KEY_PREFIX = "c311_"
@@ -120,7 +121,7 @@ def authenticate(deployment, key: str | None, *, action: str, max_age: float = 0
     now = monotonic()
     if max_age > 0 and key_hash in seen and now - seen[key_hash][1] < max_age:
         return seen[key_hash][0]
-    with deployment.engine.connect() as connection:  # Core, not the ORM: this runs on every API write
+    with read_connection(deployment.engine) as connection:  # Core, not the ORM: this runs on every API write
         row = connection.execute(_BY_HASH, {"key_hash": key_hash}).first()
     if row is None:
         raise InvalidApiKey(f"api_key: invalid api_key received -- can't proceed with {action}", field="api_key")

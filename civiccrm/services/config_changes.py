@@ -18,6 +18,7 @@ from civiccrm.domain.sla import SlaPolicy
 from civiccrm.domain.taxonomy import Department, SlaBasis, ServiceType, WorkGroup
 from civiccrm.errors import CivicError, NotFound
 from civiccrm.services.sla import policies
+from civiccrm.store.db import read_connection
 from civiccrm.store.tables import DepartmentRow, ServiceTypeRow, SlaPolicyRow, WorkGroupRow
 from civiccrm.store.tables import config_changes_table as table
 
@@ -56,10 +57,10 @@ def _record(deployment, *, actor: str, kind: str, subject: str, before: dict | N
 
 def generation(deployment) -> tuple[int, int]:
     """How far the stored configuration has come: rows in the change log and in ``sla_policies``, both
-    append-only, so any change anywhere moves it (one cheap read)."""
+    append-only, so any change anywhere moves it (one cheap read, every second in each web worker)."""
     query = select(select(func.count()).select_from(table).scalar_subquery(),
                    select(func.count()).select_from(SlaPolicyRow.__table__).scalar_subquery())
-    with deployment.engine.connect() as connection:
+    with read_connection(deployment.engine) as connection:
         return tuple(connection.execute(query).one())
 
 

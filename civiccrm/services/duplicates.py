@@ -8,6 +8,7 @@ from civiccrm.domain.duplicates import DuplicateCandidate, bounding_box, rank
 from civiccrm.errors import CivicError
 from civiccrm.store import duplicates as store
 from civiccrm.store import repo
+from civiccrm.store.db import read_connection
 
 
 def _find(deployment, service_code: str, location: Location, at: datetime, *, exclude_id: int | None = None,
@@ -17,7 +18,7 @@ def _find(deployment, service_code: str, location: Location, at: datetime, *, ex
     if not rule.enabled or not location.has_point:
         return []
     box = bounding_box(location.latitude, location.longitude, rule.radius_m)
-    with deployment.engine.connect() if connection is None else nullcontext(connection) as connection:
+    with read_connection(deployment.engine) if connection is None else nullcontext(connection) as connection:
         rows = store.open_cases_in_box(connection, service_codes=policy.related_codes(service_code), box=box,
                                        opened_from=at - rule.window, opened_to=at, exclude_id=exclude_id,
                                        newest=policy.scan)

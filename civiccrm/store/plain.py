@@ -143,8 +143,7 @@ def execute(connection, statement, values: dict | list[dict]) -> list[dict]:
 
 def read(engine, statement, values: dict, *, first: bool = False):
     """``statement`` (a SELECT) with ``values`` on a pooled driver connection of ``engine``, without the Connection
-    and result layers; the connection goes back to the pool, which rolls the read back as it does for a
-    Connection. A driver error, connecting included, is raised as SQLAlchemy's (OperationalError: the 503 path)."""
+    and result layers; the read is committed and the connection goes back to the pool. A driver error, connecting included, is raised as SQLAlchemy's (OperationalError: the 503 path)."""
     compiled = plain(statement, engine.dialect)
     dialect = engine.dialect
     try:
@@ -152,6 +151,8 @@ def read(engine, statement, values: dict, *, first: bool = False):
     except dialect.loaded_dbapi.Error as exc:
         raise driver_error(dialect, compiled.sql, values, exc) from exc
     try:
-        return run(driver, dialect, compiled, values, first=first)
+        rows = run(driver, dialect, compiled, values, first=first)
+        driver.commit()  # not the pool's ROLLBACK, at which psycopg drops its prepared statements (db.read_connection)
+        return rows
     finally:
         driver.close()

@@ -18,6 +18,7 @@ from civiccrm.services import apikeys, idempotency
 from civiccrm.services import cases as case_service
 from civiccrm.services import duplicates
 from civiccrm.store import open311 as queries
+from civiccrm.store.db import end_read, read_connection
 from civiccrm.store.queries import CaseFilter
 from civiccrm.web import get_deployment, limits
 from civiccrm_plugins.open311 import params
@@ -277,7 +278,7 @@ def _requests(deployment, fmt: str, rows: list[dict], extensions: bool):
     attributes = history = {}
     if extensions and rows:
         ids = [r["id"] for r in rows]
-        with deployment.engine.connect() as connection:
+        with read_connection(deployment.engine) as connection:
             attributes = queries.attributes_of(connection, ids)
             history = queries.public_history(connection, ids)
     data = [_request(deployment, r, extensions=extensions, attributes=attributes.get(r["id"]),
@@ -454,7 +455,7 @@ def token(name: str):
     """Requests are realtime: the token of a request is its service_request_id."""
     token_id = _format(name)
     deployment = _deployment()
-    with deployment.engine.connect() as connection:
+    with read_connection(deployment.engine) as connection:
         row = queries.find_request(connection, token_id)
     if row is None:
         raise NotFound(f"token: no service request with token {token_id}", field="token")
@@ -513,6 +514,7 @@ def _create_request(deployment, key, values) -> dict:
         case = case_service.intake(deployment, draft, actor=apikeys.actor(key), in_transaction=_count_pending,
                                    connection=connection, attributes_checked=True)
         candidates = duplicates.for_case(deployment, case, connection=connection)
+        end_read(connection)
     notice = _service_notice(deployment, service_type)
     if candidates:
         notice = f"{notice} Possible duplicate of {'; '.join(describe(c) for c in candidates)}."
@@ -530,7 +532,7 @@ def list_updates(fmt: str):
     values = request.args
     limit, offset = params.page(values)
     start, end = params.date_range(values, "start_date", "end_date", deployment.clock())
-    with deployment.engine.connect() as connection:
+    with read_connection(deployment.engine) as connection:
         rows = queries.public_updates(connection, start=start, end=end, limit=limit, offset=offset)
     data = []
     for row in rows:
