@@ -51,3 +51,20 @@ def test_the_served_app_builds_the_calendars_due_times_need_before_any_request(d
     # The fixture's own deployment (its profile loaded apart, not warmed) builds one: the check above could fail.
     sla.compute_due(deployment, deployment.profile.taxonomy.service_types[types[0].code], now)
     assert builds
+
+
+def test_stopping_the_server_prints_no_traceback(tmp_path):
+    """Each gevent worker printed "Exception ignored in _removeHandlerRef ... TypeError" as it stopped (its log
+    handlers collected after gevent's thread module was gone): ``worker_exit`` closes them first."""
+    import requests
+
+    from open311_helpers import start
+
+    _, server, _ = start(f"sqlite:///{tmp_path / 'civiccrm.db'}", tmp_path)
+    try:
+        assert requests.get(f"{server.api}/services.json", timeout=30).status_code == 200
+    finally:
+        server.stop()
+    log = server.log_path.read_text()
+    assert "GET /open311/v2/services.json" in log  # the workers' log is the one read here
+    assert "Traceback" not in log and "Exception ignored" not in log, log

@@ -33,3 +33,13 @@ loglevel = "warning"
 def on_starting(server):
     """Answer without naming the server software and its version (gunicorn/23.0.0)."""
     gunicorn.http.wsgi.SERVER = "civiccrm"
+
+
+def worker_exit(server, worker):
+    """Close the worker's log handlers before the interpreter tears down: otherwise each one, collected after
+    gevent's thread module is gone, printed a TypeError traceback ("Exception ignored in _removeHandlerRef") as
+    every worker stopped."""
+    import logging
+
+    logging.shutdown()
+    del logging._handlerList[:]  # what _removeHandlerRef would take the (by then broken) module lock to edit
