@@ -9,7 +9,10 @@ that answers the same three things with plain ``sqlite3`` (``bench/open311.py`` 
 ``BareApp``). For each of GET one request, GET a filtered list and POST, ``--clients``
 threads call each server for ``--duration`` seconds (or ``--requests`` calls) in all, the two
 servers taking turns in ``--rounds`` short rounds so that a shift in the machine's load falls on
-both alike, and the figures are printed side by side: requests/s, p50 and p99 latency. Afterwards every
+both alike, and the figures are printed side by side: requests/s, p50 and p99 latency. Those p99s are of
+a saturated 2-core machine (a queue: the bare endpoint's is 20-60 ms too), so GET one's latency target is read
+at an offered rate instead: ``--get-rate`` requests a second with Poisson arrivals for ``--paced-duration``
+seconds, each timed from when it was due (``bench/scale.py``'s ``paced``), on both servers. Afterwards every
 acknowledged POST is looked up in the database.
 """
 
@@ -270,11 +273,17 @@ def main(argv=None) -> int:
                         help="Turns each server takes per scenario, alternating (default 4): load drift hits both.")
     parser.add_argument("--clients", type=int, default=8, help="Concurrent client threads (default 8).")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers for both servers (default 4).")
+    parser.add_argument("--get-rate", type=float, default=100,
+                        help="GET one requests a second offered while its latency target is read (default 100).")
+    parser.add_argument("--paced-duration", type=float, default=10,
+                        help="Seconds of that paced measurement on each server (default 10).")
     parser.add_argument("--one-point", action="store_true",
                         help="POST every report at the same point (the duplicate check's worst case).")
     parser.add_argument("--keep", action="store_true", help="Keep the generated database (deleted otherwise).")
     parser.add_argument("--cache", type=Path, help="Copy the generated cases from this file, or save them there.")
     args = parser.parse_args(argv)
+    if not (args.get_rate > 0 and args.paced_duration > 0):
+        parser.error(f"--get-rate {args.get_rate:g}, --paced-duration {args.paced_duration:g}: expected numbers above 0")
 
     sys.path.insert(0, str(ROOT))
     folder = Path(tempfile.mkdtemp(prefix="civiccrm-bench-"))
@@ -333,6 +342,15 @@ def main(argv=None) -> int:
                     measured = load(port, make, clients=args.clients, duration=args.duration / args.rounds,
                                     max_requests=args.requests // args.rounds)
                     results[(name, label)] = merge(results.get((name, label)), measured)
+        from scale import paced  # the open load of bench/scale: timed from when each request was due
+
+        civic_one, bare_one = scenarios["GET one request"]
+        for label, port, make in (("civiccrm", civic_port, civic_one), ("bare", bare_port, bare_one)):
+            times, failed = paced(port, args.get_rate, args.paced_duration, make)
+            times.sort()
+            results[("GET one paced", label)] = {
+                "p50": statistics.median(times), "p99": times[min(len(times) - 1, int(len(times) * 0.99))],
+                "rate": len(times) / args.paced_duration, "errors": failed}
     finally:
         for process in (civic, bare):
             process.terminate()
@@ -362,7 +380,13 @@ def main(argv=None) -> int:
             print(f"{name:<20}{label:<10}{r['rps']:>9.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['errors']:>8}{ratio:>9}")
         civic_rps = results[(name, "civiccrm")]["rps"]
         verdicts.append((f"{name}: at least half the bare throughput", civic_rps >= bare_rps / 2))
-    verdicts.append(("GET one request: p99 under 20 ms", results[("GET one request", "civiccrm")]["p99"] < 20))
+    for label in ("civiccrm", "bare"):
+        r = results[("GET one paced", label)]
+        print(f"{'GET one, paced':<20}{label:<10}{r['rate']:>9.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['errors']:>8}"
+              f"   ({args.get_rate:g}/s offered, Poisson arrivals, {args.paced_duration:g} s)")
+    paced_one = results[("GET one paced", "civiccrm")]
+    verdicts.append((f"GET one request: p99 under 20 ms at {args.get_rate:g}/s offered",
+                     paced_one["p99"] < 20 and not paced_one["errors"]))
     verdicts.append((f"POST: {len(acknowledged):,} acknowledged, {stored:,} found in the database",
                      stored == len(acknowledged)))
     print()
