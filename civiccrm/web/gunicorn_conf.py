@@ -43,3 +43,12 @@ def worker_exit(server, worker):
 
     logging.shutdown()
     del logging._handlerList[:]  # what _removeHandlerRef would take the (by then broken) module lock to edit
+
+
+def post_fork(server, worker):
+    """Ctrl-C (SIGINT, sent to every process of the terminal's group) and the arbiter's SIGQUIT stop a worker
+    the way SIGTERM does: it stops accepting, finishes what it holds (graceful_timeout) and exits. gunicorn's
+    gevent worker instead ran ``sys.exit`` in a greenlet 0.1 s after the signal, which raced the worker's own
+    exit and printed a SystemExit traceback from gevent's hub for each worker. Set here, before the worker
+    installs its signal handlers, so that a worker still loading the app is covered too."""
+    worker.handle_quit = worker.handle_exit
