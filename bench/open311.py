@@ -342,15 +342,13 @@ def main(argv=None) -> int:
                     measured = load(port, make, clients=args.clients, duration=args.duration / args.rounds,
                                     max_requests=args.requests // args.rounds)
                     results[(name, label)] = merge(results.get((name, label)), measured)
-        from scale import paced  # the open load of bench/scale: timed from when each request was due
+        from scale import paced, percentile  # bench/scale's open load (timed from when each request was due)
 
         civic_one, bare_one = scenarios["GET one request"]
         for label, port, make in (("civiccrm", civic_port, civic_one), ("bare", bare_port, bare_one)):
             times, failed = paced(port, args.get_rate, args.paced_duration, make)
-            times.sort()
-            results[("GET one paced", label)] = {
-                "p50": statistics.median(times), "p99": times[min(len(times) - 1, int(len(times) * 0.99))],
-                "rate": len(times) / args.paced_duration, "errors": failed}
+            results[("GET one paced", label)] = {"p50": percentile(times, 50), "p99": percentile(times, 99),
+                                                 "rate": len(times) / args.paced_duration, "errors": failed}
     finally:
         for process in (civic, bare):
             process.terminate()
