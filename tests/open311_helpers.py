@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -20,21 +21,27 @@ def free_port() -> int:
 
 
 class Server:
-    """``gunicorn civiccrm.web.wsgi:app`` in a subprocess with the shipped settings, as production runs it."""
+    """``gunicorn civiccrm.web.wsgi:app`` in a subprocess with the shipped settings, as production runs it; with
+    ``cli``, ``civiccrm serve`` as ``make run`` starts it (its own workers), in a process group of its own, so that a
+    test can send it the terminal's Ctrl-C (``os.killpg``)."""
 
     def __init__(self, database_url: str, log_path: Path, workers: int = 2, extra_args: tuple[str, ...] = (),
-                 env: dict | None = None):
+                 env: dict | None = None, cli: bool = False):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.api = f"{self.base}/open311/v2"
         self.log_path = log_path
         env = {**os.environ, "CIVICCRM_DATABASE_URL": database_url, "CIVICCRM_PUBLIC_URL": self.base, **(env or {})}
         self.log = open(log_path, "wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:civiccrm.web.gunicorn_conf",
-             "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), *extra_args, "civiccrm.web.wsgi:app"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-        )
+        if cli:
+            command = [sys.executable, "-m", "civiccrm.cli", "--db", database_url, "serve", "--host", "127.0.0.1",
+                       "--port", str(self.port), *extra_args]
+        else:
+            command = [sys.executable, "-m", "gunicorn", "-c", "python:civiccrm.web.gunicorn_conf",
+                       "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), *extra_args, "civiccrm.web.wsgi:app"]
+        self.group = cli
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=cli)
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -55,6 +62,11 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.group:  # whatever of its group outlived it
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.log.close()
 
 

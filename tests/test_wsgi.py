@@ -75,35 +75,21 @@ def test_ctrl_c_stops_civiccrm_serve_without_a_traceback(tmp_path):
     traceback from gevent's hub as its quit handler's ``sys.exit`` raced its own exit. Workers now stop on
     SIGINT and SIGQUIT as on SIGTERM, and the command exits 0."""
     import signal
-    import time
 
     import requests
 
     from civiccrm.services.deployment import init_deployment
-    from open311_helpers import ROOT, free_port
+    from open311_helpers import Server
 
     url = f"sqlite:///{tmp_path / 'civiccrm.db'}"
     init_deployment(url, "kansas-city").engine.dispose()
-    port, log = free_port(), tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "civiccrm.cli", "--db", url, "serve", "--host", "127.0.0.1",
-                                    "--port", str(port)], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if requests.get(f"http://127.0.0.1:{port}/open311/v2/services.json", timeout=10).ok:
-                        break
-                except requests.ConnectionError:
-                    pass
-                assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
-            os.killpg(process.pid, signal.SIGINT)
-            assert process.wait(timeout=60) == 0, log.read_text()
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-    text = log.read_text()
+    server = Server(url, tmp_path / "serve.log", cli=True)
+    try:
+        assert requests.get(f"{server.api}/services.json", timeout=30).status_code == 200
+        os.killpg(server.process.pid, signal.SIGINT)
+        assert server.process.wait(timeout=60) == 0, server.log_path.read_text()
+    finally:
+        server.stop()
+    text = server.log_path.read_text()
     assert "GET /open311/v2/services.json" in text
     assert "Traceback" not in text and "failed with SystemExit" not in text, text
