@@ -2,10 +2,12 @@
 
 import functools
 from datetime import datetime
+from types import SimpleNamespace
 
 from sqlalchemy import and_, bindparam, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
+from civiccrm.store import plain
 from civiccrm.store.tables import OPEN_CASE, case_followers_table, case_links_table, cases_table
 
 _OPEN = text(OPEN_CASE)  # written as the index's own predicate, so the partial index applies
@@ -40,12 +42,17 @@ def open_cases_in_box(connection, *, service_codes, box: tuple[float, float, flo
                       opened_from: datetime, opened_to: datetime, exclude_id: int | None = None,
                       newest: int | None = None) -> list:
     """Open cases of ``service_codes`` whose point lies in ``box`` (south, north, west, east), opened in
-    [opened_from, opened_to]; rows with the columns ``rank`` reads; only the ``newest`` latest if given."""
+    [opened_from, opened_to]; rows with the columns ``rank`` reads (as attributes); only the ``newest`` latest if
+    given. Run on the driver's cursor (``store.plain``): SQLAlchemy's execution layer took 0.25 ms of CPU where the
+    query took 0.035 (every Open311 POST asks it)."""
     south, north, west, east = box
     values = {"codes": list(service_codes), "south": south, "north": north, "west": west, "east": east,
               "opened_from": opened_from, "opened_to": opened_to,
               "exclude_id": -1 if exclude_id is None else exclude_id, "newest": newest}
-    return list(connection.execute(_box_query(connection.dialect.name, newest is not None), values))
+    if newest is None:
+        del values["newest"]
+    rows = plain.execute(connection, _box_query(connection.dialect.name, newest is not None), values)
+    return [SimpleNamespace(**row) for row in rows]
 
 
 def _insert_ignore(connection, table, rows: list[dict], constraint_columns: list[str]) -> None:
