@@ -5,8 +5,9 @@ import math
 from pathlib import Path
 
 import attrs
-from shapely.geometry import Point, shape
-from shapely.prepared import prep
+import numpy as np
+import shapely
+from shapely.geometry import shape
 
 from civiccrm.errors import CivicError
 
@@ -32,16 +33,21 @@ def _load_features(path: Path) -> list[dict]:
 
 @attrs.define
 class CityMap:
-    """The city's boundary and districts. A point on a shared edge goes to the lowest district id."""
+    """The city's boundary and districts. A point on a shared edge goes to the lowest district id.
+
+    The geometries are prepared (GEOS builds their edge index once) and asked with ``shapely.intersects_xy``,
+    which for a point is "covered by" (the edge included) without making a Point: every intake asks both."""
 
     boundary: object | None = None
     districts: list[District] = attrs.field(factory=list)
-    _prepared_boundary: object = attrs.field(init=False, default=None, repr=False)
-    _prepared: list = attrs.field(init=False, factory=list, repr=False)
+    _geometries: np.ndarray = attrs.field(init=False, repr=False)
+    """The districts' geometries in their order, asked in one call."""
 
     def __attrs_post_init__(self):
-        self._prepared_boundary = prep(self.boundary) if self.boundary is not None else None
-        self._prepared = [(d, prep(d.geometry)) for d in self.districts]
+        self._geometries = np.array([d.geometry for d in self.districts], dtype=object)
+        shapely.prepare(self._geometries)
+        if self.boundary is not None:
+            shapely.prepare(self.boundary)
 
     @classmethod
     def from_files(cls, boundary: Path | None, districts: Path | None, id_property: str = "district_id"):
@@ -70,16 +76,13 @@ class CityMap:
 
     def contains(self, latitude: float, longitude: float) -> bool:
         """True when the point is inside the city limits (or no limits are known)."""
-        if self._prepared_boundary is None:
+        if self.boundary is None:
             return True
-        return self._prepared_boundary.covers(Point(longitude, latitude))
+        return bool(shapely.intersects_xy(self.boundary, longitude, latitude))
 
     def district_at(self, latitude: float, longitude: float) -> str | None:
-        point = Point(longitude, latitude)
-        for district, prepared in self._prepared:
-            if prepared.covers(point):
-                return district.id
-        return None
+        inside = shapely.intersects_xy(self._geometries, longitude, latitude)
+        return self.districts[int(inside.argmax())].id if inside.any() else None
 
 
 METRES_PER_DEGREE = 111_320.0
