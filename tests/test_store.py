@@ -115,6 +115,17 @@ def test_columns_match_the_table_models(deployment):
     assert events == set(CaseEventRow.__table__.columns.keys())
 
 
+def test_no_index_of_cases_repeats_the_first_columns_of_another(deployment):
+    """Every new case writes every index: a full index whose columns begin another full index's answers nothing
+    the longer one does not (ix_cases_service_code beside ix_cases_type_opened, dropped by migration 0030)."""
+    found = [(index["name"], tuple(index["column_names"])) for index in inspect(deployment.engine).get_indexes("cases")
+             if (index.get("dialect_options") or {}).get(f"{deployment.engine.dialect.name}_where") is None]
+    assert "ix_cases_type_opened" in dict(found)
+    repeated = [(short, long) for short, columns in found for long, longer in found
+                if short != long and len(columns) < len(longer) and longer[:len(columns)] == columns]
+    assert not repeated, f"indexes that begin another index: {repeated}"
+
+
 def test_init_twice_keeps_cases(database_url):
     first = init_deployment(database_url, "kansas-city")
     try:

@@ -70,7 +70,6 @@ class CaseRow(SQLModel, table=True):
         Index("ix_cases_closed_at", "closed_at"),
         Index("ix_cases_status_due_at", "status", "due_at"),
         Index("ix_cases_department", "department"),
-        Index("ix_cases_service_code", "service_code"),
         # The breach scan's first-response query: only cases still awaiting a response.
         Index("ix_cases_awaiting_response", "response_due_at",
               sqlite_where=text("responded_at IS NULL AND response_due_at IS NOT NULL"),
@@ -88,7 +87,8 @@ class CaseRow(SQLModel, table=True):
         Index("ix_cases_queue_triage", "department", "due_at", "id",
               sqlite_where=text("status <> 'closed' AND service_code IS NULL"),
               postgresql_where=text("status <> 'closed' AND service_code IS NULL")),
-        # The case page's nearby duplicates: same type, opened near the same time.
+        # The case page's nearby duplicates: same type, opened near the same time. Also every lookup by type alone
+        # (a one-column index on service_code would repeat its first column: dropped in migration 0030).
         Index("ix_cases_type_opened", "service_code", "opened_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
