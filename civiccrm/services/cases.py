@@ -131,20 +131,22 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system", in_transactio
                  "channel": [None, channel], "due_at": [None, due.isoformat() if due else None]},
     )
     answers = [(code, value) for code, values in attributes.items() for value in values]
-    # Everything is computed; the write transaction only inserts (SQLite's write lock is taken at its start).
+    unsaved = repo.case_from_row(SimpleNamespace(
+        id=0, tracking_number="", customer_id=None, resolution=None, closed_at=None, on_time=None, duplicate_of=None,
+        external_id=None, city_exceeded_timeframe=None, city_days_to_close=None, **values,
+    ))
+    notify = notifications.settings(deployment)
+    # Everything is computed (the Case but its id and number, the notification settings); the write transaction
+    # only inserts: on SQLite every writer waits for the one holding the write lock, taken at its start.
     with repo.write_transaction(deployment.engine, connection=connection) as connection:
         case_id, tracking_number, customer_id, event_id = repo.insert_case(
             connection, values=values, tracking_prefix=prefix, year=year, customer=customer, customer_created_at=now,
             attributes=answers, media_url=media_url, event=event, before_number=in_transaction,
         )
-        case = repo.case_from_row(SimpleNamespace(
-            id=case_id, tracking_number=tracking_number, customer_id=customer_id, resolution=None, closed_at=None,
-            on_time=None, duplicate_of=None, external_id=None, city_exceeded_timeframe=None, city_days_to_close=None,
-            **values,
-        ))
+        case = attrs.evolve(unsaved, id=case_id, tracking_number=tracking_number, customer_id=customer_id)
         event = attrs.evolve(event, id=event_id, case_id=case_id)
         integrations.queue(deployment, connection_or_session=connection, case=case, event=event)
-        notifications.queue(deployment, connection_or_session=connection, case=case, event=event)
+        notifications.queue(deployment, connection_or_session=connection, case=case, event=event, config=notify)
         connection.commit()
     fire(deployment, "case_created", case=case, event=event)
     return case

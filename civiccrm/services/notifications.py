@@ -150,12 +150,13 @@ def _event_id(connection, case: Case, event: CaseEvent) -> int | str:
     return found if found is not None else event.at.isoformat()
 
 
-def queue(deployment, *, connection_or_session, case: Case, event: CaseEvent) -> list[int]:
+def queue(deployment, *, connection_or_session, case: Case, event: CaseEvent, config: dict | None = None) -> list[int]:
     """Enqueue the notifications ``event`` calls for (the requester, then followers) in the caller's
-    transaction; the outbox ids. Imported history is never notified."""
+    transaction; the outbox ids. Imported history is never notified. ``config``: ``settings(deployment)``,
+    read by the caller before its write transaction (intake's)."""
     if event.origin != "intake" or case.is_import:
         return []
-    config = settings(deployment)
+    config = config or settings(deployment)
     kind = kind_of(event, config)
     if kind is None or kind not in config["kinds"]:
         return []
