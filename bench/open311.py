@@ -18,6 +18,7 @@ acknowledged POST is looked up in the database.
 
 import argparse
 import http.client
+import itertools
 import json
 import os
 import random
@@ -35,6 +36,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_CITY = (39.0997, -94.5786)
+_LOADS = itertools.count()
+"""Numbers each ``load`` call: its clients' random streams are its own, so a round never replays an earlier one."""
 LIST_COLUMNS = ("tracking_number", "service_code", "request_type", "status", "description", "address",
                 "latitude", "longitude", "zip_code", "opened_at", "updated_at", "due_at", "closed_at")
 
@@ -200,7 +203,13 @@ def serve(target: str, env: dict, workers: int) -> tuple[subprocess.Popen, int]:
 
 
 def load(port: int, make_request, *, clients: int, duration: float, max_requests: int) -> dict:
-    """``clients`` threads calling ``make_request(rng) -> (method, path, body)`` until time or count runs out."""
+    """``clients`` threads calling ``make_request(rng) -> (method, path, body)`` until time or count runs out.
+
+    Each client's ``rng`` is seeded by this call's number and the client's, so the streams are reproducible but
+    no two calls share one: when every round's clients started from the same seeds, each POST from the second
+    round on repeated an earlier one at the same point, and civiccrm's duplicate check (which the bare endpoint
+    does not have) ranked all the earlier copies, a load no city sends."""
+    run = next(_LOADS)
     latencies: list[float] = []
     bodies: list[bytes] = []
     errors = 0
@@ -210,7 +219,7 @@ def load(port: int, make_request, *, clients: int, duration: float, max_requests
 
     def worker(seed: int):
         nonlocal errors, issued
-        rng = random.Random(seed)
+        rng = random.Random(run * 1000 + seed)
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         while time.perf_counter() < stop_at:
