@@ -137,8 +137,9 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system", in_transactio
     ))
     notify = notifications.settings(deployment)
     # Everything is computed (the Case but its id and number, the notification settings); the write transaction
-    # only inserts: on SQLite every writer waits for the one holding the write lock, taken at its start.
-    with repo.write_transaction(deployment.engine, connection=connection) as connection:
+    # only inserts: on SQLite every writer waits for the one holding the write lock, taken at its start. It is
+    # committed as the block ends, with the intakes of this process that share its turn (one wait for the disk).
+    with repo.grouped_write(deployment.engine, connection=connection) as connection:
         case_id, tracking_number, customer_id, event_id = repo.insert_case(
             connection, values=values, tracking_prefix=prefix, year=year, customer=customer, customer_created_at=now,
             attributes=answers, media_url=media_url, event=event, before_number=in_transaction,
@@ -147,7 +148,6 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system", in_transactio
         event = attrs.evolve(event, id=event_id, case_id=case_id)
         integrations.queue(deployment, connection_or_session=connection, case=case, event=event)
         notifications.queue(deployment, connection_or_session=connection, case=case, event=event, config=notify)
-        connection.commit()
     fire(deployment, "case_created", case=case, event=event)
     return case
 

@@ -10,13 +10,14 @@ from sqlalchemy import String, Text, bindparam, cast, func, insert, literal, sel
 from sqlalchemy import case as sql_case
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from civiccrm.domain.cases import Case, CaseEvent, Customer, Location, Resolution, Status
 from civiccrm.domain.profile import CityProfile
 from civiccrm.errors import NotFound
 from civiccrm.store import plain
-from civiccrm.store.db import writer_turn
+from civiccrm.store.db import WriteGroup, close_group, join_group, writer_turn
 from civiccrm.store.tables import (
     CaseAttributeRow,
     CaseEventRow,
@@ -198,6 +199,94 @@ def write_transaction(engine, *, durable: bool = True, connection: Connection | 
                 connection.rollback()
             if sqlite and not durable:
                 connection.exec_driver_sql("PRAGMA synchronous=FULL")  # the pooled connection as make_engine set it
+
+
+@contextmanager
+def grouped_write(engine, *, connection: Connection | None = None):
+    """A connection to write one short, durable part on (intake's), committed when the block ends, with the parts
+    of whichever other writers of this process share the writer's turn (``db.WriteGroup``: on SQLite one commit,
+    one wait for the disk, for all of them; on PostgreSQL and in-memory SQLite each part commits alone). The block
+    must not commit. An error in it rolls back its own part only, and is raised; an error at the commit is raised
+    to every part. ``connection`` (one of ``engine``'s, not in a transaction) is written on if this writer leads
+    its group, and is left open for the caller."""
+    joined = join_group(engine)
+    if joined is None:
+        with write_transaction(engine, connection=connection) as connection:
+            yield connection
+            connection.commit()
+        return
+    group, leader = joined
+    if leader:
+        yield from _lead(engine, group, connection)
+        return
+    group.opened.wait()
+    if group.error is not None:
+        group.finished()
+        raise group.error.with_traceback(None)
+    yield from _part(group)
+    group.ended.wait()
+    if group.error is not None:
+        raise group.error.with_traceback(None)
+
+
+def _lead(engine, group: WriteGroup, connection: Connection | None):
+    """The leader of ``group``: take the turn, open the transaction, write its own part, wait for the members'
+    parts, commit for all."""
+    committed = False
+    try:
+        with engine.connect() if connection is None else nullcontext(connection) as connection, writer_turn(engine):
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException as exc:
+                group.error = exc
+                group.finished()
+                raise
+            finally:
+                group.connection = connection
+                group.opened.set()
+            own_error = None
+            try:
+                yield from _part(group)
+            except Exception as exc:  # the others' parts are still committed
+                own_error = exc
+            close_group(engine, group)
+            with group.changed:
+                group.changed.wait_for(lambda: group.members == 0)
+            try:
+                connection.commit()
+                committed = True
+            except BaseException as exc:
+                group.error = exc
+                raise
+            finally:
+                if connection.in_transaction():
+                    connection.rollback()
+            if own_error is not None:
+                raise own_error
+    finally:
+        close_group(engine, group)
+        if not committed and group.error is None:  # no connection, or stopped (a worker's shutdown) before the commit
+            group.error = OperationalError("COMMIT", None, Exception("the writers' group ended before its commit"))
+        group.opened.set()
+        group.ended.set()
+
+
+def _part(group: WriteGroup):
+    """One member's part of ``group``'s transaction, in a savepoint of its own."""
+    with group.part:
+        try:
+            group.savepoints += 1
+            name = f"part_{group.savepoints}"
+            group.connection.exec_driver_sql(f"SAVEPOINT {name}")
+            try:
+                yield group.connection
+            except BaseException:
+                group.connection.exec_driver_sql(f"ROLLBACK TO {name}")
+                group.connection.exec_driver_sql(f"RELEASE {name}")
+                raise
+            group.connection.exec_driver_sql(f"RELEASE {name}")
+        finally:
+            group.finished()
 
 
 _INSERT_CUSTOMER = insert(CustomerRow.__table__).returning(CustomerRow.__table__.c.id)
