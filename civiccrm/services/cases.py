@@ -82,7 +82,9 @@ def intake(deployment, draft: CaseDraft, *, actor: str = "system", in_transactio
     ``in_transaction(connection)``, if given, runs inside intake's write transaction right before the case's
     number is taken (the Open311 API counts a POST's rate-limit hit there: one writer turn per POST, and the
     counter's row is locked only for the case's last statements); if it raises, nothing is stored.
-    ``connection`` (not in a transaction) is written on instead of a new one, and left open for the caller.
+    ``connection`` (not in a transaction) is written on instead of a new one when this intake leads its group of
+    writers (``repo.grouped_write``: on SQLite, the intakes of a process waiting for the same turn commit together),
+    and is left open for the caller.
     ``attributes_checked``: the draft's attributes are ``validate_attributes``' answer for this service type
     already (the Open311 API checks them, required ones included, with the rest of the request): not checked
     again.
