@@ -1,12 +1,12 @@
 """Intakes of one process that wait for SQLite's writer turn share it and its commit (``repo.grouped_write``)."""
 
+import fcntl
 import os
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-import fcntl
 
 import pytest
 from sqlalchemy import func, select
@@ -60,7 +60,7 @@ def run_while_the_turn_is_held(deployment, monkeypatch, jobs) -> tuple[dict, lis
     threads = []
     with db.writer_turn(deployment.engine):
         for n, job in jobs.items():
-            threads.append(threading.Thread(target=run, args=(n, job)))
+            threads.append(threading.Thread(target=run, args=(n, job), daemon=True))
             threads[-1].start()
             wait_for(lambda: queue.forming is not None and queue.forming.members == len(threads))
     for thread in threads:
@@ -161,3 +161,29 @@ def test_a_writer_waiting_for_another_process_lets_its_worker_serve_others(tmp_p
     waited, ticks = out.split()
     assert float(waited) > 0.3, "the child waited for the lock the test held"
     assert int(ticks) >= 10, f"the other greenlet ran {ticks} times while the writer waited"
+
+
+class Stopped(BaseException):
+    """What stops a greenlet or a thread from outside (GreenletExit, KeyboardInterrupt)."""
+
+
+def test_a_member_stopped_while_it_waits_does_not_hold_up_its_group(sqlite_deployment):
+    deployment = sqlite_deployment
+    queue = db._queue(deployment.engine)
+    outcome = {}
+    leader = threading.Thread(target=lambda: outcome.setdefault("case", cases.intake(deployment, draft(1))), daemon=True)
+    with db.writer_turn(deployment.engine):
+        leader.start()
+        wait_for(lambda: queue.forming is not None and queue.forming.members == 1)
+        group = queue.forming
+
+        def stopped(timeout=None):
+            raise Stopped()
+
+        group.opened.wait = stopped
+        with pytest.raises(Stopped):
+            with repo.grouped_write(deployment.engine):
+                pass  # never reached: the member is stopped while it waits for the group's transaction
+    leader.join(15)
+    assert not leader.is_alive(), "the leader waited for a member that had stopped"
+    assert stored(deployment) == ["Cart not emptied (1)"]

@@ -219,7 +219,11 @@ def grouped_write(engine, *, connection: Connection | None = None):
     if leader:
         yield from _lead(engine, group, connection)
         return
-    group.opened.wait()
+    try:
+        group.opened.wait()
+    except BaseException:  # stopped while waiting (a worker's shutdown): the leader must not wait for this part
+        group.finished()
+        raise
     if group.error is not None:
         group.finished()
         raise group.error.with_traceback(None)
@@ -272,9 +276,10 @@ def _lead(engine, group: WriteGroup, connection: Connection | None):
 
 
 def _part(group: WriteGroup):
-    """One member's part of ``group``'s transaction, in a savepoint of its own."""
-    with group.part:
-        try:
+    """One member's part of ``group``'s transaction, in a savepoint of its own; the member is finished however
+    it ends (stopped while waiting for its go included), so the leader never waits for it in vain."""
+    try:
+        with group.part:
             group.savepoints += 1
             name = f"part_{group.savepoints}"
             group.connection.exec_driver_sql(f"SAVEPOINT {name}")
@@ -285,8 +290,8 @@ def _part(group: WriteGroup):
                 group.connection.exec_driver_sql(f"RELEASE {name}")
                 raise
             group.connection.exec_driver_sql(f"RELEASE {name}")
-        finally:
-            group.finished()
+    finally:
+        group.finished()
 
 
 _INSERT_CUSTOMER = insert(CustomerRow.__table__).returning(CustomerRow.__table__.c.id)
