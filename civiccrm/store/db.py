@@ -180,8 +180,8 @@ class WriteGroup:
     its error; the others' parts stay); the leader commits once for all of them and every member learns the
     outcome. Members arriving after the leader's own part is written start the next group."""
 
-    def __init__(self):
-        self.accepting = True
+    def __init__(self, queue: _WriterQueue):
+        self.queue = queue
         self.members = 0
         """Members that joined and have not finished their part."""
         self.changed = threading.Condition()
@@ -192,6 +192,10 @@ class WriteGroup:
         self.connection = None
         self.error: BaseException | None = None
         self.savepoints = 0
+
+    def joined(self) -> None:
+        with self.changed:
+            self.members += 1
 
     def finished(self) -> None:
         with self.changed:
@@ -209,18 +213,16 @@ def join_group(engine: Engine) -> tuple[WriteGroup, bool] | None:
         group = queue.forming
         leader = group is None
         if leader:
-            group = queue.forming = WriteGroup()
-        group.members += 1
+            group = queue.forming = WriteGroup(queue)
+        group.joined()  # under the group's own lock too: a member finishing its part counts down at the same time
     return group, leader
 
 
-def close_group(engine: Engine, group: WriteGroup) -> None:
+def close_group(group: WriteGroup) -> None:
     """No writer joins ``group`` any more: the next one leads a new group."""
-    queue = _queue(engine)
-    with queue.forming_lock:
-        group.accepting = False
-        if queue.forming is group:
-            queue.forming = None
+    with group.queue.forming_lock:
+        if group.queue.forming is group:
+            group.queue.forming = None
 
 
 def session(engine: Engine) -> Session:

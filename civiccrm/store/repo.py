@@ -253,7 +253,7 @@ def _lead(engine, group: WriteGroup, connection: Connection | None):
                 yield from _part(group)
             except Exception as exc:  # the others' parts are still committed
                 own_error = exc
-            close_group(engine, group)
+            close_group(group)
             with group.changed:
                 group.changed.wait_for(lambda: group.members == 0)
             try:
@@ -268,7 +268,7 @@ def _lead(engine, group: WriteGroup, connection: Connection | None):
             if own_error is not None:
                 raise own_error
     finally:
-        close_group(engine, group)
+        close_group(group)
         if not committed and group.error is None:  # no connection, or stopped (a worker's shutdown) before the commit
             group.error = OperationalError("COMMIT", None, Exception("the writers' group ended before its commit"))
         group.opened.set()
