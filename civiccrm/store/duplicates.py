@@ -48,9 +48,9 @@ def open_cases_in_box(connection, *, service_codes, box: tuple[float, float, flo
     south, north, west, east = box
     values = {"codes": list(service_codes), "south": south, "north": north, "west": west, "east": east,
               "opened_from": opened_from, "opened_to": opened_to,
-              "exclude_id": -1 if exclude_id is None else exclude_id, "newest": newest}
-    if newest is None:
-        del values["newest"]
+              "exclude_id": -1 if exclude_id is None else exclude_id}
+    if newest is not None:
+        values["newest"] = newest
     rows = plain.execute(connection, _box_query(connection.dialect.name, newest is not None), values)
     return [SimpleNamespace(**row) for row in rows]
 

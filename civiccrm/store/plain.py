@@ -143,7 +143,8 @@ def execute(connection, statement, values: dict | list[dict]) -> list[dict]:
 
 def read(engine, statement, values: dict, *, first: bool = False):
     """``statement`` (a SELECT) with ``values`` on a pooled driver connection of ``engine``, without the Connection
-    and result layers; the read is committed and the connection goes back to the pool. A driver error, connecting included, is raised as SQLAlchemy's (OperationalError: the 503 path)."""
+    and result layers; the read is committed and the connection goes back to the pool. A driver error, connecting
+    included, is raised as SQLAlchemy's (OperationalError: the 503 path)."""
     compiled = plain(statement, engine.dialect)
     dialect = engine.dialect
     try:
