@@ -42,6 +42,7 @@ docs/scaling.md (about 0.6 GB per million cases with their events and indexes).
 
 import argparse
 import http.client
+import itertools
 import os
 import random
 import shutil
@@ -59,6 +60,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+_DRIVES = itertools.count()
+"""Numbers each ``drive`` call: its connections' random streams are its own (as bench/open311's ``load``), so a
+run never replays an earlier run's requests (the same points again, each a duplicate of the last run's case)."""
 
 PER_YEAR = 3_500_000
 CHUNK = 1_000_000
@@ -397,9 +401,10 @@ def drive(port: int, connections: int, next_due, make_request) -> tuple[list[flo
     """Milliseconds of each request sent by ``connections`` threads, one connection each. ``next_due()`` gives
     when the next request is due (``time.perf_counter``), or None to stop: a request is timed from then."""
     times, errors = [], []
+    run = next(_DRIVES)
 
     def client(seed):
-        rng = random.Random(seed)
+        rng = random.Random(run * 1000 + seed)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         while (when := next_due()) is not None:
             method, path, body = make_request(rng)
